@@ -1,0 +1,36 @@
+# One place for the set-up; README's two commands call these targets.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := .setup-done
+
+.PHONY: setup setup-dev browser build run test test-fast bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	$(PYTHON) -m model.build
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium and its driver, for the real-browser tests
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium chromium-driver; }
+
+run: setup
+	$(PYTHON) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: setup browser
+	$(PYTHON) -m pytest -q
+
+test-fast: setup
+	$(PYTHON) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PYTHON) -m bench.throughput --json
+	$(PYTHON) -m bench.latency --json
+
+clean:
+	rm -rf $(STAMP) .pytest_cache

@@ -1,0 +1,85 @@
+"""Text analysis for the service: typed text in, traces out, with a prefix cache.
+
+One more character typed at the end must not re-run the whole text. Each checkpoint
+keeps its last few analyses (ids, traces, final state) in a small LRU cache; a new text
+continues from the longest cached prefix of what the model reads, so typing costs one
+step per new character, whatever the length of the text.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from model import boundaries
+from model.traces import Trace, finite_or_none, layers_json, run_traces
+
+
+class PrefixCache:
+    """Analyses keyed by the ids the model read; bounded by entry count."""
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        self._items: OrderedDict[bytes, Trace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def longest_prefix(self, key: bytes) -> tuple[int, Trace | None]:
+        """(number of ids covered, trace) of the longest cached prefix of `key`."""
+        best, found = b"", None
+        with self._lock:
+            for k, trace in self._items.items():
+                if len(k) > len(best) and key.startswith(k):
+                    best, found = k, trace
+            if found is not None:
+                self._items.move_to_end(best)
+        return len(best) // 4, found
+
+    def put(self, key: bytes, trace: Trace) -> None:
+        with self._lock:
+            self._items[key] = trace
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+    def __len__(self):
+        return len(self._items)
+
+
+def analyse_text(loaded, text: str) -> dict:
+    """The body of a POST /api/text answer for one checkpoint."""
+    reading = loaded.vocab.read(text)
+    ids = np.asarray(reading.ids, dtype=np.int32)
+    key = ids.tobytes()
+    cached, prefix = loaded.cache.longest_prefix(key)
+    if cached == len(ids):
+        trace = prefix
+    elif prefix is not None:
+        rest = run_traces(loaded.model, torch.from_numpy(ids[cached:]).long(), prefix.state, prefix.next_out)
+        trace = Trace.concat(prefix, rest)
+    else:
+        trace = run_traces(loaded.model, torch.from_numpy(ids).long())
+    loaded.cache.put(key, trace)
+    return {
+        "model": loaded.name,
+        "task": "text",
+        "chars": reading.chars,
+        "source_spans": reading.source_spans,
+        "unknown": [i == 0 for i in reading.ids],
+        "surprisal": finite_or_none(trace.loss),
+        "layers": layers_json(trace, loaded.model.cfg),
+        "gold_word_ends": boundaries.gold_word_ends(reading.chars).astype(int).tolist(),
+        "surprisal_boundaries": _surprisal_row(loaded, trace, reading.chars),
+        "reused_prefix": cached,
+    }
+
+
+def _surprisal_row(loaded, trace: Trace, chars) -> dict | None:
+    """The surprisal-peak baseline at the threshold chosen on valid (when the checkpoint has one)."""
+    base = loaded.config.get("metrics", {}).get("test", {}).get("baselines", {}).get("surprisal")
+    if not base or base.get("threshold_bits") is None:
+        return None
+    thr = float(base["threshold_bits"])
+    z = boundaries.surprisal_boundaries(trace.loss, chars, thr)
+    return {"z": z.astype(int).tolist(), "threshold_bits": thr, "threshold_from": base.get("threshold_from")}

@@ -1,0 +1,134 @@
+"""The web service: `uvicorn app.main:app`, or `create_app(settings)` for tests and embedding.
+
+The checkpoints are loaded once, in the lifespan; the routes are thin: they check the
+request, look the model up by name and hand over to `app.analysis`.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly
+import swagger_ui_bundle
+import torch
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.analysis import analyse_text
+from app.registry import Loaded, discover
+from app.schemas import ErrorResponse, Health, ModelsResponse, TextRequest, TextResponse
+from app.settings import ROOT, Settings
+
+log = logging.getLogger("lens")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422)}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        torch.set_num_threads(settings.torch_threads)
+        app.state.models = discover(settings.checkpoint_dir, settings.cache_entries)
+        for loaded in app.state.models.values():     # builds the C++ loops once, before any request
+            loaded.model(torch.zeros(2, 1, dtype=torch.long) if loaded.task == "text" else torch.zeros(2, 1, 3))
+        yield
+
+    app = FastAPI(title="HM-LSTM Boundary Lens", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
+                  description="Per-layer boundaries and gate/norm traces of Hierarchical Multiscale LSTMs.")
+    app.state.settings = settings
+    templates = Jinja2Templates(directory=str(ROOT / "templates"))
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    if settings.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"])
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                parts.append("the request body is not valid JSON")
+                continue
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)     # the trace stays in the log
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    def pick(name: str | None, task: str) -> Loaded:
+        models = app.state.models
+        if name is None:
+            name = settings.default_model if settings.default_model in models else next(
+                (n for n, m in models.items() if m.task == task), None)
+            if name is None:
+                raise HTTPException(404, f"no {task} checkpoint is loaded")
+        loaded = models.get(name)
+        if loaded is None:
+            known = ", ".join(sorted(models)) or "none"
+            raise HTTPException(404, f"unknown model {name[:100]!r}; known: {known}")
+        if loaded.task != task:
+            raise HTTPException(400, f"model {name!r} is a {loaded.task} model, not a {task} one")
+        return loaded
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def text_page(request: Request):
+        return templates.TemplateResponse(request, "text.html", {
+            "default_model": settings.default_model, "max_chars": settings.max_text_chars})
+
+    @app.get("/healthz", response_model=Health)
+    def healthz():
+        return {"status": "ok", "models": len(app.state.models)}
+
+    @app.get("/api/models", response_model=ModelsResponse)
+    def models():
+        default = settings.default_model if settings.default_model in app.state.models else None
+        return {"default": default, "models": [m.describe() for m in app.state.models.values()]}
+
+    @app.post("/api/text", response_model=TextResponse, responses=ERRORS)
+    def text(req: TextRequest):
+        if len(req.text) > settings.max_text_chars:
+            raise HTTPException(413, f"text has {len(req.text)} characters; the limit is {settings.max_text_chars}")
+        loaded = pick(req.model, "text")
+        return analyse_text(loaded, req.text)
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js():
+        return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/vendor/swagger/{name}", include_in_schema=False)
+    def swagger_asset(name: str):
+        if name not in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            raise HTTPException(404, "not found")
+        return FileResponse(SWAGGER_DIR / name)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " - API",
+                                   swagger_js_url="/vendor/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/vendor/swagger/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
+
+    return app
+
+
+app = create_app()

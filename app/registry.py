@@ -1,0 +1,57 @@
+"""The checkpoints the service knows: discovered once at start-up, looked up by name.
+
+A name in a request is only ever a key into this dict, never part of a file path.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.analysis import PrefixCache
+from model.checkpoint import CheckpointError, load_checkpoint
+from model.data import Vocabulary
+
+log = logging.getLogger("lens")
+
+
+@dataclass
+class Loaded:
+    name: str
+    model: object
+    config: dict
+    vocab: Vocabulary | None
+    cache: PrefixCache = field(repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.model.cfg.task
+
+    def describe(self) -> dict:
+        cfg = self.model.cfg
+        return {
+            "name": self.name, "task": cfg.task, "layers": cfg.num_layers, "hidden_sizes": cfg.hidden_sizes,
+            "detectors": [cfg.has_detector(l) for l in range(cfg.num_layers)],
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "layer_norm": cfg.layer_norm, "nested": cfg.nested,
+            "vocabulary": self.vocab.symbols if self.vocab else None,
+            "training": self.config.get("training", {}), "metrics": self.config.get("metrics", {}),
+        }
+
+
+def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
+    """Load every checkpoint folder under `folder`; a broken one is logged and skipped."""
+    found: dict[str, Loaded] = {}
+    if not folder.is_dir():
+        log.warning("checkpoint folder %s does not exist", folder)
+        return found
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            model, config = load_checkpoint(sub)
+        except CheckpointError as e:
+            log.warning("skipping checkpoint %s: %s", sub.name, e)
+            continue
+        vocab = Vocabulary(config["vocabulary"]) if model.cfg.task == "text" else None
+        found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries))
+        log.info("loaded checkpoint %s (%s)", sub.name, model.cfg.task)
+    return found

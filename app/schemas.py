@@ -1,0 +1,65 @@
+"""Request and response models at the HTTP edge (DESIGN.md section 6)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the cat sat on the mat"}]})
+    text: str = Field(min_length=1, description="the text to analyse; characters outside the alphabet are read as unknown")
+    model: str | None = Field(default=None, max_length=100, description="checkpoint name (default: the configured one)")
+
+
+class LayerTrace(BaseModel):
+    layer: int
+    z: list[int] | None = Field(description="boundary after position t (null: no detector)")
+    z_soft: list[float] | None = Field(description="z~ before the 0.5 threshold")
+    op: list[Literal["U", "C", "F"]]
+    h_norm: list[float]
+    gate: list[float]
+
+
+class SurprisalRow(BaseModel):
+    z: list[int]
+    threshold_bits: float
+    threshold_from: str | None
+
+
+class TextResponse(BaseModel):
+    model: str
+    task: Literal["text"]
+    chars: list[str] = Field(description="what the model read, one symbol per position")
+    source_spans: list[tuple[int, int]] = Field(description="[start, end) of each position in the input")
+    unknown: list[bool]
+    surprisal: list[float | None] = Field(description="bits; null for the first character")
+    layers: list[LayerTrace]
+    gold_word_ends: list[int]
+    surprisal_boundaries: SurprisalRow | None
+    reused_prefix: int = Field(description="positions taken from the prefix cache")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    task: Literal["text", "ink"]
+    layers: int
+    hidden_sizes: list[int]
+    detectors: list[bool]
+    parameters: int
+    metrics: dict
+
+
+class ModelsResponse(BaseModel):
+    default: str | None
+    models: list[ModelInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    models: int
+
+
+class ErrorResponse(BaseModel):
+    detail: str

@@ -1,0 +1,25 @@
+"""Every setting of the service in one place, read from the environment (prefix LENS_)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LENS_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    checkpoint_dir: Path = ROOT / "checkpoints"
+    default_model: str = "ptb-3x256"          # the text checkpoint the page opens first
+    max_text_chars: int = 5000
+    max_points: int = 5000
+    max_strokes: int = 200
+    max_body_bytes: int = 1_000_000
+    cache_entries: int = 64                   # analysed prefixes kept per checkpoint
+    torch_threads: int = 1                    # per worker: many small runs beat one wide one
+    allowed_origins: list[str] = []           # CORS: none unless configured
+    workers: int = 1

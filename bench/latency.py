@@ -1,0 +1,125 @@
+"""Latency of POST /api/text against the default checkpoint, through a real server.
+
+    python -m bench.latency --json
+
+Full: a fresh 1,000-character text each time (nothing cached). Incremental: one more
+character at the end of a text the server has just analysed (what typing costs).
+rss_mb: the server's resident memory afterwards, with every bundled checkpoint loaded
+and each one's prefix cache filled with texts of the maximum length.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# our own words, nothing from a corpus
+WORDS = ("the a of to and in market price rose fell year company said new share trade bank city house "
+         "river small large early late morning evening people children water light sound paper letter "
+         "walked found made took gave left over under through between before after again").split()
+
+
+def text_of(n: int, seed: int) -> str:
+    rng = random.Random(seed)
+    out = []
+    while sum(len(w) + 1 for w in out) < n + 20:
+        out.append(rng.choice(WORDS))
+    return " ".join(out)[:n]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--chars", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--model", default=None, help="checkpoint (default: the server's default)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    port = free_port()
+    env = {**os.environ, "LENS_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+                               str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for _ in range(600):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            models = client.get("/api/models").json()
+            name = args.model or models["default"]
+
+            def post(text, model=name):
+                t0 = time.perf_counter()
+                r = client.post("/api/text", json={"text": text, "model": model})
+                r.raise_for_status()
+                return (time.perf_counter() - t0) * 1000, r.json()
+
+            for seed in range(3):                                # warm-up
+                post(text_of(args.chars, 10_000 + seed))
+            full, incremental, reused = [], [], []
+            for i in range(args.repeats):
+                text = text_of(args.chars, i)
+                ms, _ = post(text)
+                full.append(ms)
+                ms, body = post(text + "s")
+                incremental.append(ms)
+                reused.append(body["reused_prefix"])
+            # fill every checkpoint's prefix cache with texts of the maximum length
+            limit = 5000
+            for m in models["models"]:
+                if m["task"] == "text":
+                    for i in range(70):
+                        post(text_of(limit, 50_000 + i), m["name"])
+            memory = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+    import torch
+    result = {
+        "full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),
+        "incremental_p50_ms": statistics.median(incremental), "incremental_p95_ms": percentile(incremental, 95),
+        "chars": args.chars, "repeats": args.repeats, "rss_mb": memory, "model": name,
+        "incremental_reused_prefix_min": min(reused),
+        "checkpoints_loaded": [m["name"] for m in models["models"]],
+        "cpu": f"{os.cpu_count()} cores", "torch_threads_in_server": "LENS_TORCH_THREADS (default 1)",
+        "torch": torch.__version__,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"full p50 {result['full_p50_ms']:.1f} ms, p95 {result['full_p95_ms']:.1f} ms; incremental p50 "
+              f"{result['incremental_p50_ms']:.1f} ms, p95 {result['incremental_p95_ms']:.1f} ms; RSS {memory:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Training throughput of our HM-LSTM against torch.nn.LSTM of the same depth and width.
+
+A training step is forward, backward and an Adam update over a (length x batch) block of
+characters, with the same embedding and softmax on both sides. The two models are
+measured alternately in one process (at least 3 rounds), so that the ratio compares
+like with like on a machine whose speed drifts.
+
+    python -m bench.throughput --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from model.fused import loop_backend
+from model.hmlstm import HMLSTMConfig, HMLSTMModel
+
+
+class LSTMBaseline(nn.Module):
+    def __init__(self, vocab, embed, hidden, layers):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, layers)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state=None):
+        h, state = self.lstm(self.embedding(x), state)
+        return self.head(h), tuple(s.detach() for s in state)
+
+
+def make_step(model, kind, device, dtype):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    state = [None]
+
+    def step(x, y):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if kind == "hmlstm":
+                out = model(x, state[0])
+                logits, state[0] = out["out"], out["state"]
+            else:
+                logits, state[0] = model(x, state[0])
+            loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return step
+
+
+def timed(step, x, y, steps, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(x, y)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return x.numel() * steps / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--length", type=int, default=100)
+    p.add_argument("--vocab", type=int, default=51)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5, help="training steps per model per round")
+    p.add_argument("--layer-norm", default="none", choices=["none", "gates", "all"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    cfg = HMLSTMConfig(vocab_size=args.vocab, input_size=args.hidden,
+                       hidden_sizes=[args.hidden] * args.layers, output_size=args.hidden,
+                       layer_norm=args.layer_norm)
+    models = {
+        "hmlstm": HMLSTMModel(cfg).to(device),
+        "lstm": LSTMBaseline(args.vocab, args.hidden, args.hidden, args.layers).to(device),
+    }
+    steps = {k: make_step(m, k, device, dtype) for k, m in models.items()}
+    x = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
+    y = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
+    for k in steps:                      # warm-up: allocator, kernels, Adam state
+        timed(steps[k], x, y, 2, device)
+    rates = {k: [] for k in steps}
+    for _ in range(args.rounds):
+        for k in steps:
+            rates[k].append(timed(steps[k], x, y, args.steps, device))
+    ratios = [a / b for a, b in zip(rates["hmlstm"], rates["lstm"])]
+    result = {
+        "hmlstm_chars_per_s": statistics.median(rates["hmlstm"]),
+        "lstm_chars_per_s": statistics.median(rates["lstm"]),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios), "ratio_max": max(ratios),
+        "hmlstm_rounds": rates["hmlstm"], "lstm_rounds": rates["lstm"],
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
+        "config": {"layers": args.layers, "hidden": args.hidden, "batch": args.batch,
+                   "length": args.length, "layer_norm": args.layer_norm,
+                   "dtype": str(dtype).replace("torch.", ""), "rounds": args.rounds,
+                   "steps_per_round": args.steps},
+        "backend": loop_backend(device),
+        "torch": torch.__version__,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"HM-LSTM {result['hmlstm_chars_per_s']:.0f} chars/s, nn.LSTM {result['lstm_chars_per_s']:.0f} "
+              f"chars/s, ratio {result['ratio']:.3f} ({result['ratio_min']:.3f}..{result['ratio_max']:.3f}) "
+              f"on {result['device']}, {result['backend']} loops")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Scoring boundaries against word ends (DESIGN.md section 6, "Metric definitions").
+
+- strict: gold = a non-space character followed by whitespace or the end of the text.
+- tolerant: a firing on that character or on the whitespace right after it credits the
+  word end, once.
+- token F1: whitespace taken out; a predicted word ends where z fired on a non-space
+  character (or at the end of the text); it is right when both its ends match a gold word.
+- random F1 = 2gr / (g + r) for gold rate g and firing rate r.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _prf(tp: int, predicted: int, gold: int) -> dict:
+    p = tp / predicted if predicted else 0.0
+    r = tp / gold if gold else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def is_space(chars) -> np.ndarray:
+    return np.array([c.isspace() for c in chars], dtype=bool)
+
+
+def gold_word_ends(chars) -> np.ndarray:
+    """True at a non-space character followed by whitespace or the end of the text."""
+    space = is_space(chars)
+    after = np.append(space[1:], True)
+    return ~space & after
+
+
+def strict_scores(z: np.ndarray, chars) -> dict:
+    z = np.asarray(z) > 0.5
+    gold = gold_word_ends(chars)
+    return _prf(int((z & gold).sum()), int(z.sum()), int(gold.sum()))
+
+
+def tolerant_scores(z: np.ndarray, chars) -> dict:
+    z = np.asarray(z) > 0.5
+    gold = gold_word_ends(chars)
+    space = is_space(chars)
+    next_fires_on_space = np.append(z[1:] & space[1:], False)
+    credited = gold & (z | next_fires_on_space)
+    return _prf(int(credited.sum()), int(z.sum()), int(gold.sum()))
+
+
+def token_f1(z: np.ndarray, chars) -> float:
+    """Word-token F1 on the text with the whitespace taken out."""
+    z = np.asarray(z) > 0.5
+    keep = ~is_space(chars)
+    if not keep.any():
+        return 0.0
+    gold_end = gold_word_ends(chars)[keep]
+    pred_end = z[keep].copy()
+    pred_end[-1] = True                              # the text's end closes the last word
+    return _prf(len(_spans(gold_end) & _spans(pred_end)), int(pred_end.sum()), int(gold_end.sum()))["f1"]
+
+
+def _spans(ends: np.ndarray) -> set[tuple[int, int]]:
+    idx = np.flatnonzero(ends)
+    starts = np.concatenate([[0], idx[:-1] + 1])
+    return set(zip(starts.tolist(), idx.tolist()))
+
+
+def random_f1(gold_rate: float, rate: float) -> float:
+    return 2 * gold_rate * rate / (gold_rate + rate) if gold_rate + rate else 0.0
+
+
+def layer_scores(z: np.ndarray, chars) -> dict:
+    """Everything `model.evaluate` reports for one layer's boundaries."""
+    z = np.asarray(z) > 0.5
+    rate = float(z.mean()) if z.size else 0.0
+    gold_rate = float(gold_word_ends(chars).mean()) if len(chars) else 0.0
+    return {"boundary_rate": rate, "word_boundary": strict_scores(z, chars),
+            "word_boundary_tolerant": tolerant_scores(z, chars), "word_token_f1": token_f1(z, chars),
+            "random_f1": random_f1(gold_rate, rate)}
+
+
+# --- the surprisal-peak baseline ---------------------------------------------------------
+
+def next_nonspace_surprisal(surprisal: np.ndarray, chars) -> np.ndarray:
+    """For each non-space position t, the surprisal of the next non-space character
+    (NaN on spaces and where there is none). In PTB the space after a word is easy to
+    predict: the surprise sits on the next word's first letter, one past the space."""
+    space = is_space(chars)
+    out = np.full(len(chars), np.nan)
+    nxt = np.nan
+    for t in range(len(chars) - 1, -1, -1):
+        if not space[t]:
+            out[t] = nxt
+            nxt = surprisal[t]
+    return out
+
+
+def surprisal_boundaries(surprisal: np.ndarray, chars, threshold: float) -> np.ndarray:
+    """z = 1 after non-space character t when the next non-space character's surprisal
+    exceeds the threshold."""
+    s = next_nonspace_surprisal(surprisal, chars)
+    return np.nan_to_num(s, nan=-np.inf) > threshold
+
+
+def rate_matching_threshold(surprisal: np.ndarray, chars, rate: float) -> float:
+    """The threshold at which the baseline fires on `rate` of all positions."""
+    s = next_nonspace_surprisal(surprisal, chars)
+    s = s[np.isfinite(s)]
+    k = int(round(rate * len(chars)))
+    if k <= 0 or s.size == 0:
+        return float("inf")
+    k = min(k, s.size)
+    return float(np.sort(s)[::-1][k - 1] - 1e-9)

@@ -1,0 +1,117 @@
+"""Checkpoint folders (DESIGN.md section 5): config.json + weights.safetensors.
+
+Nothing is ever unpickled: the weights are safetensors, everything else JSON, and the
+config is checked against the tensors before a model is built. Writes go to a temporary
+folder beside the target and are swapped in with a rename, so a folder on disk is always
+either the old checkpoint or the new one, never half of each.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.data import Vocabulary
+from model.hmlstm import HMLSTMConfig, HMLSTMModel
+
+CONFIG, WEIGHTS = "config.json", "weights.safetensors"
+FORMAT = "hmlstm-boundary-lens/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be used; the message says why."""
+
+
+def write_atomic(folder: Path, files: dict[str, callable]) -> None:
+    """Write {name: writer(path)} into `folder` all at once (temp folder, then rename)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        for name, writer in files.items():
+            writer(tmp / name)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = None
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old.{os.getpid()}"
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_checkpoint(folder, model: HMLSTMModel, meta: dict, dtype=torch.float32) -> None:
+    """meta: what config.json says beside the architecture (vocabulary, data, metrics...)."""
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in model.state_dict().items()}
+    config = {"format": FORMAT, **meta, "model": model.cfg.to_dict()}
+    write_atomic(Path(folder), {
+        WEIGHTS: lambda p: save_file(tensors, str(p)),
+        CONFIG: lambda p: p.write_text(json.dumps(config, indent=2) + "\n"),
+    })
+
+
+def read_config(folder) -> dict:
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {CONFIG}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: no 'model' object")
+    return config
+
+
+def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
+    """(model in eval mode, config dict). Raises CheckpointError with the reason."""
+    folder = Path(folder)
+    config = read_config(folder)
+    try:
+        cfg = HMLSTMConfig.from_dict(config["model"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder}: bad model config ({e})") from None
+    if cfg.task == "text":
+        symbols = config.get("vocabulary")
+        if not isinstance(symbols, list) or len(symbols) != cfg.vocab_size:
+            raise CheckpointError(f"{folder}: 'vocabulary' must list {cfg.vocab_size} symbols")
+        try:
+            Vocabulary(symbols)
+        except ValueError as e:
+            raise CheckpointError(f"{folder}: {e}") from None
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: no {WEIGHTS}")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({e})") from None
+    model = HMLSTMModel(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(f"{folder}: tensors do not match the config (missing {missing[:5]}, "
+                              f"unexpected {extra[:5]})")
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{folder}: {k} has shape {tuple(tensors[k].shape)}, the config "
+                                  f"says {tuple(v.shape)}")
+        if v.is_floating_point() and not torch.isfinite(tensors[k]).all():
+            raise CheckpointError(f"{folder}: {k} holds NaN or infinite values")
+    model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
+    return model.to(device).eval(), config

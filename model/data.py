@@ -1,0 +1,150 @@
+"""Text data: the Penn Treebank characters, any UTF-8 file, and what people type.
+
+The alphabet is the corpus's own (stored in the checkpoint), plus one unknown symbol at
+index 0. Typed text is mapped the way the corpus was made (DESIGN.md section 7):
+lower case, a number becomes `N`, and whatever remains outside the alphabet is read as
+the unknown symbol, so nothing typed is ever rejected.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+UNKNOWN = "\ufffd"             # shown for characters the model cannot read
+DEFAULT_PTB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ptb"
+SPLITS = ("train", "valid", "test")
+
+
+class DataError(ValueError):
+    """Data that cannot be read: the message says what and where."""
+
+
+def read_ptb_split(path: Path) -> str:
+    """Mikolov's character files: characters separated by spaces, `_` between words."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "".join("".join(" " if c == "_" else c for c in line.split()) + "\n" for line in lines)
+
+
+def read_text_file(path: str | Path) -> str:
+    """A UTF-8 text file's contents, or a DataError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"text file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text:
+        raise DataError(f"{path} is empty")
+    return text
+
+
+def load_corpus(data_dir: str | Path | None = None, text_file: str | Path | None = None) -> dict[str, str]:
+    """{"train", "valid", "test"} -> text. A plain text file is split 90/5/5 by lines."""
+    if text_file is not None:
+        text = read_text_file(text_file)
+        lines = text.splitlines(keepends=True)
+        a, b = int(len(lines) * 0.9), int(len(lines) * 0.95)
+        if min(a, b - a, len(lines) - b) == 0:
+            return {"train": text, "valid": text, "test": text}
+        return {"train": "".join(lines[:a]), "valid": "".join(lines[a:b]), "test": "".join(lines[b:])}
+    d = Path(data_dir) if data_dir is not None else DEFAULT_PTB_DIR
+    files = {s: d / f"ptb.char.{s}.txt" for s in SPLITS}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise DataError(f"Penn Treebank files not found: {', '.join(missing)} (give --data-dir or --text-file)")
+    return {s: read_ptb_split(p) for s, p in files.items()}
+
+
+@dataclass
+class Vocabulary:
+    symbols: list[str]                   # symbols[0] is UNKNOWN
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocabulary":
+        return cls([UNKNOWN] + sorted(set(text) - {UNKNOWN}))
+
+    def __post_init__(self):
+        if not self.symbols or self.symbols[0] != UNKNOWN or len(set(self.symbols)) != len(self.symbols):
+            raise DataError("a vocabulary starts with the unknown symbol and repeats no symbol")
+        self.index = {c: i for i, c in enumerate(self.symbols)}
+
+    def __len__(self):
+        return len(self.symbols)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Corpus text to ids, exactly (unknown characters become id 0)."""
+        return torch.tensor([self.index.get(c, 0) for c in text], dtype=torch.long)
+
+    def _nearest(self, c: str) -> str:
+        """The symbol a typed character maps to: lower case, accents dropped, any space a space."""
+        if c.isupper() and c.lower() in self.index:      # `N` is PTB's number, not a capital n
+            return c.lower()
+        if c in self.index:
+            return c
+        base = unicodedata.normalize("NFKD", c)[:1].lower()
+        if base in self.index:
+            return base
+        if c.isspace() and " " in self.index:
+            return " "
+        return UNKNOWN
+
+    def read(self, text: str) -> "ModelReading":
+        """What the model reads of typed text: symbols, ids and the span each came from."""
+        chars, spans = [], []
+        for m in _TOKENS.finditer(text):
+            piece, (a, b) = m.group(0), m.span()
+            if m.lastgroup == "number" and "N" in self.index:
+                chars.append("N")              # the corpus writes a number as N
+                spans.append((a, b))
+                continue
+            if m.lastgroup == "newline":
+                chars.append("\n" if "\n" in self.index else UNKNOWN)
+                spans.append((a, b))
+                continue
+            for k, c in enumerate(piece):
+                chars.append(self._nearest(c))
+                spans.append((a + k, a + k + 1))
+        ids = [self.index[c] for c in chars]
+        return ModelReading(chars, ids, spans)
+
+
+# a number as the corpus's tokenizer saw one: digits with inner separators ("1,000.5"); a newline
+_TOKENS = re.compile(r"(?P<number>\d+(?:[.,:/]\d+)*)|(?P<newline>\r\n|\r|\n)|(?P<other>.)", re.S)
+
+
+@dataclass
+class ModelReading:
+    chars: list[str]
+    ids: list[int]
+    source_spans: list[tuple[int, int]]
+
+
+def stream_batches(ids: torch.Tensor, batch: int, length: int, start: int = 0):
+    """Truncated-BPTT windows over `batch` contiguous streams of `ids` (see `windows`)."""
+    return windows(batchify(ids, batch), length, start)
+
+
+def windows(streams: torch.Tensor, length: int, start: int = 0):
+    """Yield (position, inputs (n, B), targets (n, B)) over streams (N, B), n <= length.
+
+    The state is carried from one window to the next; `position` lets a resumed run
+    start at the window where it stopped.
+    """
+    for pos in range(start, streams.shape[0] - 1, length):
+        n = min(length, streams.shape[0] - 1 - pos)
+        yield pos, streams[pos:pos + n], streams[pos + 1:pos + 1 + n]
+
+
+def batchify(ids: torch.Tensor, batch: int) -> torch.Tensor:
+    """(N,) -> (N // batch, batch): column b is the b-th contiguous slice of the text."""
+    n = ids.numel() // batch
+    if n < 2:
+        raise DataError(f"{ids.numel()} characters are too few for {batch} streams")
+    return ids[:n * batch].view(batch, n).t().contiguous()

@@ -1,0 +1,127 @@
+"""Evaluate a checkpoint: likelihood, and how its boundaries line up with words.
+
+    python -m model.evaluate --checkpoint checkpoints/ptb-3x256 --split test --json
+    python -m model.evaluate --checkpoint checkpoints/ptb-3x256 --text-file notes.txt --json
+
+Text prints one JSON object (DESIGN.md section 6): BPC over the split read as one
+contiguous stream (the state carried, only the first character unscored), and per layer
+with a detector its boundary rate, strict and tolerant word-boundary precision / recall /
+F1, word-token F1 and the F1 of random boundaries at the same rate; beside them the
+surprisal-peak baseline of the same model, its threshold chosen on the valid split.
+`--record` also writes the result into the checkpoint's config.json metrics.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from model import boundaries as B
+from model.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from model.data import DataError, Vocabulary, load_corpus, read_text_file
+from model.traces import run_traces
+
+
+def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = None,
+                threshold_from: str = "the same text", exact: bool = True) -> dict:
+    """Scores of one text. exact: the text is in the corpus's alphabet already (a split);
+    otherwise it is read as typed text (DESIGN.md section 7)."""
+    if exact:
+        chars = list(text)
+        ids = vocab.encode(text)
+    else:
+        reading = vocab.read(text)
+        chars, ids = reading.chars, torch.tensor(reading.ids, dtype=torch.long)
+    if len(chars) < 2:
+        raise DataError("the text needs at least two characters")
+    trace = run_traces(model, ids)
+    cfg = model.cfg
+    surprisal = trace.loss
+    layers = []
+    for l in range(cfg.num_layers):
+        if cfg.has_detector(l):
+            layers.append({"layer": l + 1, **B.layer_scores(trace.z[:, l], chars)})
+    if threshold is None:
+        threshold = B.rate_matching_threshold(surprisal, chars, float(B.gold_word_ends(chars).mean()))
+    base_z = B.surprisal_boundaries(surprisal, chars, threshold)
+    baseline = {**B.strict_scores(base_z, chars), "word_token_f1": B.token_f1(base_z, chars),
+                "boundary_rate": float(base_z.mean()), "threshold_bits": threshold,
+                "threshold_from": threshold_from}
+    return {"bpc": float(np.nanmean(surprisal)), "chars": len(chars),
+            "scored_chars": int(np.isfinite(surprisal).sum()),
+            "gold_word_end_rate": float(B.gold_word_ends(chars).mean()),
+            "layers": layers, "baselines": {"surprisal": baseline, "random": "per layer: random_f1"}}
+
+
+def valid_threshold(model, vocab, corpus, max_chars) -> float:
+    """The surprisal threshold that matches the valid split's gold word-end rate."""
+    text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
+    chars = list(text)
+    trace = run_traces(model, vocab.encode(text))
+    return B.rate_matching_threshold(trace.loss, chars, float(B.gold_word_ends(chars).mean()))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb)")
+    src.add_argument("--text-file", help="evaluate any UTF-8 text, read as typed text")
+    p.add_argument("--split", choices=["test", "valid"], default="test")
+    p.add_argument("--max-chars", type=int, default=0, help="only the first N characters")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
+    p.add_argument("--record", action="store_true", help="write the result into the checkpoint's metrics")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.max_chars < 0:
+        p.error("--max-chars must be positive")
+    try:
+        model, config = load_checkpoint(args.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"model.evaluate: {e}")
+    if model.cfg.task != "text":
+        sys.exit("model.evaluate: ink checkpoints need the IAM-OnDB evaluation, which is not built yet")
+    vocab = Vocabulary(config["vocabulary"])
+    t0 = time.time()
+    try:
+        if args.text_file:
+            text = read_text_file(args.text_file)
+            if args.max_chars:
+                text = text[:args.max_chars]
+            result = text_report(model, vocab, text, exact=False)
+            result["data"] = str(args.text_file)
+        else:
+            corpus = load_corpus(args.data_dir)
+            text = corpus[args.split][:args.max_chars] if args.max_chars else corpus[args.split]
+            if args.split == "valid":
+                result = text_report(model, vocab, text, threshold_from="valid (this split)")
+            else:
+                thr = valid_threshold(model, vocab, corpus, args.max_chars)
+                result = text_report(model, vocab, text, threshold=thr, threshold_from="valid split")
+            result["data"] = f"Penn Treebank {args.split} split" + (f", first {args.max_chars} chars" if args.max_chars else "")
+    except DataError as e:
+        sys.exit(f"model.evaluate: {e}")
+    result["split"] = args.split if not args.text_file else None
+    result["checkpoint"] = str(args.checkpoint)
+    result["seconds"] = round(time.time() - t0, 1)
+    result["how"] = ("one contiguous stream, state carried, first character unscored; strict gold = "
+                     "non-space char followed by whitespace or end; tolerant also credits a firing on the "
+                     "whitespace right after; token F1 on the text without whitespace")
+    if args.record:
+        config = read_config(args.checkpoint)
+        key = "eval_text_file" if args.text_file else args.split
+        config.setdefault("metrics", {})[key] = result
+        if key == "test":
+            config["metrics"]["test_bpc"] = result["bpc"]
+        save_checkpoint(args.checkpoint, model, {k: v for k, v in config.items() if k not in ("model", "format")})
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Train an HM-LSTM: truncated BPTT with the state carried, Adam, clipping, slope annealing.
+
+    python -m model.train --task text --out checkpoints/ptb-3x256 --max-minutes 60
+    python -m model.train --task text --out checkpoints/ptb-3x256 --resume --max-minutes 60
+    torchrun --nproc-per-node 2 -m model.train ...        (DistributedDataParallel)
+
+A run keeps its state in --run-dir (default runs/NAME, not committed): weights, Adam's
+moments, the carried hidden state, the position in the data and the schedule, in
+safetensors and JSON, rewritten atomically every --save-minutes and at the end. A run
+killed at any moment resumes from its last save with --resume. The checkpoint in --out
+is the model with the best validation BPC so far.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from model.checkpoint import read_config, save_checkpoint, write_atomic
+from model.data import DataError, Vocabulary, batchify, load_corpus, stream_batches, windows
+from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
+
+LOG2E = 1.0 / math.log(2.0)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
+    p.add_argument("--task", choices=["text", "ink"], default="text")
+    p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb)")
+    p.add_argument("--text-file", help="train on any UTF-8 text file instead (split 90/5/5 by lines)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/ptb-3x256")
+    p.add_argument("--run-dir", help="where the resumable run state lives (default runs/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    a = p.add_argument_group("model")
+    a.add_argument("--layers", type=int, default=3)
+    a.add_argument("--hidden", type=int, default=256)
+    a.add_argument("--embed", type=int, default=128)
+    a.add_argument("--output-size", type=int, default=0, help="width of h^e (default: --hidden)")
+    a.add_argument("--layer-norm", choices=["none", "gates", "all"], default="none")
+    a.add_argument("--top-detector", action="store_true")
+    a.add_argument("--nested", action="store_true", help="z^l may fire only where z^{l-1} fired")
+    a.add_argument("--z-bias", type=float, default=0.5)
+    a.add_argument("--z-band", default="0.05,0.5",
+                   help="LO,HI: penalise a detector whose rate leaves [LO, HI] ('off': the paper's loss alone)")
+    a.add_argument("--z-band-weight", type=float, default=1.0)
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--batch", type=int, default=32)
+    o.add_argument("--bptt", type=int, default=100)
+    o.add_argument("--lr", type=float, default=2e-3)
+    o.add_argument("--min-lr-ratio", type=float, default=0.05, help="cosine schedule's floor")
+    o.add_argument("--warmup", type=int, default=100, help="linear warm-up updates")
+    o.add_argument("--clip", type=float, default=1.0)
+    o.add_argument("--weight-decay", type=float, default=0.0)
+    o.add_argument("--epochs", type=float, default=10, help="planned epochs (the lr schedule spans them)")
+    o.add_argument("--slope-rate", type=float, default=0.04, help="a = min(cap, 1 + rate * epoch)")
+    o.add_argument("--slope-cap", type=float, default=5.0)
+    o.add_argument("--slope-delay", type=float, default=0.0, help="epochs before the slope grows")
+    o.add_argument("--seed", type=int, default=1)
+    r = p.add_argument_group("running")
+    r.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this long")
+    r.add_argument("--max-updates", type=int, default=0, help="stop (resumably) after this many updates in all")
+    r.add_argument("--save-minutes", type=float, default=5.0)
+    r.add_argument("--valid-chars", type=int, default=0, help="score only this many valid characters")
+    r.add_argument("--eval-batch", type=int, default=32, help="streams for validation")
+    r.add_argument("--log-every", type=int, default=20)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--threads", type=int, default=0)
+    r.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.task == "ink":
+        p.exit(2, "model.train: --task ink needs the IAM-OnDB pipeline, which is not built yet\n")
+    for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0 or args.epochs <= 0:
+        p.error("--lr and --epochs must be positive")
+    args.band = None
+    if args.z_band != "off":
+        try:
+            lo, hi = (float(v) for v in args.z_band.split(","))
+        except ValueError:
+            p.error(f"--z-band takes LO,HI or 'off', not {args.z_band!r}")
+        if not 0 <= lo < hi <= 1:
+            p.error("--z-band needs 0 <= LO < HI <= 1")
+        args.band = (lo, hi)
+    return args
+
+
+def band_penalty(out: dict, cfg: HMLSTMConfig, band, weight: float) -> torch.Tensor:
+    """A guard against collapsed detectors: weight * distance of each layer's rate from [lo, hi].
+
+    Its value is the rate of z~ (zero while inside the band); its gradient goes through the
+    unclamped line (a*s + 1)/2, so it still reaches a detector saturated at 0 or 1, where
+    the paper's estimator passes nothing and a collapsed layer could never come back.
+    """
+    lo, hi = band
+    total = out["z_line"].new_zeros(())
+    for l in range(cfg.num_layers):
+        if cfg.has_detector(l):
+            line = out["z_line"][..., l].mean()
+            rate = line + (out["z_soft"][..., l].mean() - line).detach()
+            total = total + torch.relu(rate - hi) + torch.relu(lo - rate)
+    return weight * total
+
+
+# --- distributed ---------------------------------------------------------------------
+
+def setup_distributed():
+    """(rank, world) under torchrun, (0, 1) otherwise."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
+        return 0, 1
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, device="cpu"):
+    """BPC over `ids` read as `streams` contiguous streams, the state carried (DESIGN.md 6).
+
+    Returns (bpc, scored characters, boundary rate per layer).
+    """
+    model.eval()
+    streams = max(1, min(streams, ids.numel() // 2))
+    state, nll, count = None, 0.0, 0
+    fired = torch.zeros(model.cfg.num_layers)
+    for _, x, y in stream_batches(ids, streams, length):
+        out = model(x.to(device), state)
+        state = out["state"]
+        logp = F.log_softmax(out["out"].float(), -1)
+        nll += -logp.gather(-1, y.to(device)[..., None]).sum().item()
+        count += y.numel()
+        fired += out["z"].float().sum((0, 1)).cpu()
+    model.train()
+    return nll / count * LOG2E, count, (fired / max(count, 1)).tolist()
+
+
+# --- run state ------------------------------------------------------------------------
+
+def save_run(run_dir: Path, model, opt, hidden, trainer: dict):
+    """Everything --resume needs, as safetensors + JSON, written atomically."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for i, st in opt_state["state"].items():
+        for k, v in st.items():
+            tensors[f"adam.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().reshape(-1) \
+                if k == "step" else v.detach().cpu().contiguous()
+    if hidden is not None:
+        for name, t in zip(("h", "c", "z"), hidden):
+            tensors[f"hidden.{name}"] = t.detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {**trainer, "param_groups": opt_state["param_groups"]}
+    write_atomic(run_dir, {
+        "state.safetensors": lambda p: save_file(tensors, str(p)),
+        "trainer.json": lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"),
+    })
+
+
+def load_run(run_dir: Path, model, opt):
+    tensors = load_file(str(run_dir / "state.safetensors"))
+    meta = json.loads((run_dir / "trainer.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = {}
+    for k, v in tensors.items():
+        if k.startswith("adam."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
+    opt.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
+    hidden = tuple(tensors[f"hidden.{n}"] for n in "hcz") if "hidden.h" in tensors else None
+    torch.set_rng_state(tensors["rng.torch"])
+    return hidden, meta
+
+
+# --- the loop -----------------------------------------------------------------------
+
+def learning_rate(args, step: int, progress: float) -> float:
+    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio over --epochs."""
+    warm = min(1.0, (step + 1) / max(1, args.warmup))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress / args.epochs)))
+    return args.lr * warm * (args.min_lr_ratio + (1 - args.min_lr_ratio) * cos)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rank, world = setup_distributed()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    out_dir = Path(args.out)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / out_dir.name
+    if args.resume and not (run_dir / "trainer.json").is_file():
+        sys.exit(f"model.train: nothing to resume in {run_dir} (no trainer.json)")
+    torch.manual_seed(args.seed)
+    try:
+        corpus = load_corpus(args.data_dir, args.text_file)
+    except DataError as e:
+        sys.exit(f"model.train: {e}")
+    if args.resume and (out_dir / "config.json").is_file():
+        vocab = Vocabulary(read_config(out_dir)["vocabulary"])
+    else:
+        vocab = Vocabulary.from_text(corpus["train"])
+    ids = {s: vocab.encode(t) for s, t in corpus.items()}
+    if args.valid_chars:
+        ids["valid"] = ids["valid"][:args.valid_chars]
+    cfg = HMLSTMConfig(task="text", vocab_size=len(vocab), input_size=args.embed,
+                       hidden_sizes=[args.hidden] * args.layers, output_size=args.output_size or args.hidden,
+                       top_detector=args.top_detector, layer_norm=args.layer_norm, nested=args.nested,
+                       z_bias=args.z_bias)
+    model = HMLSTMModel(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trainer = {"epoch": 0, "position": 0, "step": 0, "chars": 0, "seconds": 0.0,
+               "best_valid_bpc": None, "history": [], "args": vars(args)}
+    hidden = None
+    if args.resume:
+        hidden, saved = load_run(run_dir, model, opt)
+        trainer.update({k: v for k, v in saved.items() if k != "args"})
+        trainer["args"] = vars(args)
+        if hidden is not None and hidden[0].shape[0] != args.batch:
+            print(f"--batch changed ({hidden[0].shape[0]} -> {args.batch}): the carried state starts afresh",
+                  file=sys.stderr)
+            hidden = None
+        if hidden is not None:
+            hidden = tuple(h[rank * (args.batch // world):(rank + 1) * (args.batch // world)].to(device)
+                           for h in hidden)
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+    if args.batch % world:
+        sys.exit(f"model.train: --batch {args.batch} does not split over {world} processes")
+    local = args.batch // world
+    streams = batchify(ids["train"], args.batch)[:, rank * local:(rank + 1) * local]   # this rank's streams
+    steps_per_epoch = math.ceil((streams.shape[0] - 1) / args.bptt)
+    log_path = run_dir.parent / f"{run_dir.name}.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "a") if rank == 0 else None
+    meta = {"task": "text", "vocabulary": vocab.symbols,
+            "training": {"data": args.text_file or "Penn Treebank (Mikolov char-level), train split",
+                         "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+                         "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
+                         "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
+                         "rate_band": ({"band": list(args.band), "weight": args.z_band_weight}
+                                       if args.band else None),
+                         "seed": args.seed, "device": str(device), "processes": world}}
+    amp = device.type == "cuda"
+    start = time.time()
+    last_save = start
+    seconds0 = trainer["seconds"]
+    bar = None
+    if rank == 0 and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=steps_per_epoch, initial=trainer["position"] // args.bptt, dynamic_ncols=True,
+                   desc=f"epoch {trainer['epoch'] + 1}")
+    low_high = [0] * cfg.num_layers          # consecutive logged windows a layer spent outside 1%..99%
+    window = {"nll": 0.0, "n": 0, "fired": torch.zeros(cfg.num_layers), "t": time.time()}
+
+    def checkpoint_run():
+        trainer["seconds"] = seconds0 + time.time() - start
+        carried = hidden
+        if world > 1 and hidden is not None:      # every rank's streams, in global stream order
+            carried = []
+            for t in hidden:
+                parts = [torch.empty_like(t) for _ in range(world)]
+                dist.all_gather(parts, t.contiguous())
+                carried.append(torch.cat(parts))
+        if rank == 0:
+            save_run(run_dir, model, opt, carried, trainer)
+
+    def out_of_time():
+        return ((args.max_minutes and time.time() - start > args.max_minutes * 60)
+                or (args.max_updates and trainer["step"] >= args.max_updates))
+
+    stopped = False
+    while trainer["epoch"] < math.ceil(args.epochs) and not stopped:
+        for pos, x, y in windows(streams, args.bptt, trainer["position"]):
+            progress = trainer["epoch"] + pos / streams.shape[0]
+            model.set_slope(slope_schedule(progress, args.slope_rate, 1.0, args.slope_cap, args.slope_delay))
+            lr = learning_rate(args, trainer["step"], progress)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = ddp(x, hidden)
+                loss = F.cross_entropy(out["out"].float().reshape(-1, cfg.vocab_size), y.reshape(-1))
+                objective = loss if args.band is None else loss + band_penalty(out, cfg, args.band, args.z_band_weight)
+            hidden = out["state"]
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            trainer["step"] += 1
+            trainer["chars"] += y.numel() * world
+            trainer["position"] = pos + x.shape[0]
+            window["nll"] += loss.item() * y.numel()
+            window["n"] += y.numel()
+            window["fired"] += out["z"].detach().float().sum((0, 1)).cpu()
+            if bar is not None:
+                bar.update(1)
+            if trainer["step"] % args.log_every == 0 and rank == 0:
+                _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world)
+            if time.time() - last_save > args.save_minutes * 60:
+                checkpoint_run()
+                last_save = time.time()
+            if out_of_time():
+                stopped = True
+                break
+        if stopped:
+            break
+        # end of epoch: validate, keep the best, carry on
+        bpc, n, rates = evaluate_bpc(model, ids["valid"], args.eval_batch, device=device)
+        trainer["epoch"] += 1
+        trainer["position"] = 0
+        hidden = None
+        record = {"epoch": trainer["epoch"], "step": trainer["step"], "valid_bpc": bpc, "valid_chars": n,
+                  "valid_boundary_rate": rates, "slope": float(model.rnn.slope),
+                  "minutes": (seconds0 + time.time() - start) / 60}
+        trainer["history"].append(record)
+        if rank == 0:
+            print(f"epoch {trainer['epoch']}: valid BPC {bpc:.4f}, boundary rates "
+                  + " ".join(f"{r:.3f}" for r in rates), file=sys.stderr)
+            log.write(json.dumps({"event": "valid", **record}) + "\n")
+            log.flush()
+            if trainer["best_valid_bpc"] is None or bpc < trainer["best_valid_bpc"]:
+                trainer["best_valid_bpc"] = bpc
+                save_checkpoint(out_dir, model, {**meta, "metrics": {
+                    "valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
+                    "epochs": trainer["epoch"], "updates": trainer["step"], "train_chars": trainer["chars"],
+                    "train_minutes": round((seconds0 + time.time() - start) / 60, 1),
+                    "how": "valid: full split as contiguous streams, state carried, first char of each "
+                           "stream not scored"}})
+        checkpoint_run()
+        last_save = time.time()
+        if bar is not None:
+            bar.reset(total=steps_per_epoch)
+            bar.set_description(f"epoch {trainer['epoch'] + 1}")
+    checkpoint_run()
+    if bar is not None:
+        bar.close()
+    if rank == 0:
+        state = "stopped at --max-minutes/--max-updates" if stopped else "finished"
+        print(f"{state}: {trainer['step']} updates, {trainer['chars'] / 1e6:.1f}M characters, "
+              f"best valid BPC {trainer['best_valid_bpc']}; resume with --resume", file=sys.stderr)
+        log.close()
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world):
+    rates = (window["fired"] / max(window["n"], 1)).tolist()
+    bpc = window["nll"] / max(window["n"], 1) * LOG2E
+    cps = window["n"] * world / max(time.time() - window["t"], 1e-9)
+    for l in range(cfg.num_layers):
+        if cfg.has_detector(l):
+            outside = rates[l] < 0.01 or rates[l] > 0.99
+            low_high[l] = low_high[l] + 1 if outside else 0
+            if low_high[l] == 10:       # ten logged windows in a row: say so, once per episode
+                print(f"warning: layer {l + 1}'s boundary rate is {rates[l]:.3f}, outside 1%..99% for "
+                      f"the last 10 logged windows: its detector may have collapsed", file=sys.stderr)
+                log.write(json.dumps({"event": "collapse", "layer": l + 1, "rate": rates[l],
+                                      "step": trainer["step"]}) + "\n")
+    shown = [f"{r:.2f}" for l, r in enumerate(rates) if cfg.has_detector(l)]
+    if bar is not None:
+        bar.set_postfix_str(f"{cps / 1000:.1f}k c/s bpc {bpc:.3f} z {'/'.join(shown)} a {float(model.rnn.slope):.2f}")
+    log.write(json.dumps({"event": "train", "step": trainer["step"], "epoch": trainer["epoch"],
+                          "position": trainer["position"], "bpc": bpc, "boundary_rate": rates,
+                          "lr": lr, "slope": float(model.rnn.slope), "chars_per_s": cps}) + "\n")
+    log.flush()
+    window.update(nll=0.0, n=0, fired=torch.zeros(cfg.num_layers), t=time.time())
+
+
+if __name__ == "__main__":
+    main()

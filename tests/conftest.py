@@ -1,0 +1,38 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir(tmp_path_factory):
+    """Two small text checkpoints trained by model.train on the toy corpus (a few seconds)."""
+    from model import train
+    from tests.toy import toy_corpus
+    root = tmp_path_factory.mktemp("lens")
+    corpus = toy_corpus(root, lines=600)
+    for name, seed in (("toy-a", "1"), ("toy-b", "2")):
+        train.main(["--text-file", str(corpus), "--out", str(root / "ckpts" / name), "--run-dir",
+                    str(root / "runs" / name), "--hidden", "24", "--embed", "8", "--layers", "3", "--batch", "8",
+                    "--bptt", "40", "--epochs", "1", "--no-progress", "--seed", seed, "--warmup", "5"])
+    return root / "ckpts"
+
+
+@pytest.fixture(scope="session")
+def settings(checkpoint_dir):
+    from app.settings import Settings
+    return Settings(checkpoint_dir=checkpoint_dir, default_model="toy-a", max_text_chars=300,
+                    max_body_bytes=20_000)
+
+
+@pytest.fixture()
+def client(settings):
+    from fastapi.testclient import TestClient
+    from app.main import create_app
+    with TestClient(create_app(settings)) as c:
+        yield c

@@ -1,0 +1,148 @@
+"""The HTTP contract of DESIGN.md section 6, and bad input answered with a 4xx and a message."""
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.data import Vocabulary
+from model.traces import run_traces
+from tests.toy import ROOT
+
+
+def test_health_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok", "models": 2}
+    info = client.get("/api/models").json()
+    assert info["default"] == "toy-a"
+    names = {m["name"]: m for m in info["models"]}
+    assert set(names) == {"toy-a", "toy-b"}
+    a = names["toy-a"]
+    assert a["task"] == "text" and a["layers"] == 3 and a["detectors"] == [True, True, False]
+    assert "valid_bpc" in a["metrics"] and a["parameters"] > 0
+
+
+def test_text_traces_have_the_contract_shape(client):
+    r = client.post("/api/text", json={"text": "The cat, 42 dogs!"})
+    assert r.status_code == 200
+    body = r.json()
+    n = len(body["chars"])
+    assert body["model"] == "toy-a" and body["task"] == "text"
+    assert "".join(body["chars"]).startswith("the cat")        # lower case, as the corpus
+    assert len(body["source_spans"]) == len(body["surprisal"]) == len(body["unknown"]) == n
+    assert body["surprisal"][0] is None and all(s >= 0 for s in body["surprisal"][1:])
+    assert [l["layer"] for l in body["layers"]] == [1, 2, 3]
+    for layer in body["layers"][:2]:
+        assert len(layer["z"]) == len(layer["z_soft"]) == n and set(layer["z"]) <= {0, 1}
+        assert all((s > 0.5) == (z == 1) for s, z in zip(layer["z_soft"], layer["z"]))
+    top = body["layers"][2]
+    assert top["z"] is None and top["z_soft"] is None and "F" not in top["op"]
+    for layer in body["layers"]:
+        assert set(layer["op"]) <= {"U", "C", "F"} and len(layer["h_norm"]) == len(layer["gate"]) == n
+    assert body["layers"][0]["op"][0] == "U"             # z^0 = 1 and no earlier boundary
+
+
+def test_the_server_returns_what_the_model_computes(client, checkpoint_dir):
+    text = "the dog ran to the big red house"
+    body = client.post("/api/text", json={"text": text, "model": "toy-b"}).json()
+    model, config = load_checkpoint(checkpoint_dir / "toy-b")
+    trace = run_traces(model, Vocabulary(config["vocabulary"]).encode(text))
+    assert body["model"] == "toy-b"
+    for l in range(2):
+        assert body["layers"][l]["z"] == trace.z[:, l].astype(int).tolist()
+    np.testing.assert_allclose(body["surprisal"][1:], trace.loss[1:], atol=1e-4)
+
+
+def test_one_more_character_reuses_the_prefix(client, settings):
+    text = "the cat sat on the mat and the dog"
+    first = client.post("/api/text", json={"text": text}).json()
+    assert first["reused_prefix"] == 0
+    more = client.post("/api/text", json={"text": text + " r"}).json()
+    assert more["reused_prefix"] == len(first["chars"])
+    from fastapi.testclient import TestClient
+    from app.main import create_app
+    with TestClient(create_app(settings)) as fresh:                # no cache: a full run
+        full = fresh.post("/api/text", json={"text": text + " r"}).json()
+    assert full["reused_prefix"] == 0
+    for a, b in zip(more["layers"], full["layers"]):
+        assert a["z"] == b["z"] and a["op"] == b["op"]
+        np.testing.assert_allclose(a["h_norm"], b["h_norm"], atol=1e-4)
+    np.testing.assert_allclose(more["surprisal"][1:], full["surprisal"][1:], atol=1e-4)
+
+
+def test_the_prefix_cache_is_bounded(client, settings):
+    for i in range(settings.cache_entries + 10):
+        words = " ".join("cat" if bit == "1" else "dog" for bit in format(i, "08b"))   # distinct ids
+        client.post("/api/text", json={"text": words})
+    loaded = client.app.state.models["toy-a"]
+    assert len(loaded.cache) == settings.cache_entries
+
+
+def test_unknown_characters_are_shown_not_rejected(client):
+    body = client.post("/api/text", json={"text": "hôuse 🙂 ∑ and"}).json()
+    i = body["source_spans"].index([6, 7])
+    assert body["unknown"][i] and body["chars"][i] == "\ufffd"
+    assert body["chars"][:5] == list("house")                 # the accent dropped
+
+
+@pytest.mark.parametrize("payload,status,message", [
+    ({"text": ""}, 422, "at least 1 character"),
+    ({"text": "x" * 301}, 413, "limit is 300"),
+    ({"text": "a", "model": "nope"}, 404, "unknown model 'nope'"),
+    ({"text": "a", "model": "../../etc/passwd"}, 404, "unknown model"),
+    ({"text": "a", "model": "toy-a/../toy-b"}, 404, "unknown model"),
+    ({"text": 5}, 422, "valid string"),
+    ({"words": "a"}, 422, "text"),
+    ({"text": "a", "extra": 1}, 422, "extra"),
+    ([1, 2], 422, "valid dictionary"),
+])
+def test_bad_input_gets_a_4xx_with_a_message(client, payload, status, message):
+    r = client.post("/api/text", json=payload)
+    assert r.status_code == status
+    assert message in r.json()["detail"]
+
+
+def test_malformed_and_oversized_bodies(client):
+    r = client.post("/api/text", content=b'{"text": "a"', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+    r = client.post("/api/text", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and r.json()["detail"]          # invalid UTF-8
+    r = client.post("/api/text", content=b"x" * 30_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over 20000 bytes" in r.json()["detail"]
+
+
+def test_no_traceback_reaches_a_client(client, monkeypatch):
+    import app.main as main
+
+    def boom(*a, **k):
+        raise RuntimeError("secret internals")
+    monkeypatch.setattr(main, "analyse_text", boom)
+    from fastapi.testclient import TestClient
+    with TestClient(main.create_app(client.app.state.settings), raise_server_exceptions=False) as c:
+        r = c.post("/api/text", json={"text": "abc"})
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert "secret" not in r.text and "Traceback" not in r.text
+
+
+def test_pages_and_docs_work_offline(client):
+    for path in ("/", "/docs"):
+        html = client.get(path).text
+        external = re.findall(r'(?:src|href)="(https?:)?//[^"]+"', html)
+        assert not external, f"{path} loads {external}"
+    assert client.get("/vendor/plotly.min.js").status_code == 200
+    assert client.get("/vendor/swagger/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/vendor/swagger/../main.py").status_code == 404
+    schema = client.get("/openapi.json").json()
+    assert "/api/text" in schema["paths"]
+
+
+def test_the_bundled_checkpoints_load_and_answer():
+    from app.registry import discover
+    folders = [p for p in (ROOT / "checkpoints").iterdir() if p.is_dir()] if (ROOT / "checkpoints").is_dir() else []
+    found = discover(ROOT / "checkpoints", 4)
+    assert set(found) == {p.name for p in folders}, "every bundled folder must load"
+    for name, loaded in found.items():
+        assert loaded.config.get("metrics"), f"{name} has no measured metrics"
+        if loaded.task == "text":
+            trace = run_traces(loaded.model, loaded.vocab.encode("the market rose"))
+            assert trace.z.shape == (15, loaded.model.cfg.num_layers)

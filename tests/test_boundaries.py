@@ -1,0 +1,59 @@
+"""Boundary scores exactly as DESIGN.md section 6 defines them."""
+import numpy as np
+import pytest
+
+from model import boundaries as B
+
+
+def test_the_design_example():
+    chars = list("ab cd\n")
+    z = np.array([0, 1, 0, 0, 0, 1])
+    assert B.strict_scores(z, chars) == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5})
+    assert B.tolerant_scores(z, chars) == pytest.approx({"precision": 1.0, "recall": 1.0, "f1": 1.0})
+
+
+def test_tolerant_credits_each_word_end_once():
+    chars = list("ab cd")
+    z = np.array([0, 1, 1, 0, 1])          # fires on b and on the space after it
+    s = B.tolerant_scores(z, chars)
+    assert s["recall"] == 1.0 and s["precision"] == pytest.approx(2 / 3)
+
+
+def test_gold_word_ends():
+    assert B.gold_word_ends(list("a bc  d\n")).tolist() == [1, 0, 0, 1, 0, 0, 1, 0]
+
+
+def test_token_f1():
+    chars = list("ab cd ef")
+    perfect = np.array([0, 1, 0, 0, 1, 0, 0, 1])
+    assert B.token_f1(perfect, chars) == 1.0
+    on_spaces = np.array([0, 0, 1, 0, 0, 1, 0, 0])   # spaces vanish with the whitespace: one word
+    assert B.token_f1(on_spaces, chars) == 0.0
+    # "ab" right, "cdef" wrong: P = 1/2, R = 1/3
+    partial = np.array([0, 1, 0, 0, 0, 0, 0, 0])
+    assert B.token_f1(partial, chars) == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))
+
+
+def test_random_f1():
+    assert B.random_f1(0.2, 0.2) == pytest.approx(0.2)
+    assert B.random_f1(0.2, 1.0) == pytest.approx(2 * 0.2 / 1.2)
+    assert B.random_f1(0.0, 0.0) == 0.0
+
+
+def test_random_boundaries_score_near_random_f1():
+    rng = np.random.default_rng(0)
+    words = ["".join("x" * rng.integers(1, 9)) for _ in range(4000)]
+    chars = list(" ".join(words))
+    z = rng.random(len(chars)) < 0.3
+    gold_rate = B.gold_word_ends(chars).mean()
+    assert B.strict_scores(z, chars)["f1"] == pytest.approx(B.random_f1(gold_rate, z.mean()), abs=0.02)
+
+
+def test_surprisal_baseline_looks_past_the_space():
+    chars = list("ab cd")
+    # the surprise sits on 'c', the first letter after the space
+    surprisal = np.array([np.nan, 1.0, 0.1, 9.0, 1.0])
+    z = B.surprisal_boundaries(surprisal, chars, threshold=5.0)
+    assert z.tolist() == [False, True, False, False, False]     # after 'b', never on the space
+    thr = B.rate_matching_threshold(surprisal, chars, 0.2)
+    assert B.surprisal_boundaries(surprisal, chars, thr).sum() == 1

@@ -1,0 +1,212 @@
+"""Real-browser tests: headless Debian Chromium drives the page as a person would.
+
+A missing browser fails these tests (it is part of the install), it never skips them.
+Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.toy import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint_dir):
+    port = free_port()
+    env = {**os.environ, "LENS_CHECKPOINT_DIR": str(checkpoint_dir), "LENS_DEFAULT_MODEL": "toy-a"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+        "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    os.environ.update(SE_MANAGER_PATH="/bin/false", SE_OFFLINE="true", SE_AVOID_STATS="true")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    # --no-sandbox only because this browser visits pages served on 127.0.0.1 by the tests
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-extensions", "--window-size=1400,2000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    folder = Path(os.environ.get("LENS_ARTIFACTS") or tmp_path_factory.mktemp("screens"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for(driver, script, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def open_page(driver, url):
+    driver.get(url)
+    wait_for(driver, "return document.getElementById('model').options.length > 0")
+
+
+def type_text(driver, text):
+    from selenium.webdriver.common.by import By
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    before = driver.execute_script("return window.lens.rendered")
+    box.send_keys(text)
+    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
+                     f"window.lens.last.a.chars.length === {len(text)}")
+
+
+def plotted_rows(driver, element_id):
+    return driver.execute_script(f"""
+        const t = document.getElementById('{element_id}').data[0];
+        const out = {{}}; t.y.forEach((name, i) => out[name] = t.z[i]); return out;""")
+
+
+def api(server, text, model):
+    return httpx.post(server + "/api/text", json={"text": text, "model": model}, timeout=30).json()
+
+
+def test_typing_draws_the_apis_boundaries(server, browser, artifacts):
+    open_page(browser, server)
+    text = "the cat sat on the mat and the dog ran to the big red house"
+    type_text(browser, text)
+    wait_for(browser, "return document.querySelector('#zgrid .main-svg') !== null")
+    rows = plotted_rows(browser, "zgrid")
+    expected = api(server, text, "toy-a")
+    for layer in expected["layers"]:
+        if layer["z"] is not None:
+            assert rows[f"layer {layer['layer']}"] == layer["z"]
+    assert rows["gold word ends"] == expected["gold_word_ends"]
+    assert "layer 3" not in rows                       # the top layer has no detector
+    # every view followed
+    for el in ("soft", "traces"):
+        assert browser.execute_script(f"return document.getElementById('{el}').data.length") > 0
+    segs = browser.execute_script("return document.querySelectorAll('#segments .row').length")
+    assert segs == 3                                    # layers 1, 2 and gold
+    ticks = browser.execute_script("return document.getElementById('zgrid').layout.xaxis.ticktext")
+    assert ticks[:4] == ["t", "h", "e", "␣"]            # a visible glyph for the space
+    browser.save_screenshot(str(artifacts / "text-page.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_typing_on_reuses_the_prefix(server, browser):
+    open_page(browser, server)
+    type_text(browser, "the dog saw a cat")
+    from selenium.webdriver.common.by import By
+    before = browser.execute_script("return window.lens.rendered")
+    browser.find_element(By.ID, "text").send_keys(" and")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.length === 21")
+    assert browser.execute_script("return window.lens.last.a.reused_prefix") >= 17
+    assert "from cache" in browser.find_element(By.ID, "status").text
+
+
+def test_two_checkpoints_side_by_side_with_linked_hover(server, browser, artifacts):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, server)
+    text = "a big red dog and a cat"
+    type_text(browser, text)
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.b !== null")
+    assert "comparing" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
+    rows_b = plotted_rows(browser, "zgrid-b")
+    expected_b = api(server, text, "toy-b")
+    assert rows_b["layer 1"] == expected_b["layers"][0]["z"]
+    # hovering the first model's grid shows the step for both models and moves both cursors
+    grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
+    ActionChains(browser).move_to_element_with_offset(grid, 10, 0).perform()
+    t = int(wait_for(browser, "return document.getElementById('inspector').dataset.position"))
+    assert 0 <= t < len(text)
+    assert browser.execute_script("return document.querySelectorAll('#inspector table').length") == 2
+    shapes = browser.execute_script(
+        "return document.getElementById('traces-b').layout.shapes.filter(s => s.name === 'cursor').map(s => s.x0)")
+    assert shapes == [t]
+    browser.save_screenshot(str(artifacts / "text-compare.png"))
+
+
+def test_permalink_restores_text_model_and_view(server, browser):
+    from selenium.webdriver.common.by import By
+    open_page(browser, server)
+    type_text(browser, "the house")
+    browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.3;"
+                           "s.dispatchEvent(new Event('input'));")
+    link = browser.execute_script("return location.href")
+    browser.get("about:blank")
+    browser.get(link)
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9")
+    assert browser.find_element(By.ID, "text").get_attribute("value") == "the house"
+    assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.3"
+    assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
+
+
+def test_threshold_slider_marks_the_cells_that_would_flip(server, browser):
+    open_page(browser, server)
+    type_text(browser, "the cat sat on a mat")
+    browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.2;"
+                           "s.dispatchEvent(new Event('input'));")
+    res = browser.execute_script("return window.lens.last.a")
+    plotted = browser.execute_script(
+        "return document.getElementById('soft').data.filter(t => t.name.startsWith('flips')).map(t => t.x)")
+    detectors = [l for l in res["layers"] if l["z_soft"] is not None]
+    expected = [[i for i, (s, z) in enumerate(zip(l["z_soft"], l["z"])) if (s > 0.2) != (z == 1)] for l in detectors]
+    assert plotted == expected
+    assert sum(map(len, expected)) > 0                  # a threshold of 0.2 flips something
+
+
+def test_an_error_is_shown_not_thrown(server, browser):
+    from selenium.webdriver.common.by import By
+    open_page(browser, server)
+    browser.execute_script("document.getElementById('model').add(new Option('ghost', 'ghost'));")
+    from selenium.webdriver.support.ui import Select
+    Select(browser.find_element(By.ID, "model")).select_by_value("ghost")
+    type_text_no_wait = "the cat"
+    browser.find_element(By.ID, "text").send_keys(type_text_no_wait)
+    wait_for(browser, "return document.getElementById('status').classList.contains('error')")
+    assert "unknown model 'ghost'" in browser.find_element(By.ID, "status").text

@@ -1,0 +1,94 @@
+"""Checkpoint folders: safetensors + JSON, validated, written atomically, never unpickled."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.data import UNKNOWN
+from model.hmlstm import HMLSTMConfig, HMLSTMModel
+
+SYMBOLS = [UNKNOWN, "\n", " ", "a", "b", "c"]
+
+
+def small_model(**kw):
+    torch.manual_seed(0)
+    return HMLSTMModel(HMLSTMConfig(vocab_size=len(SYMBOLS), input_size=4, hidden_sizes=[5, 3],
+                                    output_size=4, **kw))
+
+
+def test_round_trip(tmp_path):
+    model = small_model(layer_norm="gates")
+    model.set_slope(2.5)
+    save_checkpoint(tmp_path / "ck", model, {"task": "text", "vocabulary": SYMBOLS, "metrics": {"x": 1}})
+    loaded, config = load_checkpoint(tmp_path / "ck")
+    assert config["metrics"] == {"x": 1} and config["model"]["layer_norm"] == "gates"
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    x = torch.randint(0, 6, (7, 1))
+    torch.testing.assert_close(model(x)["out"], loaded(x)["out"])
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "weights.safetensors"]
+
+
+def test_half_precision_weights_load_as_float32(tmp_path):
+    model = small_model()
+    save_checkpoint(tmp_path / "ck", model, {"task": "text", "vocabulary": SYMBOLS}, dtype=torch.float16)
+    assert load_file(str(tmp_path / "ck" / "weights.safetensors"))["head.weight"].dtype == torch.float16
+    loaded, _ = load_checkpoint(tmp_path / "ck")
+    assert loaded.head.weight.dtype == torch.float32
+
+
+def write_good(tmp_path):
+    save_checkpoint(tmp_path / "ck", small_model(), {"task": "text", "vocabulary": SYMBOLS})
+    return tmp_path / "ck"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: (d / "config.json").unlink(), "no config.json"),
+    (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
+    (lambda d: (d / "weights.safetensors").unlink(), "no weights.safetensors"),
+    (lambda d: (d / "weights.safetensors").write_bytes(b"\x80\x04garbage pickle"), "safetensors"),
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[5, 4])), "shape"),
+    (lambda d: _edit(d, lambda c: c["model"].update(layer_norm="sideways")), "layer_norm"),
+    (lambda d: _edit(d, lambda c: c.update(vocabulary=SYMBOLS[:-1])), "vocabulary"),
+    (lambda d: _drop_tensor(d, "head.bias"), "missing"),
+    (lambda d: _nan_tensor(d, "head.bias"), "NaN"),
+])
+def test_a_bad_folder_gives_a_clear_error(tmp_path, damage, message):
+    d = write_good(tmp_path)
+    damage(d)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(d)
+
+
+def test_a_missing_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_checkpoint(tmp_path / "absent")
+
+
+def test_a_rewrite_replaces_the_folder_whole(tmp_path):
+    d = write_good(tmp_path)
+    (d / "stray.txt").write_text("left over")
+    save_checkpoint(d, small_model(), {"task": "text", "vocabulary": SYMBOLS, "metrics": {"v": 2}})
+    assert not (d / "stray.txt").exists()
+    assert json.loads((d / "config.json").read_text())["metrics"] == {"v": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]      # no temporary folders left behind
+
+
+def _edit(d, change):
+    c = json.loads((d / "config.json").read_text())
+    change(c)
+    (d / "config.json").write_text(json.dumps(c))
+
+
+def _drop_tensor(d, name):
+    t = load_file(str(d / "weights.safetensors"))
+    del t[name]
+    save_file(t, str(d / "weights.safetensors"))
+
+
+def _nan_tensor(d, name):
+    t = load_file(str(d / "weights.safetensors"))
+    t[name][0] = float("nan")
+    save_file(t, str(d / "weights.safetensors"))

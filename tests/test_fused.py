@@ -1,0 +1,70 @@
+"""The fused kernel (C++ and Python loops) against the reference step, forward and gradients."""
+import itertools
+
+import pytest
+import torch
+
+from model.fused import cpp_loops, loop_backend
+from model.hmlstm import HMLSTM, HMLSTMConfig
+
+VARIANTS = list(itertools.product(["none", "gates", "all"], [False, True], [False, True]))
+
+
+def run(rnn, x, state, backend, weights):
+    h, z, soft, line, (hT, cT, zT) = rnn(x, state, backend=backend)
+    wh, wz, wl = weights
+    loss = (h * wh).sum() + (z * wz).sum() + (line * wl).sum()   # gradients into h, z and the line
+    grads = torch.autograd.grad(loss, [x] + list(rnn.parameters()))
+    return [h, z, soft, line, hT, cT, zT], grads
+
+
+@pytest.mark.parametrize("backend", ["cpp", "python"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("ln,top,nested", VARIANTS)
+def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
+    if backend == "cpp" and cpp_loops() is None:
+        pytest.fail("the C++ loops did not build (a compiler and ninja are part of the install)")
+    g = torch.Generator().manual_seed(VARIANTS.index((ln, top, nested)))
+    cfg = HMLSTMConfig(input_size=5, hidden_sizes=[6, 4, 7], layer_norm=ln, top_detector=top, nested=nested)
+    rnn = HMLSTM(cfg).to(dtype)
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) * 0.6)
+        for layer in rnn.layers:            # centre the z rows, so that z~ varies around 0.5
+            if layer.has_z:
+                layer.bias[-1] = 0.0
+                if ln == "all":
+                    layer.ln_weight[-1], layer.ln_bias[-1] = 1.0, 0.0
+    rnn.slope.fill_(1.8)
+    T, B = 12, 5
+    x = torch.randn(T, B, 5, generator=g, dtype=dtype).requires_grad_()
+    state = (torch.randn(B, 17, generator=g, dtype=dtype), torch.randn(B, 17, generator=g, dtype=dtype),
+             (torch.rand(B, 3, generator=g) > 0.5).to(dtype))
+    weights = [torch.randn(s, generator=g, dtype=dtype) for s in [(T, B, 17), (T, B, 3), (T, B, 3)]]
+    ref_out, ref_grads = run(rnn, x, state, "reference", weights)
+    out, grads = run(rnn, x, state, backend, weights)
+    z1 = ref_out[1][..., 0]
+    assert 0 < z1.mean() < 1, "the case should mix FLUSH, UPDATE and COPY"
+    for name, a, b in zip(["h", "z", "z_soft", "z_line", "hT", "cT", "zT"], out, ref_out):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+    names = ["x"] + [n for n, _ in rnn.named_parameters()]
+    for name, a, b in zip(names, grads, ref_grads):
+        scale = max(1.0, b.abs().max().item())
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol * scale, msg=lambda m: f"d/d{name}: {m}")
+
+
+def test_auto_backend_uses_cpp_on_the_cpu():
+    assert loop_backend("cpu") == ("cpp" if cpp_loops() is not None else "python")
+    assert cpp_loops() is not None, "the C++ loops should build here"
+
+
+def test_state_carries_across_calls():
+    """Two halves with the state carried equal one whole run."""
+    torch.manual_seed(0)
+    rnn = HMLSTM(HMLSTMConfig(input_size=3, hidden_sizes=[5, 5], z_bias=0.0))
+    x = torch.randn(20, 2, 3)
+    h, z, _, _, _ = rnn(x)
+    h1, z1, _, _, s1 = rnn(x[:11])
+    h2, z2, _, _, _ = rnn(x[11:], s1)
+    torch.testing.assert_close(torch.cat([h1, h2]), h, rtol=0, atol=1e-6)
+    assert torch.equal(torch.cat([z1, z2]), z)

@@ -1,0 +1,112 @@
+"""Training: it learns, it resumes exactly, it survives SIGKILL, it runs under torchrun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from model import train
+from model.checkpoint import load_checkpoint
+from tests.toy import ROOT, toy_corpus
+
+SMALL = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch", "4", "--bptt", "20",
+         "--log-every", "5", "--no-progress", "--warmup", "5"]
+
+
+def run_train(tmp_path, *extra, name="ck"):
+    train.main(["--text-file", str(toy_corpus(tmp_path)), "--out", str(tmp_path / name),
+                "--run-dir", str(tmp_path / f"run-{name}"), *SMALL, *extra])
+
+
+def test_training_learns_and_writes_a_checkpoint(tmp_path):
+    run_train(tmp_path, "--epochs", "2")
+    model, config = load_checkpoint(tmp_path / "ck")
+    m = config["metrics"]
+    assert m["valid_bpc"] < 2.5          # uniform over this alphabet is log2(19) = 4.2 bits
+    assert m["epochs"] == 2 and len(config["vocabulary"]) == model.cfg.vocab_size
+    assert config["training"]["rate_band"] == {"band": [0.05, 0.5], "weight": 1.0}
+    log = [json.loads(line) for line in (tmp_path / "run-ck.jsonl").read_text().splitlines()]
+    train_rows = [r for r in log if r["event"] == "train"]
+    assert train_rows[-1]["bpc"] < train_rows[0]["bpc"]
+    assert all(len(r["boundary_rate"]) == 2 for r in train_rows)
+
+
+def weights(folder):
+    return load_file(str(folder / "state.safetensors"))
+
+
+def test_resume_continues_exactly(tmp_path):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "24", name="whole")
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "12", name="split")
+    assert json.loads((tmp_path / "run-split" / "trainer.json").read_text())["step"] == 12
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "24", "--resume", name="split")
+    a, b = weights(tmp_path / "run-whole"), weights(tmp_path / "run-split")
+    assert json.loads((tmp_path / "run-split" / "trainer.json").read_text())["step"] == 24
+    for k in a:
+        if k.startswith(("model.", "adam.", "hidden.")):
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_without_a_run_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        run_train(tmp_path, "--resume")
+
+
+@pytest.mark.parametrize("bad", [["--batch", "0"], ["--z-band", "0.9,0.1"], ["--lr", "-1"]])
+def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_train(tmp_path, *bad)
+    assert e.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_missing_data_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="text file not found"):
+        train.main(["--text-file", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_loses_at_most_the_work_since_the_last_save(tmp_path):
+    corpus = toy_corpus(tmp_path, lines=3000)
+    cmd = [sys.executable, "-m", "model.train", "--text-file", str(corpus), "--out", str(tmp_path / "ck"),
+           "--run-dir", str(tmp_path / "run"), *SMALL, "--epochs", "50", "--save-minutes", "0.002"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "run" / "trainer.json").exists():
+        time.sleep(0.2)
+    time.sleep(3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = json.loads((tmp_path / "run" / "trainer.json").read_text())
+    assert saved["step"] > 0
+    weights(tmp_path / "run")                                 # loads: never half-written
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert all(".old." not in n for n in leftovers)
+    target = saved["step"] + 5
+    subprocess.run(cmd[:-2] + ["--resume", "--max-updates", str(target)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert json.loads((tmp_path / "run" / "trainer.json").read_text())["step"] == target
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_gloo_processes_trains_the_same_model(tmp_path):
+    """Two processes with half the streams each and averaged gradients = one process."""
+    corpus = toy_corpus(tmp_path)
+    common = ["--text-file", str(corpus), *SMALL, "--epochs", "1", "--max-updates", "15", "--z-band", "off"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--master-port", "29533", "-m", "model.train", *common,
+                           "--out", str(tmp_path / "ddp"), "--run-dir", str(tmp_path / "run-ddp")],
+                          cwd=ROOT, env=env, timeout=600, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    train.main([*common, "--out", str(tmp_path / "one"), "--run-dir", str(tmp_path / "run-one")])
+    ddp, one = weights(tmp_path / "run-ddp"), weights(tmp_path / "run-one")
+    assert json.loads((tmp_path / "run-ddp" / "trainer.json").read_text())["step"] == 15
+    for k in one:
+        if k.startswith("model."):
+            torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
