@@ -23,3 +23,4 @@ class Settings(BaseSettings):
     torch_threads: int = 1                    # per worker: many small runs beat one wide one
     allowed_origins: list[str] = []           # CORS: none unless configured
     workers: int = 1
+    behind_proxy: bool = False                # trust X-Forwarded-For (only behind your own proxy)

@@ -56,7 +56,8 @@ class Layout:
 
 # --- the loops, in Python ----------------------------------------------------------
 
-def python_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nested, slope):
+def python_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nested, slope, skip_copy=False):
+    """skip_copy (inference only) lets a backend skip the work of COPY steps; this one ignores it."""
     T, B, _ = pre0.shape
     L = len(sizes)
     y = _PlainLayout(sizes, has_z, ln)
@@ -251,6 +252,8 @@ def hmlstm_sequence(rnn, x, state, backend: str = "auto"):
         ws += [layer.recurrent, layer.top_down, layer.bottom_up, layer.bias, layer.ln_weight, layer.ln_bias]
     ws = [w if w is not None else x.new_empty(0) for w in ws]
     h0, c0, z0 = (s.to(x.dtype).contiguous() for s in state)
+    # without gradients the buffers for the backward are not needed, nor the gates of COPY steps
+    layout.skip_copy = not (torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in ws)))
     return _HMLSTMSequence.apply(layout, loops_for(x, backend), x, h0, c0, z0, *ws)
 
 
@@ -272,7 +275,7 @@ class _HMLSTMSequence(torch.autograd.Function):
         ln_b = [ws[6 * l + 5] for l in range(L)]
         # layer 1's bottom-up term (z^0 = 1) and bias, for every t at once
         pre0 = torch.addmm(bias[0], x.reshape(T * B, -1), ws[2]).view(T, B, -1)
-        out = loops[0](pre0, h0, c0, z0, W, bias, ln_w, ln_b, *layout.args())
+        out = loops[0](pre0, h0, c0, z0, W, bias, ln_w, ln_b, *layout.args(), layout.skip_copy)
         Hbuf, Cbuf, Zbuf, Zsoft, Zline = out[:5]
         ctx.layout, ctx.loops = layout, loops
         ctx.save_for_backward(x, *out[:4], *out[5:], *W, *ws)

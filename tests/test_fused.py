@@ -68,3 +68,23 @@ def test_state_carries_across_calls():
     h2, z2, _, _, _ = rnn(x[11:], s1)
     torch.testing.assert_close(torch.cat([h1, h2]), h, rtol=0, atol=1e-6)
     assert torch.equal(torch.cat([z1, z2]), z)
+
+
+@pytest.mark.parametrize("ln,nested", [("none", False), ("gates", False), ("gates", True), ("all", False)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_that_skips_copy_steps_gives_the_same_traces(ln, nested, batch):
+    """Without gradients the C++ forward skips the gates of steps where every row COPYs."""
+    torch.manual_seed(5)
+    cfg = HMLSTMConfig(input_size=4, hidden_sizes=[8, 8, 8], layer_norm=ln, nested=nested, top_detector=True,
+                       z_bias=-0.3)
+    rnn = HMLSTM(cfg)
+    x = torch.randn(60, batch, 4)
+    with torch.no_grad():
+        fast = rnn(x)
+    full = rnn(x.requires_grad_())           # with gradients: every step computed in full
+    z = full[1].detach()
+    copies = ((z[:-1, :, 1:] == 0) & (z[1:, :, :2] == 0)).float().mean()   # z_{t-1}^l = 0 = z_t^{l-1}
+    assert copies > 0.1, "the case should have COPY steps to skip"
+    assert torch.equal(fast[1], z)
+    for a, b in zip(fast[:4], full[:4]):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)

@@ -50,27 +50,41 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
                   at::Tensor& Zbuf, at::Tensor& Zsoft, at::Tensor& Zline, std::vector<at::Tensor>& U,
                   std::vector<at::Tensor>& S, std::vector<at::Tensor>& A,
                   std::vector<at::Tensor>& TC, std::vector<at::Tensor>& Mean,
-                  std::vector<at::Tensor>& Rstd) {
+                  std::vector<at::Tensor>& Rstd, bool skip_copy) {
   const int64_t Tn = Zsoft.size(0), B = Zsoft.size(1), L = y.L, N = y.N;
   const T half_slope = T(0.5 * y.slope);
   std::vector<at::Tensor> lnbuf;
   for (int64_t l = 0; l < L; ++l) lnbuf.push_back(at::empty({B, y.rows[l]}, Hbuf.options()));
+  T* Hb = Hbuf.data_ptr<T>();
+  T* Cb = Cbuf.data_ptr<T>();
+  T* Zb = Zbuf.data_ptr<T>();
+  T* Zs = Zsoft.data_ptr<T>();
+  T* Zl = Zline.data_ptr<T>();
+  const T* pre0p = pre0.data_ptr<T>();
   for (int64_t t = 0; t < Tn; ++t) {
+    T* hprev = Hb + t * B * N;
+    T* hnow = hprev + B * N;
+    T* zprev = Zb + t * B * L;
+    T* znow = zprev + B * L;
+    T* cprev = Cb + t * B * N;
+    T* cnow = cprev + B * N;
+    T* zs = Zs + t * B * L;
+    T* zl = Zl + t * B * L;
     for (int64_t l = 0; l < L; ++l) {
       const int64_t H = y.H[l], G = y.rows[l], I = y.in_width(l), o = y.off[l];
-      T* hprev = Hbuf[t].data_ptr<T>();
-      T* hnow = Hbuf[t + 1].data_ptr<T>();
-      T* zprev = Zbuf[t].data_ptr<T>();
-      T* znow = Zbuf[t + 1].data_ptr<T>();
-      T* u = U[l][t].data_ptr<T>();
+      T* u = U[l].data_ptr<T>() + t * B * I;
+      T* sp = S[l].data_ptr<T>() + t * B * G;
+      const T* pre = l == 0 ? pre0p + t * B * G : bias[l].data_ptr<T>();
+      const int64_t pre_stride = l == 0 ? G : 0;        // pre0 has a row per batch entry, a bias one row
       // u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}]
+      bool all_copy = skip_copy && y.ln != 2 && l > 0;
       for (int64_t b = 0; b < B; ++b) {
         T* ub = u + b * I;
         const T* hp = hprev + b * N;
         std::copy(hp + o, hp + o + H, ub);
         int64_t k = H;
+        const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
         if (l + 1 < L) {
-          const T zp = zprev[b * L + l];
           const int64_t oa = y.off[l + 1];
           for (int64_t j = 0; j < y.H[l + 1]; ++j) ub[k + j] = zp * hp[oa + j];
           k += y.H[l + 1];
@@ -79,17 +93,37 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
           const T zb = znow[b * L + l - 1];
           const T* hn = hnow + b * N + y.off[l - 1];
           for (int64_t j = 0; j < y.H[l - 1]; ++j) ub[k + j] = zb * hn[j];
+          all_copy = all_copy && zp == T(0) && zb == T(0);
         }
+        std::copy(pre + b * pre_stride, pre + b * pre_stride + G, sp + b * G);
+      }
+      if (all_copy) {
+        // Inference only: every row COPYs, so h and c carry over and, of s, only the z row is
+        // needed (one dot product instead of G); the gates would be thrown away.
+        const T* w = W[l].data_ptr<T>();
+        for (int64_t b = 0; b < B; ++b) {
+          std::copy(hprev + b * N + o, hprev + b * N + o + H, hnow + b * N + o);
+          std::copy(cprev + b * N + o, cprev + b * N + o + H, cnow + b * N + o);
+          if (y.has_z[l]) {
+            T acc = sp[b * G + 4 * H];
+            const T* ub = u + b * I;
+            for (int64_t k = 0; k < I; ++k) acc += ub[k] * w[k * G + 4 * H];
+            sp[b * G + 4 * H] = acc;
+            const T line = acc * half_slope + T(0.5);
+            zl[b * L + l] = line;
+            zs[b * L + l] = std::min(T(1), std::max(T(0), line));
+            // nested boundaries need z_t^{l-1} = 1, which a COPY step never has
+            znow[b * L + l] = (!y.nested && zs[b * L + l] > T(0.5)) ? T(1) : T(0);
+          } else {
+            zs[b * L + l] = zl[b * L + l] = znow[b * L + l] = T(0);
+          }
+        }
+        continue;
       }
       at::Tensor s = S[l][t];
-      at::addmm_out(s, l == 0 ? pre0[t] : bias[l], U[l][t], W[l]);
-      T* sp = s.data_ptr<T>();
-      T* ap = A[l][t].data_ptr<T>();
-      T* tcp = TC[l][t].data_ptr<T>();
-      T* cprev = Cbuf[t].data_ptr<T>();
-      T* cnow = Cbuf[t + 1].data_ptr<T>();
-      T* zs = Zsoft[t].data_ptr<T>();
-      T* zl = Zline[t].data_ptr<T>();
+      s.addmm_(U[l][t], W[l]);                          // s = pre + u W
+      T* ap = A[l].data_ptr<T>() + t * B * 4 * H;
+      T* tcp = TC[l].data_ptr<T>() + t * B * H;
       const int64_t n = y.ln_width(l);
       // the nonlinearities' inputs: s itself, or s with its first n rows layer-normalised
       at::Tensor a = s;
@@ -97,8 +131,8 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
         a = lnbuf[l];
         const T* gw = ln_w[l].data_ptr<T>();
         const T* gb = ln_b[l].data_ptr<T>();
-        T* mean_p = Mean[l][t].data_ptr<T>();
-        T* rstd_p = Rstd[l][t].data_ptr<T>();
+        T* mean_p = Mean[l].data_ptr<T>() + t * B;
+        T* rstd_p = Rstd[l].data_ptr<T>() + t * B;
         T* out = a.data_ptr<T>();
         at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
           for (int64_t b = b0; b < b1; ++b) {
@@ -344,7 +378,7 @@ std::vector<at::Tensor> hmlstm_forward(at::Tensor pre0, at::Tensor h0, at::Tenso
                                        std::vector<at::Tensor> W, std::vector<at::Tensor> bias,
                                        std::vector<at::Tensor> ln_w, std::vector<at::Tensor> ln_b,
                                        std::vector<int64_t> sizes, std::vector<bool> has_z,
-                                       int64_t ln, bool nested, double slope) {
+                                       int64_t ln, bool nested, double slope, bool skip_copy) {
   const Layout y = make_layout(sizes, has_z, ln, nested, slope);
   const int64_t Tn = pre0.size(0), B = pre0.size(1), L = y.L;
   auto opts = pre0.options();
@@ -366,7 +400,8 @@ std::vector<at::Tensor> hmlstm_forward(at::Tensor pre0, at::Tensor h0, at::Tenso
     Rstd.push_back(at::empty({Tn, B}, opts));
   }
   AT_DISPATCH_FLOATING_TYPES(pre0.scalar_type(), "hmlstm_forward", [&] {
-    forward_impl<scalar_t>(y, pre0, W, bias, ln_w, ln_b, Hbuf, Cbuf, Zbuf, Zsoft, Zline, U, S, A, TC, Mean, Rstd);
+    forward_impl<scalar_t>(y, pre0, W, bias, ln_w, ln_b, Hbuf, Cbuf, Zbuf, Zsoft, Zline, U, S, A, TC, Mean, Rstd,
+                           skip_copy);
   });
   std::vector<at::Tensor> out = {Hbuf, Cbuf, Zbuf, Zsoft, Zline};
   for (auto* v : {&U, &S, &A, &TC, &Mean, &Rstd}) out.insert(out.end(), v->begin(), v->end());
