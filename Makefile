@@ -4,7 +4,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := .setup-done
 
-.PHONY: setup setup-dev browser build run test test-fast bench clean
+.PHONY: setup system-deps run test test-fast bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
@@ -13,16 +13,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-# Debian's Chromium and its driver, for the real-browser tests
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+# Debian's Chromium and its driver (real-browser tests), docker-compose (validates the compose file)
+system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v docker-compose >/dev/null || { \
 	  apt-get -o DPkg::Lock::Timeout=600 update && \
-	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium chromium-driver; }
+	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium chromium-driver docker-compose; }
 
 run: setup
 	$(PYTHON) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
 
-test: setup browser
+test: setup system-deps
 	$(PYTHON) -m pytest -q
 
 test-fast: setup

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.analysis import analyse_text
+from app.limits import RateLimiter, RunLimiter
 from app.registry import Loaded, discover
 from app.schemas import ErrorResponse, Health, ModelsResponse, TextRequest, TextResponse
 from app.settings import ROOT, Settings
@@ -28,7 +29,7 @@ from app.settings import ROOT, Settings
 log = logging.getLogger("lens")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   redoc_url=None,
                   description="Per-layer boundaries and gate/norm traces of Hierarchical Multiscale LSTMs.")
     app.state.settings = settings
+    runs = RunLimiter(settings.max_running, settings.max_waiting, settings.queue_wait_s)
+    rates = RateLimiter(settings.rate_per_s, settings.rate_burst)
     templates = Jinja2Templates(directory=str(ROOT / "templates"))
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     if settings.allowed_origins:
@@ -74,6 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s", request.url.path)     # the trace stays in the log
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    def client_of(request: Request) -> str:
+        if settings.behind_proxy and request.headers.get("x-forwarded-for"):
+            return request.headers["x-forwarded-for"].split(",")[0].strip()
+        return request.client.host if request.client else "unknown"
 
     def pick(name: str | None, task: str) -> Loaded:
         models = app.state.models
@@ -105,11 +113,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"default": default, "models": [m.describe() for m in app.state.models.values()]}
 
     @app.post("/api/text", response_model=TextResponse, responses=ERRORS)
-    def text(req: TextRequest):
+    def text(req: TextRequest, request: Request):
+        rates.check(client_of(request))
         if len(req.text) > settings.max_text_chars:
             raise HTTPException(413, f"text has {len(req.text)} characters; the limit is {settings.max_text_chars}")
         loaded = pick(req.model, "text")
-        return analyse_text(loaded, req.text)
+        with runs.run():
+            return analyse_text(loaded, req.text)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js():

@@ -23,4 +23,9 @@ class Settings(BaseSettings):
     torch_threads: int = 1                    # per worker: many small runs beat one wide one
     allowed_origins: list[str] = []           # CORS: none unless configured
     workers: int = 1
+    max_running: int = 2                      # concurrent model runs per worker
+    max_waiting: int = 8                      # requests queued behind them; beyond: 503
+    queue_wait_s: float = 10.0                # longest wait in the queue before a 503
+    rate_per_s: float = 20.0                  # per client (typing sends a few per second)
+    rate_burst: float = 60.0
     behind_proxy: bool = False                # trust X-Forwarded-For (only behind your own proxy)

@@ -27,7 +27,7 @@ def checkpoint_dir(tmp_path_factory):
 def settings(checkpoint_dir):
     from app.settings import Settings
     return Settings(checkpoint_dir=checkpoint_dir, default_model="toy-a", max_text_chars=300,
-                    max_body_bytes=20_000)
+                    max_body_bytes=20_000, rate_per_s=1000, rate_burst=1000)
 
 
 @pytest.fixture()

@@ -146,3 +146,25 @@ def test_the_bundled_checkpoints_load_and_answer():
         if loaded.task == "text":
             trace = run_traces(loaded.model, loaded.vocab.encode("the market rose"))
             assert trace.z.shape == (15, loaded.model.cfg.num_layers)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"text": "a\\u0000b\\u0007c\\u001b[31m"}',          # control characters, NUL, an escape sequence
+    '{"text": "\\ud83d\\ude42 and \\u202e mirrored"}',    # emoji, a bidi override
+    '{"text": "' + "\\n" * 50 + '"}',                    # only newlines
+])
+def test_odd_text_is_read_not_refused(client, raw):
+    r = client.post("/api/text", content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["chars"]) == len(body["layers"][0]["z"]) > 0
+
+
+@pytest.mark.parametrize("raw,status", [
+    (b'"just a string"', 422), (b"null", 422), (b"", 422), (b'{"text": "a", "model": 7}', 422),
+    (b'{"text": ["a"]}', 422),
+    (b'{"text": "a\\ud800b"}', 422),                        # a lone surrogate is not Unicode text
+])
+def test_wrong_shapes_are_4xx(client, raw, status):
+    r = client.post("/api/text", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == status and r.json()["detail"]

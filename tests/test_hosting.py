@@ -1,0 +1,49 @@
+"""The hosted demo: the compose file validates, the image is built as it should be, settings
+come from the environment, CORS answers only configured origins."""
+import re
+import shutil
+import subprocess
+
+from fastapi.testclient import TestClient
+
+from app.settings import Settings
+from tests.toy import ROOT
+
+
+def test_compose_file_validates():
+    assert shutil.which("docker-compose"), "Debian's docker-compose is needed (make test installs it)"
+    done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_dockerfile_runs_as_a_user_with_a_health_check_on_a_real_route():
+    text = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)", text, re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert re.search(r"torch==2\.13\.0", text)                       # the pinned, CPU build
+    for src in re.findall(r"^COPY (\S+) ", text, re.M):
+        assert (ROOT / src).exists(), f"the Dockerfile copies {src}, which is not in the repository"
+    assert (ROOT / "app" / "__main__.py").exists()
+
+
+def test_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LENS_MAX_TEXT_CHARS", "123")
+    monkeypatch.setenv("LENS_ALLOWED_ORIGINS", '["https://example.org"]')
+    monkeypatch.setenv("LENS_WORKERS", "3")
+    s = Settings()
+    assert (s.max_text_chars, s.allowed_origins, s.workers) == (123, ["https://example.org"], 3)
+
+
+def test_cors_only_for_configured_origins(settings):
+    from app.main import create_app
+    allowed = settings.model_copy(update={"allowed_origins": ["https://demo.example"]})
+    with TestClient(create_app(allowed)) as c:
+        ok = c.options("/api/text", headers={"Origin": "https://demo.example", "Access-Control-Request-Method": "POST"})
+        assert ok.headers.get("access-control-allow-origin") == "https://demo.example"
+        bad = c.options("/api/text", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert bad.headers.get("access-control-allow-origin") is None
+    with TestClient(create_app(settings)) as c:                      # none configured: no CORS at all
+        r = c.post("/api/text", json={"text": "the"}, headers={"Origin": "https://demo.example"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers

@@ -1,0 +1,99 @@
+"""Under load: a bounded queue of model runs (then 503 + Retry-After), a per-client rate limit (429)."""
+import threading
+import time
+
+import pytest
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+
+from app.limits import RateLimiter, RunLimiter, Saturated
+
+
+def test_run_limiter_bounds_running_and_waiting():
+    lim = RunLimiter(running=1, waiting=1, wait_s=5)
+    started, release, results = threading.Event(), threading.Event(), []
+
+    def hold():
+        with lim.run():
+            started.set()
+            release.wait(5)
+
+    def queued():
+        try:
+            with lim.run():
+                results.append("ran")
+        except Saturated:
+            results.append("503")
+
+    a = threading.Thread(target=hold)
+    a.start()
+    started.wait(5)
+    b = threading.Thread(target=queued)            # waits in the queue
+    b.start()
+    time.sleep(0.2)
+    with pytest.raises(Saturated) as e:             # the queue is full: refused at once
+        with lim.run():
+            pass
+    assert e.value.status_code == 503 and e.value.headers["Retry-After"] == "1"
+    release.set()
+    a.join()
+    b.join()
+    assert results == ["ran"]
+    with lim.run():                                  # all slots free again
+        pass
+
+
+def test_run_limiter_times_out_in_the_queue():
+    lim = RunLimiter(running=1, waiting=5, wait_s=0.2)
+    with lim.run():
+        t0 = time.monotonic()
+        with pytest.raises(Saturated, match="waited too long"):
+            with lim.run():
+                pass
+        assert 0.15 < time.monotonic() - t0 < 2
+
+
+def test_rate_limiter_allows_bursts_then_refuses_and_refills():
+    lim = RateLimiter(rate=10, burst=3)
+    for _ in range(3):
+        lim.check("a")
+    with pytest.raises(HTTPException) as e:
+        lim.check("a")
+    assert e.value.status_code == 429 and int(e.value.headers["Retry-After"]) >= 1
+    lim.check("b")                                    # another client is not affected
+    time.sleep(0.15)
+    lim.check("a")                                    # a tenth of a second refills one token
+
+
+def test_rate_limiter_forgets_idle_clients():
+    lim = RateLimiter(rate=1, burst=1, clients=10)
+    for i in range(50):
+        lim.check(f"c{i}")
+    assert len(lim.buckets) == 10
+
+
+def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
+    import app.main as main
+    tight = settings.model_copy(update={"rate_per_s": 0.5, "rate_burst": 2})
+    with TestClient(main.create_app(tight)) as c:
+        codes = [c.post("/api/text", json={"text": "the cat"}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        r = c.post("/api/text", json={"text": "the cat"})
+        assert r.status_code == 429 and "Retry-After" in r.headers and "too many" in r.json()["detail"]
+
+    real = main.analyse_text
+
+    def slow(loaded, text):
+        time.sleep(0.5)
+        return real(loaded, text)
+    monkeypatch.setattr(main, "analyse_text", slow)
+    busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 0.1})
+    with TestClient(main.create_app(busy)) as c:
+        codes = []
+        threads = [threading.Thread(target=lambda: codes.append(
+            c.post("/api/text", json={"text": "the cat"}).status_code)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 503 in codes and set(codes) <= {200, 503} and 200 in codes
