@@ -29,6 +29,7 @@ from app.settings import ROOT, Settings
 log = logging.getLogger("lens")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+PAGES = ("/", "/embed")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
 
 
@@ -56,11 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Content-Type"])
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next):
+    async def limit_body_and_set_headers(request: Request, call_next):
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path in PAGES:       # our pages load nothing from elsewhere and run no inline script
+            framing = "*" if request.url.path == "/embed" else "'self'"
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                f"connect-src 'self'; frame-ancestors {framing}; base-uri 'none'; form-action 'none'")
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -102,6 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def text_page(request: Request):
         return templates.TemplateResponse(request, "text.html", {
             "default_model": settings.default_model, "max_chars": settings.max_text_chars})
+
+    @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
+    def embed_page(request: Request):
+        return templates.TemplateResponse(request, "embed.html", {"default_model": settings.default_model})
 
     @app.get("/healthz", response_model=Health)
     def healthz():

@@ -210,3 +210,24 @@ def test_an_error_is_shown_not_thrown(server, browser):
     browser.find_element(By.ID, "text").send_keys(type_text_no_wait)
     wait_for(browser, "return document.getElementById('status').classList.contains('error')")
     assert "unknown model 'ghost'" in browser.find_element(By.ID, "status").text
+
+
+def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, browser, artifacts):
+    from selenium.webdriver.common.by import By
+    browser.get_log("browser")                     # earlier tests' messages are not this test's
+    open_page(browser, server)
+    text = "the red house and the big dog"
+    type_text(browser, text)
+    browser.find_element(By.ID, "permalink").click()
+    wait_for(browser, "return !document.getElementById('share').hidden")
+    snippet = browser.find_element(By.ID, "embed-code").get_attribute("value")
+    assert snippet.startswith(f"<iframe src=\"{server}/embed#")
+    src = snippet.split('"')[1]
+    browser.get(src)
+    wait_for(browser, "return window.lens.rendered > 0")
+    rows = plotted_rows(browser, "zgrid")
+    expected = api(server, text, "toy-a")
+    assert rows["layer 1"] == expected["layers"][0]["z"]
+    browser.save_screenshot(str(artifacts / "embed.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors          # the content security policy blocks nothing the page needs

@@ -47,3 +47,12 @@ def test_cors_only_for_configured_origins(settings):
     with TestClient(create_app(settings)) as c:                      # none configured: no CORS at all
         r = c.post("/api/text", json={"text": "the"}, headers={"Origin": "https://demo.example"})
         assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+def test_pages_send_a_content_security_policy_and_only_embed_may_be_framed(client):
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'self'" in csp
+    assert "frame-ancestors *" in client.get("/embed").headers["content-security-policy"]
+    api = client.get("/api/models")
+    assert api.headers["x-content-type-options"] == "nosniff"

@@ -1,5 +1,7 @@
 // The text page: type, and every view follows (debounced). The server computes the
 // traces; this module only asks for them and hands them to the views.
+import { postText } from "./api.js";
+import { fromHash, toHash } from "./permalink.js";
 import { cursorShape, onHover } from "./plot.js";
 import * as inspector from "./views/inspector.js";
 import * as segments from "./views/segments.js";
@@ -21,15 +23,6 @@ const state = { model: "", compare: "", text: "", threshold: 0.5 };
 const lens = { last: {}, requests: 0, rendered: 0 };
 window.lens = lens;
 
-async function post(text, model) {
-  const r = await fetch("/api/text", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text, model }),
-  });
-  const body = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
-  if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
-  return body;
-}
-
 function status(msg, error = false) {
   $("status").textContent = msg;
   $("status").classList.toggle("error", error);
@@ -47,7 +40,7 @@ async function analyse() {
   const t0 = performance.now();
   lens.requests += 1;
   try {
-    const [a, b] = await Promise.all([post(text, state.model), state.compare ? post(text, state.compare) : null]);
+    const [a, b] = await Promise.all([postText(text, state.model), state.compare ? postText(text, state.compare) : null]);
     if (mine !== seq) return;                       // a newer keystroke already asked again
     lens.last = { a, b };
     draw();
@@ -97,30 +90,22 @@ function setCursor(t) {
 }
 
 // --- permalink: text, models and view in the URL's fragment (never sent to the server) ---
-function encode(obj) {
-  const bytes = new TextEncoder().encode(JSON.stringify(obj));
-  let s = "";
-  bytes.forEach((b) => { s += String.fromCharCode(b); });
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function decode(s) {
-  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
-  return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
-}
-
 function saveHash() {
-  history.replaceState(null, "", `#${encode({ t: state.text, m: state.model, c: state.compare, th: state.threshold })}`);
+  history.replaceState(null, "", toHash(state));
 }
 
 function loadHash() {
-  if (location.hash.length < 2) return;
   try {
-    const s = decode(location.hash.slice(1));
-    Object.assign(state, { text: s.t || "", model: s.m || state.model, compare: s.c || "", threshold: s.th ?? 0.5 });
+    const s = fromHash(location.hash);
+    if (s) Object.assign(state, { ...s, model: s.model || state.model });
   } catch (e) {
     status("The link could not be read; starting afresh.", true);
   }
+}
+
+function embedSnippet() {
+  const src = `${location.origin}/embed${toHash(state)}`;
+  return `<iframe src="${src}" width="900" height="420" style="border:0" title="HM-LSTM boundaries"></iframe>`;
 }
 
 // --- export ---
@@ -189,8 +174,11 @@ async function start() {
   });
   $("permalink").addEventListener("click", async () => {
     saveHash();
+    $("embed-code").value = embedSnippet();
+    $("share").hidden = false;
     try { await navigator.clipboard.writeText(location.href); status("Link copied."); }
-    catch (e) { status(`Link: ${location.href}`); }
+    catch (e) { status("Copy the link below."); }
+    $("share-link").value = location.href;
   });
   $("export-png").addEventListener("click", () => exportImages("png"));
   $("export-svg").addEventListener("click", () => exportImages("svg"));
