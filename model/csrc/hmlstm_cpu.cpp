@@ -43,6 +43,14 @@ Layout make_layout(const std::vector<int64_t>& sizes, const std::vector<bool>& h
   return y;
 }
 
+// Without gradients, layers above the first compute their matrix product over the rows that
+// do not COPY only (not with layer norm over all rows, where the z row depends on the gates).
+// With gradients every row needs its gates: the straight-through gradient of z_t^{l-1} and
+// z_{t-1}^l on a COPY step is made of the gates that an UPDATE or FLUSH would have used.
+inline bool compacts(const Layout& y, const std::vector<int64_t>& live, int64_t B, bool skip_copy) {
+  return skip_copy && y.ln != 2 && static_cast<int64_t>(live.size()) < B;
+}
+
 template <typename T>
 void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
                   const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
@@ -76,52 +84,69 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
       T* sp = S[l].data_ptr<T>() + t * B * G;
       const T* pre = l == 0 ? pre0p + t * B * G : bias[l].data_ptr<T>();
       const int64_t pre_stride = l == 0 ? G : 0;        // pre0 has a row per batch entry, a bias one row
-      // u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}]
-      bool all_copy = skip_copy && y.ln != 2 && l > 0;
+      // u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}]; `live`: the rows that do not COPY
+      std::vector<int64_t> live;
+      live.reserve(B);
       for (int64_t b = 0; b < B; ++b) {
         T* ub = u + b * I;
         const T* hp = hprev + b * N;
         std::copy(hp + o, hp + o + H, ub);
         int64_t k = H;
         const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
+        T zb = T(1);
         if (l + 1 < L) {
           const int64_t oa = y.off[l + 1];
           for (int64_t j = 0; j < y.H[l + 1]; ++j) ub[k + j] = zp * hp[oa + j];
           k += y.H[l + 1];
         }
         if (l > 0) {
-          const T zb = znow[b * L + l - 1];
+          zb = znow[b * L + l - 1];
           const T* hn = hnow + b * N + y.off[l - 1];
           for (int64_t j = 0; j < y.H[l - 1]; ++j) ub[k + j] = zb * hn[j];
-          all_copy = all_copy && zp == T(0) && zb == T(0);
         }
+        if (zp != T(0) || zb != T(0)) live.push_back(b);
         std::copy(pre + b * pre_stride, pre + b * pre_stride + G, sp + b * G);
       }
-      if (all_copy) {
-        // Inference only: every row COPYs, so h and c carry over and, of s, only the z row is
-        // needed (one dot product instead of G); the gates would be thrown away.
+      at::Tensor s = S[l][t];
+      if (compacts(y, live, B, skip_copy)) {
+        // COPY rows carry h and c over: of s they need the z row alone (one dot product); their
+        // gates are zeroed (finite, and unread: there is no backward here)
         const T* w = W[l].data_ptr<T>();
+        size_t next = 0;
         for (int64_t b = 0; b < B; ++b) {
-          std::copy(hprev + b * N + o, hprev + b * N + o + H, hnow + b * N + o);
-          std::copy(cprev + b * N + o, cprev + b * N + o + H, cnow + b * N + o);
+          if (next < live.size() && live[next] == b) { ++next; continue; }
+          T* sb = sp + b * G;
           if (y.has_z[l]) {
-            T acc = sp[b * G + 4 * H];
+            T acc = sb[4 * H];
             const T* ub = u + b * I;
             for (int64_t k = 0; k < I; ++k) acc += ub[k] * w[k * G + 4 * H];
-            sp[b * G + 4 * H] = acc;
-            const T line = acc * half_slope + T(0.5);
-            zl[b * L + l] = line;
-            zs[b * L + l] = std::min(T(1), std::max(T(0), line));
-            // nested boundaries need z_t^{l-1} = 1, which a COPY step never has
-            znow[b * L + l] = (!y.nested && zs[b * L + l] > T(0.5)) ? T(1) : T(0);
-          } else {
-            zs[b * L + l] = zl[b * L + l] = znow[b * L + l] = T(0);
+            sb[4 * H] = acc;
           }
+          std::fill(sb, sb + 4 * H, T(0));
         }
-        continue;
+        if (!live.empty()) {
+          at::Tensor rows = at::tensor(live, at::kLong);
+          s.index_copy_(0, rows, s.index_select(0, rows).addmm_(U[l][t].index_select(0, rows), W[l]));
+        } else {
+          // every row COPYs: h and c carry over, z comes from its row; nothing else is needed
+          for (int64_t b = 0; b < B; ++b) {
+            std::copy(hprev + b * N + o, hprev + b * N + o + H, hnow + b * N + o);
+            std::copy(cprev + b * N + o, cprev + b * N + o + H, cnow + b * N + o);
+            T line = T(0), soft = T(0), z = T(0);
+            if (y.has_z[l]) {
+              line = sp[b * G + 4 * H] * half_slope + T(0.5);
+              soft = std::min(T(1), std::max(T(0), line));
+              z = (!y.nested && soft > T(0.5)) ? T(1) : T(0);     // nested: z^{l-1} = 0 here
+            }
+            zl[b * L + l] = line;
+            zs[b * L + l] = soft;
+            znow[b * L + l] = z;
+          }
+          continue;
+        }
+      } else {
+        s.addmm_(U[l][t], W[l]);                        // s = pre + u W
       }
-      at::Tensor s = S[l][t];
-      s.addmm_(U[l][t], W[l]);                          // s = pre + u W
       T* ap = A[l].data_ptr<T>() + t * B * 4 * H;
       T* tcp = TC[l].data_ptr<T>() + t * B * H;
       const int64_t n = y.ln_width(l);
