@@ -142,9 +142,9 @@ def windows(streams: torch.Tensor, length: int, start: int = 0):
         yield pos, streams[pos:pos + n], streams[pos + 1:pos + 1 + n]
 
 
-def batchify(ids: torch.Tensor, batch: int) -> torch.Tensor:
-    """(N,) -> (N // batch, batch): column b is the b-th contiguous slice of the text."""
-    n = ids.numel() // batch
+def batchify(data: torch.Tensor, batch: int) -> torch.Tensor:
+    """(N, ...) -> (N // batch, batch, ...): column b is the b-th contiguous slice of the data."""
+    n = data.shape[0] // batch
     if n < 2:
-        raise DataError(f"{ids.numel()} characters are too few for {batch} streams")
-    return ids[:n * batch].view(batch, n).t().contiguous()
+        raise DataError(f"{data.shape[0]} positions are too few for {batch} streams")
+    return data[:n * batch].reshape(batch, n, *data.shape[1:]).transpose(0, 1).contiguous()

@@ -25,18 +25,26 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from model.checkpoint import read_config, save_checkpoint, write_atomic
-from model.data import DataError, Vocabulary, batchify, load_corpus, stream_batches, windows
+from model.checkpoint import save_checkpoint, write_atomic
+from model.data import DataError, stream_batches, windows
+from model.ink import InkError
+from model.tasks import make_task
+from model.traces import LOG2E
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 
-LOG2E = 1.0 / math.log(2.0)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["text", "ink"], default="text")
-    p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb)")
+    p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb), or IAM-OnDB for ink "
+                                      "(default ../shared/data/iam-ondb)")
     p.add_argument("--text-file", help="train on any UTF-8 text file instead (split 90/5/5 by lines)")
+    k = p.add_argument_group("ink")
+    k.add_argument("--synthetic", type=int, default=0, help="ink: train on this many synthetic cursive lines")
+    k.add_argument("--max-lines", type=int, default=0, help="ink: read only the first N training lines")
+    k.add_argument("--stop-lines", type=int, default=300, help="ink: training lines held out for early stopping")
+    k.add_argument("--mixtures", type=int, default=20, help="ink: Gaussians in the mixture density head")
     p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/ptb-3x256")
     p.add_argument("--run-dir", help="where the resumable run state lives (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -76,8 +84,6 @@ def parse_args(argv=None):
     r.add_argument("--threads", type=int, default=0)
     r.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    if args.task == "ink":
-        p.exit(2, "model.train: --task ink needs the IAM-OnDB pipeline, which is not built yet\n")
     for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -207,27 +213,22 @@ def main(argv=None):
         sys.exit(f"model.train: nothing to resume in {run_dir} (no trainer.json)")
     torch.manual_seed(args.seed)
     try:
-        corpus = load_corpus(args.data_dir, args.text_file)
-    except DataError as e:
+        task = make_task(args, out_dir, args.resume)
+    except (DataError, InkError) as e:
         sys.exit(f"model.train: {e}")
-    if args.resume and (out_dir / "config.json").is_file():
-        vocab = Vocabulary(read_config(out_dir)["vocabulary"])
-    else:
-        vocab = Vocabulary.from_text(corpus["train"])
-    ids = {s: vocab.encode(t) for s, t in corpus.items()}
-    if args.valid_chars:
-        ids["valid"] = ids["valid"][:args.valid_chars]
-    cfg = HMLSTMConfig(task="text", vocab_size=len(vocab), input_size=args.embed,
-                       hidden_sizes=[args.hidden] * args.layers, output_size=args.output_size or args.hidden,
-                       top_detector=args.top_detector, layer_norm=args.layer_norm, nested=args.nested,
-                       z_bias=args.z_bias)
+    cfg = HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
+                       output_size=args.output_size or args.hidden, top_detector=args.top_detector,
+                       layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias)
     model = HMLSTMModel(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    trainer = {"epoch": 0, "position": 0, "step": 0, "chars": 0, "seconds": 0.0,
-               "best_valid_bpc": None, "history": [], "args": vars(args)}
+    trainer = {"epoch": 0, "position": 0, "step": 0, "positions": 0, "seconds": 0.0,
+               "best_valid": None, "history": [], "args": vars(args)}
     hidden = None
     if args.resume:
         hidden, saved = load_run(run_dir, model, opt)
+        for old, new in (("best_valid_bpc", "best_valid"), ("chars", "positions")):   # runs saved before
+            if old in saved:
+                saved[new] = saved.pop(old)
         trainer.update({k: v for k, v in saved.items() if k != "args"})
         trainer["args"] = vars(args)
         if hidden is not None and hidden[0].shape[0] != args.batch:
@@ -243,13 +244,13 @@ def main(argv=None):
     if args.batch % world:
         sys.exit(f"model.train: --batch {args.batch} does not split over {world} processes")
     local = args.batch // world
-    streams = batchify(ids["train"], args.batch)[:, rank * local:(rank + 1) * local]   # this rank's streams
+    streams = task.train_streams(args.batch)[:, rank * local:(rank + 1) * local]   # this rank's streams
     steps_per_epoch = math.ceil((streams.shape[0] - 1) / args.bptt)
     log_path = run_dir.parent / f"{run_dir.name}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a") if rank == 0 else None
-    meta = {"task": "text", "vocabulary": vocab.symbols,
-            "training": {"data": args.text_file or "Penn Treebank (Mikolov char-level), train split",
+    meta = {**task.meta(),
+            "training": {"data": task.data,
                          "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
                          "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
                          "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
@@ -295,7 +296,7 @@ def main(argv=None):
             x, y = x.to(device), y.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = ddp(x, hidden)
-                loss = F.cross_entropy(out["out"].float().reshape(-1, cfg.vocab_size), y.reshape(-1))
+                loss = task.loss(model, out, y)
                 objective = loss if args.band is None else loss + band_penalty(out, cfg, args.band, args.z_band_weight)
             hidden = out["state"]
             opt.zero_grad(set_to_none=True)
@@ -303,15 +304,16 @@ def main(argv=None):
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             trainer["step"] += 1
-            trainer["chars"] += y.numel() * world
+            n = y.shape[0] * y.shape[1]
+            trainer["positions"] += n * world
             trainer["position"] = pos + x.shape[0]
-            window["nll"] += loss.item() * y.numel()
-            window["n"] += y.numel()
+            window["nll"] += loss.item() * n
+            window["n"] += n
             window["fired"] += out["z"].detach().float().sum((0, 1)).cpu()
             if bar is not None:
                 bar.update(1)
             if trainer["step"] % args.log_every == 0 and rank == 0:
-                _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world)
+                _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task)
             if time.time() - last_save > args.save_minutes * 60:
                 checkpoint_run()
                 last_save = time.time()
@@ -321,27 +323,24 @@ def main(argv=None):
         if stopped:
             break
         # end of epoch: validate, keep the best, carry on
-        bpc, n, rates = evaluate_bpc(model, ids["valid"], args.eval_batch, device=device)
+        score, metrics = task.validate(model, device)
         trainer["epoch"] += 1
         trainer["position"] = 0
         hidden = None
-        record = {"epoch": trainer["epoch"], "step": trainer["step"], "valid_bpc": bpc, "valid_chars": n,
-                  "valid_boundary_rate": rates, "slope": float(model.rnn.slope),
-                  "minutes": (seconds0 + time.time() - start) / 60}
+        minutes = (seconds0 + time.time() - start) / 60
+        record = {"epoch": trainer["epoch"], "step": trainer["step"], **metrics, "slope": float(model.rnn.slope),
+                  "minutes": minutes}
         trainer["history"].append(record)
         if rank == 0:
-            print(f"epoch {trainer['epoch']}: valid BPC {bpc:.4f}, boundary rates "
-                  + " ".join(f"{r:.3f}" for r in rates), file=sys.stderr)
+            print(f"epoch {trainer['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                                           if isinstance(v, float)), file=sys.stderr)
             log.write(json.dumps({"event": "valid", **record}) + "\n")
             log.flush()
-            if trainer["best_valid_bpc"] is None or bpc < trainer["best_valid_bpc"]:
-                trainer["best_valid_bpc"] = bpc
+            if trainer["best_valid"] is None or score < trainer["best_valid"]:
+                trainer["best_valid"] = score
                 save_checkpoint(out_dir, model, {**meta, "metrics": {
-                    "valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
-                    "epochs": trainer["epoch"], "updates": trainer["step"], "train_chars": trainer["chars"],
-                    "train_minutes": round((seconds0 + time.time() - start) / 60, 1),
-                    "how": "valid: full split as contiguous streams, state carried, first char of each "
-                           "stream not scored"}})
+                    **metrics, "epochs": trainer["epoch"], "updates": trainer["step"],
+                    "train_positions": trainer["positions"], "train_minutes": round(minutes, 1)}})
         checkpoint_run()
         last_save = time.time()
         if bar is not None:
@@ -352,17 +351,17 @@ def main(argv=None):
         bar.close()
     if rank == 0:
         state = "stopped at --max-minutes/--max-updates" if stopped else "finished"
-        print(f"{state}: {trainer['step']} updates, {trainer['chars'] / 1e6:.1f}M characters, "
-              f"best valid BPC {trainer['best_valid_bpc']}; resume with --resume", file=sys.stderr)
+        print(f"{state}: {trainer['step']} updates, {trainer['positions'] / 1e6:.1f}M positions, "
+              f"best validation score {trainer['best_valid']}; resume with --resume", file=sys.stderr)
         log.close()
     if world > 1:
         dist.destroy_process_group()
 
 
-def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world):
+def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task):
     rates = (window["fired"] / max(window["n"], 1)).tolist()
-    bpc = window["nll"] / max(window["n"], 1) * LOG2E
-    cps = window["n"] * world / max(time.time() - window["t"], 1e-9)
+    shown = task.shown(window["nll"] / max(window["n"], 1))
+    cps = window["n"] * world / max(time.time() - window["t"], 1e-9)       # positions per second
     for l in range(cfg.num_layers):
         if cfg.has_detector(l):
             outside = rates[l] < 0.01 or rates[l] > 0.99
@@ -372,12 +371,13 @@ def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world):
                       f"the last 10 logged windows: its detector may have collapsed", file=sys.stderr)
                 log.write(json.dumps({"event": "collapse", "layer": l + 1, "rate": rates[l],
                                       "step": trainer["step"]}) + "\n")
-    shown = [f"{r:.2f}" for l, r in enumerate(rates) if cfg.has_detector(l)]
+    zs = [f"{r:.2f}" for l, r in enumerate(rates) if cfg.has_detector(l)]
     if bar is not None:
-        bar.set_postfix_str(f"{cps / 1000:.1f}k c/s bpc {bpc:.3f} z {'/'.join(shown)} a {float(model.rnn.slope):.2f}")
+        bar.set_postfix_str(f"{cps / 1000:.1f}k pos/s {task.unit} {shown:.3f} z {'/'.join(zs)} "
+                            f"a {float(model.rnn.slope):.2f}")
     log.write(json.dumps({"event": "train", "step": trainer["step"], "epoch": trainer["epoch"],
-                          "position": trainer["position"], "bpc": bpc, "boundary_rate": rates,
-                          "lr": lr, "slope": float(model.rnn.slope), "chars_per_s": cps}) + "\n")
+                          "position": trainer["position"], task.unit: shown, "boundary_rate": rates,
+                          "lr": lr, "slope": float(model.rnn.slope), "positions_per_s": cps}) + "\n")
     log.flush()
     window.update(nll=0.0, n=0, fired=torch.zeros(cfg.num_layers), t=time.time())
 

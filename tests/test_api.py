@@ -3,7 +3,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from model.checkpoint import load_checkpoint
 from model.data import Vocabulary

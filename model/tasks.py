@@ -1,0 +1,135 @@
+"""What differs between training on text and on ink: the data, the loss and the validation.
+
+The training loop (`model.train`) is the same for both: contiguous streams read in
+truncated-BPTT windows with the state carried. A task supplies those streams, the loss
+of a window, a validation score (lower is better) and what the checkpoint records.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.checkpoint import read_config
+from model.data import Vocabulary, batchify, load_corpus
+from model.ink import IamOnDB, InkStats, preprocess, synthetic_cursive, to_offsets
+from model.traces import LOG2E
+
+
+
+class TextTask:
+    kind = "text"
+    unit = "bpc"                 # how the progress bar shows the loss
+
+    def __init__(self, args, out_dir, resume: bool):
+        corpus = load_corpus(args.data_dir, args.text_file)
+        if resume and (out_dir / "config.json").is_file():
+            self.vocab = Vocabulary(read_config(out_dir)["vocabulary"])
+        else:
+            self.vocab = Vocabulary.from_text(corpus["train"])
+        self.ids = {s: self.vocab.encode(t) for s, t in corpus.items()}
+        if args.valid_chars:
+            self.ids["valid"] = self.ids["valid"][:args.valid_chars]
+        self.data = args.text_file or "Penn Treebank (Mikolov char-level), train split"
+        self.eval_batch = args.eval_batch
+
+    def model_config(self, args) -> dict:
+        return {"task": "text", "vocab_size": len(self.vocab), "input_size": args.embed}
+
+    def train_streams(self, batch: int) -> torch.Tensor:
+        return batchify(self.ids["train"], batch)
+
+    def loss(self, model, out, y):
+        return F.cross_entropy(out["out"].float().reshape(-1, model.cfg.vocab_size), y.reshape(-1))
+
+    def shown(self, nats: float) -> float:
+        return nats * LOG2E
+
+    def validate(self, model, device):
+        from model.train import evaluate_bpc
+        bpc, n, rates = evaluate_bpc(model, self.ids["valid"], self.eval_batch, device=device)
+        return bpc, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
+                     "how": "valid: full split as contiguous streams, state carried, first char of each "
+                            "stream not scored"}
+
+    def meta(self) -> dict:
+        return {"task": "text", "vocabulary": self.vocab.symbols}
+
+
+class InkTask:
+    kind = "ink"
+    unit = "nats/pt"
+
+    def __init__(self, args, out_dir, resume: bool):
+        if args.synthetic:                          # synthetic cursive: tests, and a check of the pipeline
+            rng = random.Random(args.seed)
+            words = "the of and to in is was he that it for on are with as his they be at one have".split()
+            lines = [synthetic_cursive(" ".join(rng.choice(words) for _ in range(rng.randint(2, 5))), seed=i).strokes
+                     for i in range(args.synthetic)]
+            self.data = f"synthetic cursive (Hershey scripts), {args.synthetic} lines"
+        else:
+            lines = [s for _, s in IamOnDB(args.data_dir).lines("training", limit=args.max_lines)]
+            self.data = "IAM-OnDB training lines (Graves 2013 split)"
+        held = max(1, min(args.stop_lines, len(lines) // 10))
+        train_lines, self.stop_lines = lines[:-held], lines[-held:]
+        if resume and (out_dir / "config.json").is_file():
+            self.stats = InkStats.from_dict(read_config(out_dir)["normalisation"])
+        else:
+            self.stats = InkStats.fit([to_offsets(s) for s in train_lines])
+        self.train = torch.from_numpy(np.concatenate([preprocess(s, self.stats) for s in train_lines]))
+        self.stop = [preprocess(s, self.stats) for s in self.stop_lines]
+        self.eval_batch = args.eval_batch
+
+    def model_config(self, args) -> dict:
+        return {"task": "ink", "vocab_size": 0, "input_size": 3, "mixture_components": args.mixtures}
+
+    def train_streams(self, batch: int) -> torch.Tensor:
+        return batchify(self.train, batch)
+
+    def loss(self, model, out, y):
+        return model.head.nll(out["out"], y).mean()
+
+    def shown(self, nats: float) -> float:
+        return nats
+
+    def validate(self, model, device):
+        res = ink_loglik(model, self.stop, self.eval_batch, device)
+        return -res["loglik_per_sequence"], {
+            "stop_loglik_per_sequence": res["loglik_per_sequence"], "stop_lines": len(self.stop),
+            "stop_boundary_rate": res["boundary_rate"],
+            "how": "early stopping on a held-out slice of the training lines (the validation lines are "
+                   "what model.evaluate reports)"}
+
+    def meta(self) -> dict:
+        return {"task": "ink", "normalisation": self.stats.to_dict()}
+
+
+@torch.no_grad()
+def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") -> dict:
+    """Per line, the sum over its points (after the first) of log p(point | earlier points),
+    in nats in the normalised space; the mean over lines. Also each line's z (T, L)."""
+    model.eval()
+    order = sorted(range(len(lines)), key=lambda i: len(lines[i]))
+    logliks, zs = [0.0] * len(lines), [None] * len(lines)
+    for a in range(0, len(order), batch):
+        idx = order[a:a + batch]
+        T = max(len(lines[i]) for i in idx)
+        x = torch.zeros(T, len(idx), 3)
+        for k, i in enumerate(idx):
+            x[:len(lines[i]), k] = torch.from_numpy(lines[i])
+        out = model(x.to(device))
+        nll = model.head.nll(out["out"][:-1], x[1:].to(device)).cpu()        # predicts points 1..T-1
+        for k, i in enumerate(idx):
+            n = len(lines[i])
+            logliks[i] = -float(nll[:n - 1, k].sum())
+            zs[i] = out["z"][:n, k].cpu().numpy()
+    model.train()
+    fired = np.concatenate(zs).mean(0)
+    return {"loglik_per_sequence": float(np.mean(logliks)), "logliks": logliks, "z": zs,
+            "boundary_rate": fired.tolist()}
+
+
+def make_task(args, out_dir, resume):
+    return (TextTask if args.task == "text" else InkTask)(args, out_dir, resume)
