@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from model import boundaries
+from model.ink import InkStats, preprocess
 from model.traces import Trace, finite_or_none, layers_json, run_traces
 
 
@@ -83,3 +84,17 @@ def _surprisal_row(loaded, trace: Trace, chars) -> dict | None:
     thr = float(base["threshold_bits"])
     z = boundaries.surprisal_boundaries(trace.loss, chars, thr)
     return {"z": z.astype(int).tolist(), "threshold_bits": thr, "threshold_from": base.get("threshold_from")}
+
+
+def analyse_ink(loaded, strokes: list[list[tuple[float, float]]]) -> dict:
+    """The body of a POST /api/ink answer. The normalisation uses the whole line (its RMS step),
+    so a new stroke changes every earlier point's input: ink is analysed whole each time."""
+    x = preprocess(strokes, InkStats.from_dict(loaded.config["normalisation"]))
+    trace = run_traces(loaded.model, torch.from_numpy(x))
+    points = [(float(px), float(py), k) for k, stroke in enumerate(strokes) for px, py in stroke]
+    return {
+        "model": loaded.name, "task": "ink", "points": points,
+        "model_input": [(round(float(a), 5), round(float(b), 5), int(e)) for a, b, e in x],
+        "pen_up": x[:, 2].astype(int).tolist(), "nll": finite_or_none(trace.loss),
+        "layers": layers_json(trace, loaded.model.cfg),
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 import plotly
 import swagger_ui_bundle
 import torch
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -20,16 +20,18 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.analysis import analyse_text
+from app.analysis import analyse_ink, analyse_text
 from app.limits import RateLimiter, RunLimiter
 from app.registry import Loaded, discover
-from app.schemas import ErrorResponse, Health, ModelsResponse, TextRequest, TextResponse
+from app.schemas import (ErrorResponse, Health, InkRequest, InkResponse, ModelsResponse, TextRequest,
+                         TextResponse)
 from app.settings import ROOT, Settings
+from model.ink import synthetic_cursive
 
 log = logging.getLogger("lens")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-PAGES = ("/", "/embed")
+PAGES = ("/", "/ink", "/embed")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
 
 
@@ -94,8 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def pick(name: str | None, task: str) -> Loaded:
         models = app.state.models
-        if name is None:
-            name = settings.default_model if settings.default_model in models else next(
+        if name is None:       # the configured default when it is of this task, else the first that is
+            default = models.get(settings.default_model)
+            name = settings.default_model if default and default.task == task else next(
                 (n for n, m in models.items() if m.task == task), None)
             if name is None:
                 raise HTTPException(404, f"no {task} checkpoint is loaded")
@@ -111,6 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def text_page(request: Request):
         return templates.TemplateResponse(request, "text.html", {
             "default_model": settings.default_model, "max_chars": settings.max_text_chars})
+
+    @app.get("/ink", response_class=HTMLResponse, include_in_schema=False)
+    def ink_page(request: Request):
+        return templates.TemplateResponse(request, "ink.html", {
+            "max_points": settings.max_points, "max_strokes": settings.max_strokes})
 
     @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
     def embed_page(request: Request):
@@ -133,6 +141,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loaded = pick(req.model, "text")
         with runs.run():
             return analyse_text(loaded, req.text)
+
+    @app.post("/api/ink", response_model=InkResponse, responses=ERRORS)
+    def ink(req: InkRequest, request: Request):
+        rates.check(client_of(request))
+        points = sum(len(s) for s in req.strokes)
+        if len(req.strokes) > settings.max_strokes:
+            raise HTTPException(413, f"{len(req.strokes)} strokes; the limit is {settings.max_strokes}")
+        if points > settings.max_points:
+            raise HTTPException(413, f"{points} points; the limit is {settings.max_points}")
+        loaded = pick(req.model, "ink")
+        with runs.run():
+            return analyse_ink(loaded, req.strokes)
+
+    @app.get("/api/ink/example", response_model=InkRequest)
+    def ink_example(text: str = Query("hello world", min_length=1, max_length=40), seed: int = Query(0, ge=0)):
+        """Synthetic cursive (a Hershey stroke font), for trying the ink page without a pen."""
+        line = synthetic_cursive(text, seed=seed, height=60.0)
+        return {"strokes": [[(round(x * 1.5 + 40, 1), round(y * 1.5 + 160, 1)) for x, y in s] for s in line.strokes]}
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js():

@@ -1,15 +1,25 @@
 """Request and response models at the HTTP edge (DESIGN.md section 6)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e7, le=1e7)]
 
 
 class TextRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the cat sat on the mat"}]})
     text: str = Field(min_length=1, description="the text to analyse; characters outside the alphabet are read as unknown")
     model: str | None = Field(default=None, max_length=100, description="checkpoint name (default: the configured one)")
+
+
+class InkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"strokes": [[[10, 20], [12, 24], [15, 30]], [[30, 20], [31, 28]]]}]})
+    strokes: list[Annotated[list[tuple[Coordinate, Coordinate]], Field(min_length=1)]] = Field(
+        min_length=1, description="pen-down strokes, each a list of [x, y] points, screen-style (y down)")
+    model: str | None = Field(default=None, max_length=100)
 
 
 class LayerTrace(BaseModel):
@@ -38,6 +48,16 @@ class TextResponse(BaseModel):
     gold_word_ends: list[int]
     surprisal_boundaries: SurprisalRow | None
     reused_prefix: int = Field(description="positions taken from the prefix cache")
+
+
+class InkResponse(BaseModel):
+    model: str
+    task: Literal["ink"]
+    points: list[tuple[float, float, int]] = Field(description="[x, y, stroke] as posted, in order")
+    model_input: list[tuple[float, float, int]] = Field(description="[dx, dy, end-of-stroke] as the model reads them")
+    pen_up: list[int] = Field(description="1 at the last point of each stroke")
+    nll: list[float | None] = Field(description="nats per point; null for the first point")
+    layers: list[LayerTrace]
 
 
 class ModelInfo(BaseModel):

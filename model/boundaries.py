@@ -12,6 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def prf(predicted: np.ndarray, gold: np.ndarray) -> dict:
+    """Precision, recall and F1 of boolean boundaries against boolean gold, position by position."""
+    predicted, gold = np.asarray(predicted, bool), np.asarray(gold, bool)
+    return _prf(int((predicted & gold).sum()), int(predicted.sum()), int(gold.sum()))
+
+
 def _prf(tp: int, predicted: int, gold: int) -> dict:
     p = tp / predicted if predicted else 0.0
     r = tp / gold if gold else 0.0
@@ -30,9 +36,7 @@ def gold_word_ends(chars) -> np.ndarray:
 
 
 def strict_scores(z: np.ndarray, chars) -> dict:
-    z = np.asarray(z) > 0.5
-    gold = gold_word_ends(chars)
-    return _prf(int((z & gold).sum()), int(z.sum()), int(gold.sum()))
+    return prf(np.asarray(z) > 0.5, gold_word_ends(chars))
 
 
 def tolerant_scores(z: np.ndarray, chars) -> dict:

@@ -23,6 +23,8 @@ import torch
 from model import boundaries as B
 from model.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from model.data import DataError, Vocabulary, load_corpus, read_text_file
+from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
+from model.tasks import ink_loglik
 from model.traces import run_traces
 
 
@@ -57,6 +59,38 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
             "layers": layers, "baselines": {"surprisal": baseline, "random": "per layer: random_f1"}}
 
 
+def ink_report(model, config, lines, synthetic: int = 50) -> dict:
+    """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups and,
+    on synthetic cursive, against character ends inside strokes."""
+    stats = InkStats.from_dict(config["normalisation"])
+    res = ink_loglik(model, [preprocess(s, stats) for s in lines])
+    pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
+    z = np.concatenate(res["z"])
+    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i) for i in range(synthetic)]
+    sz = np.concatenate(ink_loglik(model, [preprocess(s.strokes, stats) for s in synth])["z"])
+    s_end = np.concatenate([s.char_ends() for s in synth]) > 0
+    s_up = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) > 0.5
+    layers = []
+    for l in range(model.cfg.num_layers):
+        if model.cfg.has_detector(l):
+            fired, inner = z[:, l] > 0.5, ~s_up
+            layers.append({"layer": l + 1, "boundary_rate": float(fired.mean()),
+                           "penup": B.prf(fired, pen_up),
+                           "char_boundary": B.prf(sz[inner, l] > 0.5, s_end[inner])})
+    return {"loglik_per_sequence": res["loglik_per_sequence"], "sequences": len(lines),
+            "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
+            "synthetic_lines": synthetic,
+            "how": ("log-likelihood: per line, the sum over its points after the first of log p(offset, "
+                    "end-of-stroke | earlier points) in nats, in the normalised offset space (offsets / the "
+                    "line's RMS step, standardised; no Jacobian), the mean over lines; pen-up gold: the last "
+                    "point of each stroke; char_boundary: synthetic cursive, character ends inside strokes "
+                    "(pen-up points left out)")}
+
+
+SYNTHETIC_TEXTS = ["the quick brown fox", "a small house by the river", "letters join in cursive",
+                   "hierarchical boundaries", "minimum of words and ink"]
+
+
 def valid_threshold(model, vocab, corpus, max_chars) -> float:
     """The surprisal threshold that matches the valid split's gold word-end rate."""
     text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
@@ -75,6 +109,7 @@ def main(argv=None):
     p.add_argument("--max-chars", type=int, default=0, help="only the first N characters")
     p.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
     p.add_argument("--record", action="store_true", help="write the result into the checkpoint's metrics")
+    p.add_argument("--max-lines", type=int, default=0, help="ink: only the first N validation lines")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
     if args.threads:
@@ -85,10 +120,18 @@ def main(argv=None):
         model, config = load_checkpoint(args.checkpoint)
     except CheckpointError as e:
         sys.exit(f"model.evaluate: {e}")
-    if model.cfg.task != "text":
-        sys.exit("model.evaluate: ink checkpoints need the IAM-OnDB evaluation, which is not built yet")
-    vocab = Vocabulary(config["vocabulary"])
     t0 = time.time()
+    if model.cfg.task == "ink":
+        if args.text_file:
+            p.error("--text-file is for text checkpoints")
+        try:
+            lines = [s for _, s in IamOnDB(args.data_dir).lines("validation", limit=args.max_lines)]
+        except InkError as e:
+            sys.exit(f"model.evaluate: {e}")
+        result = ink_report(model, config, lines)
+        result.update(split="valid", checkpoint=str(args.checkpoint), seconds=round(time.time() - t0, 1))
+        return finish(args, model, result, "valid")
+    vocab = Vocabulary(config["vocabulary"])
     try:
         if args.text_file:
             text = read_text_file(args.text_file)
@@ -113,12 +156,18 @@ def main(argv=None):
     result["how"] = ("one contiguous stream, state carried, first character unscored; strict gold = "
                      "non-space char followed by whitespace or end; tolerant also credits a firing on the "
                      "whitespace right after; token F1 on the text without whitespace")
+    finish(args, model, result, "eval_text_file" if args.text_file else args.split)
+
+
+def finish(args, model, result, key):
+    """Print the result; with --record also keep it in the checkpoint's metrics."""
     if args.record:
         config = read_config(args.checkpoint)
-        key = "eval_text_file" if args.text_file else args.split
         config.setdefault("metrics", {})[key] = result
-        if key == "test":
+        if key == "test" and "bpc" in result:
             config["metrics"]["test_bpc"] = result["bpc"]
+        if "loglik_per_sequence" in result:
+            config["metrics"]["valid_loglik_per_sequence"] = result["loglik_per_sequence"]
         save_checkpoint(args.checkpoint, model, {k: v for k, v in config.items() if k not in ("model", "format")})
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

@@ -10,7 +10,8 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory):
-    """Two small text checkpoints trained by model.train on the toy corpus (a few seconds)."""
+    """Two small text checkpoints trained by model.train on the toy corpus and an ink one on
+    synthetic cursive (a few seconds in all)."""
     from model import train
     from tests.toy import toy_corpus
     root = tmp_path_factory.mktemp("lens")
@@ -19,6 +20,9 @@ def checkpoint_dir(tmp_path_factory):
         train.main(["--text-file", str(corpus), "--out", str(root / "ckpts" / name), "--run-dir",
                     str(root / "runs" / name), "--hidden", "24", "--embed", "8", "--layers", "3", "--batch", "8",
                     "--bptt", "40", "--epochs", "1", "--no-progress", "--seed", seed, "--warmup", "5"])
+    train.main(["--task", "ink", "--synthetic", "40", "--out", str(root / "ckpts" / "toy-ink"), "--run-dir",
+                str(root / "runs" / "toy-ink"), "--hidden", "16", "--layers", "2", "--batch", "4", "--bptt", "60",
+                "--epochs", "1", "--no-progress", "--mixtures", "4", "--stop-lines", "5", "--warmup", "5"])
     return root / "ckpts"
 
 
@@ -26,7 +30,7 @@ def checkpoint_dir(tmp_path_factory):
 def settings(checkpoint_dir):
     from app.settings import Settings
     return Settings(checkpoint_dir=checkpoint_dir, default_model="toy-a", max_text_chars=300,
-                    max_body_bytes=20_000, rate_per_s=1000, rate_burst=1000)
+                    max_body_bytes=200_000, rate_per_s=1000, rate_burst=1000)
 
 
 @pytest.fixture()

@@ -11,11 +11,12 @@ from tests.toy import ROOT
 
 
 def test_health_and_models(client):
-    assert client.get("/healthz").json() == {"status": "ok", "models": 2}
+    assert client.get("/healthz").json() == {"status": "ok", "models": 3}
     info = client.get("/api/models").json()
     assert info["default"] == "toy-a"
     names = {m["name"]: m for m in info["models"]}
-    assert set(names) == {"toy-a", "toy-b"}
+    assert set(names) == {"toy-a", "toy-b", "toy-ink"}
+    assert names["toy-ink"]["task"] == "ink"
     a = names["toy-a"]
     assert a["task"] == "text" and a["layers"] == 3 and a["detectors"] == [True, True, False]
     assert "valid_bpc" in a["metrics"] and a["parameters"] > 0
@@ -106,8 +107,8 @@ def test_malformed_and_oversized_bodies(client):
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
     r = client.post("/api/text", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
     assert r.status_code in (400, 422) and r.json()["detail"]          # invalid UTF-8
-    r = client.post("/api/text", content=b"x" * 30_000, headers={"content-type": "application/json"})
-    assert r.status_code == 413 and "over 20000 bytes" in r.json()["detail"]
+    r = client.post("/api/text", content=b"x" * 300_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over 200000 bytes" in r.json()["detail"]
 
 
 def test_no_traceback_reaches_a_client(client, monkeypatch):

@@ -231,3 +231,52 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     browser.save_screenshot(str(artifacts / "embed.png"))
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors          # the content security policy blocks nothing the page needs
+
+
+def draw_strokes(driver, strokes):
+    """Mouse strokes on the drawing pad, offsets from its top-left corner."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    pad = driver.find_element(By.ID, "pad")
+    w, h = pad.size["width"], pad.size["height"]
+    for stroke in strokes:
+        before = driver.execute_script("return window.lens.rendered")
+        x0, y0 = stroke[0]
+        chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
+        for x, y in stroke[1:]:
+            chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
+        chain.release().perform()
+        wait_for(driver, f"return window.lens.rendered > {before}")
+
+
+def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
+    from selenium.webdriver.common.by import By
+    browser.get(server + "/ink")
+    wait_for(browser, "return document.getElementById('model').options.length > 0")
+    # "lo": an l, an o, then a connected wave, then a dot
+    strokes = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
+               [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
+               [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
+               [(300, 170), (302, 172)]]
+    draw_strokes(browser, strokes)
+    res = browser.execute_script("return window.lens.last")
+    assert sum(res["pen_up"]) == 4 and res["points"][-1][2] == 3
+    posted = [[] for _ in range(4)]
+    for x, y, k in res["points"]:
+        posted[k].append([x, y])
+    expected = httpx.post(server + "/api/ink", json={"strokes": posted}, timeout=30).json()
+    rows = plotted_rows(browser, "zgrid")
+    assert rows["layer 1"] == expected["layers"][0]["z"]
+    assert rows["pen-up"] == expected["pen_up"]
+    names = browser.execute_script("return document.getElementById('trajectory').data.map(t => t.name)")
+    assert "pen up" in names and "boundaries" in names
+    # the model's view of the same ink, then undo takes the last stroke away
+    from selenium.webdriver.support.ui import Select
+    Select(browser.find_element(By.ID, "view")).select_by_value("model")
+    first_x = browser.execute_script("return document.getElementById('trajectory').data.at(-2).x[0]")
+    assert first_x == 0                                  # the model's offsets start at (0, 0)
+    browser.save_screenshot(str(artifacts / "ink-page.png"))
+    before = browser.execute_script("return window.lens.rendered")
+    browser.find_element(By.ID, "undo").click()
+    wait_for(browser, f"return window.lens.rendered > {before}")
+    assert sum(browser.execute_script("return window.lens.last.pen_up")) == 3

@@ -54,3 +54,8 @@ export function onHover(el, callback) {
 }
 
 export function layerName(l) { return `layer ${l}`; }
+
+// What the x axis is labelled with: the characters read, or for ink the point numbers.
+export function labelsOf(res) {
+  return res.chars || res.points.map((_, i) => String(i));
+}

@@ -1,6 +1,6 @@
 // Each detector's soft boundary z~ against a threshold; ✕ marks the cells that would flip
 // if the threshold were moved from 0.5 to the slider's value.
-import { CONFIG, LAYER_COLORS, charAxis, followZoom, layerName } from "../plot.js";
+import { CONFIG, LAYER_COLORS, charAxis, followZoom, labelsOf, layerName } from "../plot.js";
 
 export function flips(layer, threshold) {
   const out = [];
@@ -9,13 +9,14 @@ export function flips(layer, threshold) {
 }
 
 export function render(el, res, threshold, title) {
+  const labels = labelsOf(res);
+  const x = labels.map((_, i) => i);
   const layers = res.layers.filter((l) => l.z_soft);
   const n = layers.length, gap = 0.06, h = (1 - gap * (n - 1)) / Math.max(n, 1);
   const traces = [], layout = {
     title: { text: title, font: { size: 13 } }, margin: { l: 60, r: 10, t: title ? 28 : 8, b: 36 },
-    height: 60 + 90 * n, showlegend: false, xaxis: charAxis(res.chars), shapes: [],
+    height: 60 + 90 * n, showlegend: false, xaxis: charAxis(labels), shapes: [],
   };
-  const x = res.chars.map((_, i) => i);
   layers.forEach((layer, k) => {
     const ax = k === 0 ? "" : String(k + 1);
     const color = LAYER_COLORS[(layer.layer - 1) % LAYER_COLORS.length];
@@ -31,5 +32,5 @@ export function render(el, res, threshold, title) {
                          line: { color: "#888", dash: "dot", width: 1 } });
   });
   Plotly.react(el, traces, layout, CONFIG);
-  followZoom(el, res.chars);
+  followZoom(el, labels);
 }

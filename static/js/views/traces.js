@@ -1,9 +1,10 @@
 // Stacked strips over the characters: the operation of each step (COPY / UPDATE / FLUSH),
 // ||h|| and the output gate of each layer, and the surprisal of each character.
-import { CONFIG, LAYER_COLORS, OP_CODES, charAxis, followZoom, layerName } from "../plot.js";
+import { CONFIG, LAYER_COLORS, OP_CODES, charAxis, followZoom, labelsOf, layerName } from "../plot.js";
 
 export function render(el, res, title) {
-  const x = res.chars.map((_, i) => i);
+  const labels = labelsOf(res);
+  const x = labels.map((_, i) => i);
   const L = res.layers.length;
   const color = (l) => LAYER_COLORS[(l - 1) % LAYER_COLORS.length];
   const traces = [
@@ -20,18 +21,19 @@ export function render(el, res, title) {
                   line: { color: color(layer.layer), width: 1.5, dash: "dot" }, hoverinfo: "none",
                   legendgroup: `l${layer.layer}` });
   }
-  traces.push({ x, y: res.surprisal, type: "bar", name: "surprisal (bits)", marker: { color: "#7a869a" },
-                hoverinfo: "none" });
+  const ink = res.task === "ink";
+  traces.push({ x, y: ink ? res.nll : res.surprisal, type: "bar", name: ink ? "nll (nats)" : "surprisal (bits)",
+                marker: { color: "#7a869a" }, hoverinfo: "none" });
   const layout = {
     title: { text: title, font: { size: 13 } }, margin: { l: 70, r: 10, t: title ? 28 : 8, b: 36 }, height: 520,
-    xaxis: charAxis(res.chars), barmode: "overlay", legend: { orientation: "h", y: -0.12, font: { size: 11 } },
-    yaxis: { domain: [0, 0.2], title: { text: "bits", font: { size: 11 } }, fixedrange: true },
+    xaxis: charAxis(labels), barmode: "overlay", legend: { orientation: "h", y: -0.12, font: { size: 11 } },
+    yaxis: { domain: [0, 0.2], title: { text: ink ? "nats" : "bits", font: { size: 11 } }, fixedrange: true },
     yaxis2: { domain: [0.25, 0.48], range: [0, 1], title: { text: "gate", font: { size: 11 } }, fixedrange: true },
     yaxis3: { domain: [0.53, 0.76], title: { text: "‖h‖", font: { size: 11 } }, fixedrange: true, rangemode: "tozero" },
     yaxis4: { domain: [0.8, 1], fixedrange: true, automargin: true },
     shapes: [],
   };
   Plotly.react(el, traces, layout, CONFIG);
-  followZoom(el, res.chars);
+  followZoom(el, labels);
   return L;
 }

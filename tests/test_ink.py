@@ -1,0 +1,125 @@
+"""Handwriting: reading IAM-OnDB, the shared preprocessing, the mixture density head, synthetic
+cursive, and POST /api/ink with its limits."""
+import io
+import math
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from model.ink import (InkError, InkStats, IamOnDB, MixtureDensityHead, parse_line_strokes, preprocess,
+                       synthetic_cursive, to_offsets)
+
+XML = b"""<?xml version="1.0" encoding="ISO-8859-1"?><WhiteboardCaptureSession><StrokeSet>
+<Stroke><Point x="10" y="20" time="1"/><Point x="13" y="24" time="2"/></Stroke>
+<Stroke><Point x="30" y="20" time="3"/></Stroke></StrokeSet></WhiteboardCaptureSession>"""
+
+
+def test_parse_and_offsets():
+    strokes = parse_line_strokes(XML)
+    assert strokes == [[(10.0, 20.0), (13.0, 24.0)], [(30.0, 20.0)]]
+    o = to_offsets(strokes)
+    np.testing.assert_array_equal(o, [[0, 0, 0], [3, 4, 1], [17, -4, 1]])
+
+
+def make_iam(folder, names):
+    (folder / "training_set.txt").write_text("\n".join(names[:2]) + "\n")
+    (folder / "validation_set.txt").write_text(names[2] + "\n")
+    with tarfile.open(folder / "iamondb_lineStrokes_ascii.tar.gz", "w:gz") as tar:
+        for n in names:
+            info = tarfile.TarInfo(n)
+            info.size = len(XML)
+            tar.addfile(info, io.BytesIO(XML))
+
+
+def test_iam_reader_reads_the_split_from_the_archive(tmp_path):
+    names = [f"lineStrokes/a01/a01-000/a01-000u-0{i}.xml" for i in range(1, 4)]
+    make_iam(tmp_path, names)
+    d = IamOnDB(tmp_path)
+    assert [n for n, _ in d.lines("training")] == names[:2]
+    assert d.lines("validation")[0][1][1] == [(30.0, 20.0)]
+    with pytest.raises(InkError, match="line lists"):
+        IamOnDB(tmp_path / "nowhere")
+
+
+def test_preprocessing_is_scale_free_keeps_every_point_and_clips():
+    line = synthetic_cursive("hello", seed=3)
+    stats = InkStats.fit([to_offsets(line.strokes)])
+    a = preprocess(line.strokes, stats)
+    big = [[(x * 7 + 100, y * 7 - 50) for x, y in s] for s in line.strokes]       # pixels vs whiteboard units
+    np.testing.assert_allclose(preprocess(big, stats), a, atol=1e-4)
+    assert len(a) == sum(len(s) for s in line.strokes)
+    wild = [[(0, 0), (1, 1), (1e6, -1e6), (2, 2)]]
+    b = preprocess(wild, stats)
+    assert len(b) == 4 and np.abs(b[:, :2]).max() <= stats.clip
+    assert b[0, 0] == 0 and b[0, 1] == 0
+
+
+def test_mixture_density_nll_matches_a_direct_computation():
+    torch.manual_seed(0)
+    head = MixtureDensityHead(5, 2)
+    out = head(torch.randn(1, 5))
+    target = torch.tensor([[0.3, -0.2, 1.0]])
+    log_pi, mx, my, lsx, lsy, rho, e = head.split(out)
+    p = 0.0
+    for k in range(2):
+        sx, sy, r = math.exp(lsx[0, k]), math.exp(lsy[0, k]), float(rho[0, k])
+        zx, zy = (0.3 - float(mx[0, k])) / sx, (-0.2 - float(my[0, k])) / sy
+        dens = math.exp(-(zx * zx + zy * zy - 2 * r * zx * zy) / (2 * (1 - r * r))) / (2 * math.pi * sx * sy * math.sqrt(1 - r * r))
+        p += math.exp(float(log_pi[0, k])) * dens
+    expected = -math.log(p) - math.log(torch.sigmoid(e[0]).item())
+    assert head.nll(out, target).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_synthetic_cursive_labels_every_point():
+    line = synthetic_cursive("ab cd", seed=0)
+    labels = [c for s in line.chars for c in s]
+    assert len(labels) == sum(len(s) for s in line.strokes)
+    assert sorted(set(labels)) == [0, 1, 3, 4]                     # the space draws nothing
+    assert line.char_ends().sum() == 4
+    assert len(line.strokes) < 4 + 1                                # joined letters share strokes
+    other = synthetic_cursive("ab cd", seed=1)
+    assert other.strokes != line.strokes                            # jitter, slant, speed vary
+
+
+def test_api_ink(client):
+    line = synthetic_cursive("dog", seed=2)
+    strokes = [[list(p) for p in s] for s in line.strokes]
+    r = client.post("/api/ink", json={"strokes": strokes, "model": "toy-ink"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    n = sum(len(s) for s in strokes)
+    assert body["task"] == "ink" and len(body["points"]) == len(body["nll"]) == len(body["pen_up"]) == n
+    assert body["nll"][0] is None and body["points"][0][:2] == strokes[0][0]
+    assert sum(body["pen_up"]) == len(strokes)
+    assert body["layers"][0]["z"] is not None and len(body["layers"][0]["z"]) == n
+    assert body["model_input"][0][:2] == [0, 0]
+
+
+def test_api_ink_default_model_and_example(client):
+    ex = client.get("/api/ink/example", params={"text": "hi"}).json()
+    assert client.post("/api/ink", json=ex).json()["model"] == "toy-ink"
+
+
+@pytest.mark.parametrize("payload,status,message", [
+    ({"strokes": []}, 422, "at least 1"),
+    ({"strokes": [[]]}, 422, "at least 1"),
+    ({"strokes": [[[1, 2, 3]]]}, 422, "strokes"),
+    ({"strokes": [[["a", 2]]]}, 422, "valid number"),
+    ({"strokes": [[[1e9, 2]]]}, 422, "less than or equal"),
+    ({"strokes": [[[0, 0]]] * 201}, 413, "limit is 200"),
+    ({"strokes": [[[i, i] for i in range(5001)]]}, 413, "limit is 5000"),
+    ({"strokes": [[[0, 0]]], "model": "toy-a"}, 400, "text model"),
+    ({"strokes": [[[0, 0]]], "model": "../toy-ink"}, 404, "unknown model"),
+])
+def test_bad_ink_gets_a_4xx_with_a_message(client, payload, status, message):
+    r = client.post("/api/ink", json=payload)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [b'{"strokes": [[[NaN, 1]]]}', b'{"strokes": [[[Infinity, 1]]]}'])
+def test_nan_and_infinite_coordinates_are_refused(client, raw):
+    r = client.post("/api/ink", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"]
