@@ -58,7 +58,8 @@ def parse_args(argv=None):
     a.add_argument("--nested", action="store_true", help="z^l may fire only where z^{l-1} fired")
     a.add_argument("--z-bias", type=float, default=0.5)
     a.add_argument("--z-band", default="0.05,0.5",
-                   help="LO,HI: penalise a detector whose rate leaves [LO, HI] ('off': the paper's loss alone)")
+                   help="LO,HI: penalise a detector whose rate leaves [LO, HI]; LO = HI pulls the rate to that "
+                        "target (a rate prior); 'off': the paper's loss alone")
     a.add_argument("--z-band-weight", type=float, default=1.0)
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, default=32)
@@ -95,8 +96,8 @@ def parse_args(argv=None):
             lo, hi = (float(v) for v in args.z_band.split(","))
         except ValueError:
             p.error(f"--z-band takes LO,HI or 'off', not {args.z_band!r}")
-        if not 0 <= lo < hi <= 1:
-            p.error("--z-band needs 0 <= LO < HI <= 1")
+        if not 0 <= lo <= hi <= 1:
+            p.error("--z-band needs 0 <= LO <= HI <= 1")
         args.band = (lo, hi)
     return args
 
