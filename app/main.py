@@ -124,11 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def embed_page(request: Request):
         return templates.TemplateResponse(request, "embed.html", {"default_model": settings.default_model})
 
-    @app.get("/healthz", response_model=Health)
+    @app.get("/healthz", response_model=Health, responses=ERRORS)
     def healthz():
         return {"status": "ok", "models": len(app.state.models)}
 
-    @app.get("/api/models", response_model=ModelsResponse)
+    @app.get("/api/models", response_model=ModelsResponse, responses=ERRORS)
     def models():
         default = settings.default_model if settings.default_model in app.state.models else None
         return {"default": default, "models": [m.describe() for m in app.state.models.values()]}
@@ -154,8 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with runs.run():
             return analyse_ink(loaded, req.strokes)
 
-    @app.get("/api/ink/example", response_model=InkRequest)
-    def ink_example(text: str = Query("hello world", min_length=1, max_length=40), seed: int = Query(0, ge=0)):
+    @app.get("/api/ink/example", response_model=InkRequest, responses=ERRORS)
+    def ink_example(text: str = Query("hello world", min_length=1, max_length=40, pattern="[A-Za-z0-9]",
+                                      description="what to write: at least one letter or digit"),
+                    seed: int = Query(0, ge=0, le=2**31)):
         """Synthetic cursive (a Hershey stroke font), for trying the ink page without a pen."""
         line = synthetic_cursive(text, seed=seed, height=60.0)
         return {"strokes": [[(round(x * 1.5 + 40, 1), round(y * 1.5 + 160, 1)) for x, y in s] for s in line.strokes]}

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e7, le=1e7)]
+Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2, description="[x, y]")]
 
 
 class TextRequest(BaseModel):
@@ -17,7 +18,7 @@ class TextRequest(BaseModel):
 class InkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"strokes": [[[10, 20], [12, 24], [15, 30]], [[30, 20], [31, 28]]]}]})
-    strokes: list[Annotated[list[tuple[Coordinate, Coordinate]], Field(min_length=1)]] = Field(
+    strokes: list[Annotated[list[Point], Field(min_length=1)]] = Field(
         min_length=1, description="pen-down strokes, each a list of [x, y] points, screen-style (y down)")
     model: str | None = Field(default=None, max_length=100)
 
@@ -41,7 +42,8 @@ class TextResponse(BaseModel):
     model: str
     task: Literal["text"]
     chars: list[str] = Field(description="what the model read, one symbol per position")
-    source_spans: list[tuple[int, int]] = Field(description="[start, end) of each position in the input")
+    source_spans: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="[start, end) of each position in the input")
     unknown: list[bool]
     surprisal: list[float | None] = Field(description="bits; null for the first character")
     layers: list[LayerTrace]
@@ -53,8 +55,10 @@ class TextResponse(BaseModel):
 class InkResponse(BaseModel):
     model: str
     task: Literal["ink"]
-    points: list[tuple[float, float, int]] = Field(description="[x, y, stroke] as posted, in order")
-    model_input: list[tuple[float, float, int]] = Field(description="[dx, dy, end-of-stroke] as the model reads them")
+    points: list[Annotated[list[float], Field(min_length=3, max_length=3)]] = Field(
+        description="[x, y, stroke] as posted, in order")
+    model_input: list[Annotated[list[float], Field(min_length=3, max_length=3)]] = Field(
+        description="[dx, dy, end-of-stroke] as the model reads them")
     pen_up: list[int] = Field(description="1 at the last point of each stroke")
     nll: list[float | None] = Field(description="nats per point; null for the first point")
     layers: list[LayerTrace]

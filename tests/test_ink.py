@@ -123,3 +123,9 @@ def test_bad_ink_gets_a_4xx_with_a_message(client, payload, status, message):
 def test_nan_and_infinite_coordinates_are_refused(client, raw):
     r = client.post("/api/ink", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["detail"]
+
+
+@pytest.mark.parametrize("text", ["   ", "ü", "x" * 41])
+def test_an_example_needs_something_to_draw(client, text):
+    r = client.get("/api/ink/example", params={"text": text})
+    assert r.status_code == 422 and "text" in r.json()["detail"]
