@@ -113,12 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def text_page(request: Request):
         return templates.TemplateResponse(request, "text.html", {
-            "default_model": settings.default_model, "max_chars": settings.max_text_chars})
+            "page": "text", "default_model": settings.default_model, "max_chars": settings.max_text_chars})
 
     @app.get("/ink", response_class=HTMLResponse, include_in_schema=False)
     def ink_page(request: Request):
         return templates.TemplateResponse(request, "ink.html", {
-            "max_points": settings.max_points, "max_strokes": settings.max_strokes})
+            "page": "ink", "max_points": settings.max_points, "max_strokes": settings.max_strokes})
 
     @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
     def embed_page(request: Request):

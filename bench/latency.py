@@ -13,16 +13,15 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from app.settings import Settings
+from bench.server import running_server
+
 # our own words, nothing from a corpus
 WORDS = ("the a of to and in market price rose fell year company said new share trade bank city house "
          "river small large early late morning evening people children water light sound paper letter "
@@ -35,12 +34,6 @@ def text_of(n: int, seed: int) -> str:
     while sum(len(w) + 1 for w in out) < n + 20:
         out.append(rng.choice(WORDS))
     return " ".join(out)[:n]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(xs, q):
@@ -62,48 +55,33 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="checkpoint (default: the server's default)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    port = free_port()
-    env = {**os.environ, "LENS_PORT": str(port)}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for _ in range(600):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            models = client.get("/api/models").json()
-            name = args.model or models["default"]
+    with running_server() as (url, server), httpx.Client(base_url=url, timeout=60) as client:
+        models = client.get("/api/models").json()
+        name = args.model or models["default"]
 
-            def post(text, model=name):
-                t0 = time.perf_counter()
-                r = client.post("/api/text", json={"text": text, "model": model})
-                r.raise_for_status()
-                return (time.perf_counter() - t0) * 1000, r.json()
+        def post(text, model=name):
+            t0 = time.perf_counter()
+            r = client.post("/api/text", json={"text": text, "model": model})
+            r.raise_for_status()
+            return (time.perf_counter() - t0) * 1000, r.json()
 
-            for seed in range(3):                                # warm-up
-                post(text_of(args.chars, 10_000 + seed))
-            full, incremental, reused = [], [], []
-            for i in range(args.repeats):
-                text = text_of(args.chars, i)
-                ms, _ = post(text)
-                full.append(ms)
-                ms, body = post(text + "s")
-                incremental.append(ms)
-                reused.append(body["reused_prefix"])
-            # fill every checkpoint's prefix cache with texts of the maximum length
-            limit = 5000
-            for m in models["models"]:
-                if m["task"] == "text":
-                    for i in range(70):
-                        post(text_of(limit, 50_000 + i), m["name"])
-            memory = rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(10)
+        for seed in range(3):                                    # warm-up
+            post(text_of(args.chars, 10_000 + seed))
+        full, incremental, reused = [], [], []
+        for i in range(args.repeats):
+            text = text_of(args.chars, i)
+            ms, _ = post(text)
+            full.append(ms)
+            ms, body = post(text + "s")
+            incremental.append(ms)
+            reused.append(body["reused_prefix"])
+        # fill every checkpoint's prefix cache with texts of the maximum length
+        settings = Settings()
+        for m in models["models"]:
+            if m["task"] == "text":
+                for i in range(settings.cache_entries + 4):
+                    post(text_of(settings.max_text_chars, 50_000 + i), m["name"])
+        memory = rss_mb(server.pid)
     import torch
     result = {
         "full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),

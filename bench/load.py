@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 
 import httpx
 
-from bench.latency import ROOT, free_port, percentile, text_of
+from bench.latency import percentile, text_of
+from bench.server import running_server
 
 
 async def person(client: httpx.AsyncClient, k: int, until: float, record):
@@ -68,23 +67,9 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    port = free_port()
-    env = {**os.environ, "LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers),
-           "LENS_PORT": str(port), "LENS_HOST": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    env = {"LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers)}
+    with running_server(env) as (url, _):
         codes, lat, elapsed = asyncio.run(run(url, args.connections, args.seconds))
-    finally:
-        server.terminate()
-        server.wait(10)
     from app.settings import Settings
     s = Settings()
     ok = codes.get(200, 0)

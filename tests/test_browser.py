@@ -4,47 +4,22 @@ A missing browser fails these tests (it is part of the install), it never skips 
 Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at.
 """
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.toy import ROOT
+from bench.server import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(checkpoint_dir):
-    port = free_port()
-    env = {**os.environ, "LENS_CHECKPOINT_DIR": str(checkpoint_dir), "LENS_DEFAULT_MODEL": "toy-a"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with running_server({"LENS_CHECKPOINT_DIR": str(checkpoint_dir), "LENS_DEFAULT_MODEL": "toy-a"}) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 // The embed view: one shared link's z grid and segments, for an iframe.
 import { postText } from "./api.js";
+import { $ } from "./page.js";
 import { fromHash } from "./permalink.js";
 import * as segments from "./views/segments.js";
 import * as zgrid from "./views/zgrid.js";
 
-const $ = (id) => document.getElementById(id);
 window.lens = { last: {}, rendered: 0 };
 
 async function start() {

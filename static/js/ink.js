@@ -1,5 +1,6 @@
 // The handwriting page: draw, and after each stroke every view follows. Pointer events cover
 // mouse, pen and touch alike; the server normalises the ink the way the checkpoint was trained.
+import { $, downloadJson, exportImages, status } from "./page.js";
 import { encode, decode } from "./permalink.js";
 import { cursorShape, onHover } from "./plot.js";
 import { pack, unpack } from "./strokes.js";
@@ -9,17 +10,12 @@ import * as traces from "./views/traces.js";
 import * as trajectory from "./views/trajectory.js";
 import * as zgrid from "./views/zgrid.js";
 
-const $ = (id) => document.getElementById(id);
 const state = { model: "", layer: 0, view: "raw", threshold: 0.5, strokes: [] };
 const lens = { last: null, rendered: 0 };
 window.lens = lens;
 const pad = $("pad"), ctx = pad.getContext("2d");
 let drawing = null;
 
-function status(msg, error = false) {
-  $("status").textContent = msg;
-  $("status").classList.toggle("error", error);
-}
 
 // --- drawing -----------------------------------------------------------------------
 function toCanvas(ev) {
@@ -129,13 +125,6 @@ function loadHash() {
   }
 }
 
-function download(name, blob) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
 
 // --- start ---------------------------------------------------------------------------
 async function start() {
@@ -179,13 +168,10 @@ async function start() {
     try { await navigator.clipboard.writeText(location.href); status("Link copied."); } catch (e) { /* shown below */ }
   });
   for (const fmt of ["png", "svg"]) {
-    $(`export-${fmt}`).addEventListener("click", () => {
-      for (const id of ["trajectory", "zgrid", "soft", "traces"]) Plotly.downloadImage($(id), { format: fmt, filename: `ink-${id}`, width: 1400 });
-    });
+    $(`export-${fmt}`).addEventListener("click", () => exportImages(["trajectory", "zgrid", "soft", "traces"], fmt, "ink"));
   }
-  $("export-json").addEventListener("click", () => download("ink-analysis.json", new Blob(
-    [JSON.stringify({ strokes: state.strokes, model: state.model, response: lens.last }, null, 1)],
-    { type: "application/json" })));
+  $("export-json").addEventListener("click", () => downloadJson("ink-analysis.json",
+    { strokes: state.strokes, model: state.model, response: lens.last }));
   redraw();
   if (state.strokes.length) analyse(); else status("Draw something to see how it is segmented.");
 }

@@ -1,6 +1,7 @@
 // The text page: type, and every view follows (debounced). The server computes the
 // traces; this module only asks for them and hands them to the views.
 import { postText } from "./api.js";
+import { $, downloadJson, exportImages, status } from "./page.js";
 import { fromHash, toHash } from "./permalink.js";
 import { cursorShape, onHover } from "./plot.js";
 import * as inspector from "./views/inspector.js";
@@ -9,7 +10,6 @@ import * as soft from "./views/soft.js";
 import * as traces from "./views/traces.js";
 import * as zgrid from "./views/zgrid.js";
 
-const $ = (id) => document.getElementById(id);
 const EXAMPLES = {
   "Words": "the cat sat on the mat and the dog watched it from the door",
   "A market day": "in the morning we walked to the market to buy fresh bread and a few apples",
@@ -23,10 +23,6 @@ const state = { model: "", compare: "", text: "", threshold: 0.5 };
 const lens = { last: {}, requests: 0, rendered: 0 };
 window.lens = lens;
 
-function status(msg, error = false) {
-  $("status").textContent = msg;
-  $("status").classList.toggle("error", error);
-}
 
 let seq = 0;
 async function analyse() {
@@ -108,23 +104,10 @@ function embedSnippet() {
   return `<iframe src="${src}" width="900" height="420" style="border:0" title="HM-LSTM boundaries"></iframe>`;
 }
 
-// --- export ---
-function download(name, blob) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
-
-function exportImages(format) {
-  for (const p of PLOTS) Plotly.downloadImage($(p), { format, filename: `lens-${p}`, width: 1400 });
-}
 
 function exportJson() {
-  const body = { text: state.text, model: state.model, compare: state.compare || null, threshold: state.threshold,
-                 responses: lens.last };
-  download("lens-analysis.json", new Blob([JSON.stringify(body, null, 1)], { type: "application/json" }));
+  downloadJson("lens-analysis.json", { text: state.text, model: state.model, compare: state.compare || null,
+                                       threshold: state.threshold, responses: lens.last });
 }
 
 // --- start ---
@@ -180,8 +163,8 @@ async function start() {
     catch (e) { status("Copy the link below."); }
     $("share-link").value = location.href;
   });
-  $("export-png").addEventListener("click", () => exportImages("png"));
-  $("export-svg").addEventListener("click", () => exportImages("svg"));
+  $("export-png").addEventListener("click", () => exportImages(PLOTS, "png", "lens"));
+  $("export-svg").addEventListener("click", () => exportImages(PLOTS, "svg", "lens"));
   $("export-json").addEventListener("click", exportJson);
   if (state.text) analyse(); else status("Type something to see its boundaries.");
 }
