@@ -220,7 +220,7 @@ def cpp_loops():
             try:
                 from torch.utils.cpp_extension import load
                 src = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
-                _cpp = load(name="hmlstm_cpu", sources=[str(src)], extra_cflags=["-O3"],
+                _cpp = load(name="hmlstm_cpu", sources=[str(src)], extra_cflags=["-O3", "-fopenmp-simd"],
                             verbose=False)
             except Exception as e:  # no compiler, no ninja: the Python loops still work
                 log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
@@ -264,8 +264,11 @@ def _stacked(ws, l, L):
 
 
 class _HMLSTMSequence(torch.autograd.Function):
+    # Under CUDA autocast the recurrence stays in float32 (its buffers are written in place);
+    # the output module and the head around it still run in bf16.
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, layout, loops, x, h0, c0, z0, *ws):
         T, B, _ = x.shape
         L = layout.L
@@ -284,6 +287,7 @@ class _HMLSTMSequence(torch.autograd.Function):
         return Hbuf[1:], Zbuf[1:], Zsoft, Zline, hT, cT, zT
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, dH_out, dZ_out, _dzs, dZline, _dh, _dc, _dz):
         layout, L = ctx.layout, ctx.layout.L
         saved = ctx.saved_tensors

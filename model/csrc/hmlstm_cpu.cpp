@@ -286,6 +286,7 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
           T* dcp = dcp_p + b * N + o;
           T* dhp = dhp_p + b * N + o;
           T d_update = 0, d_keep = 0, d_copy = 0;
+#pragma omp simd reduction(+ : d_update, d_keep, d_copy)
           for (int64_t j = 0; j < H; ++j) {
             const T f = act[j], i = act[H + j], og = act[2 * H + j], g = act[3 * H + j], tcj = tc[j];
             const T dhk = dh[j] * keep;
