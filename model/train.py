@@ -130,6 +130,15 @@ def setup_distributed():
     return dist.get_rank(), dist.get_world_size()
 
 
+def agree(flag: bool, world: int) -> bool:
+    """True on every process when it is true on any (a no-op without torchrun)."""
+    if world == 1:
+        return bool(flag)
+    t = torch.tensor([int(bool(flag))], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 # --- evaluation ---------------------------------------------------------------------
 
 @torch.no_grad()
@@ -315,10 +324,11 @@ def main(argv=None):
                 bar.update(1)
             if trainer["step"] % args.log_every == 0 and rank == 0:
                 _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task)
-            if time.time() - last_save > args.save_minutes * 60:
+            # decided together: a rank alone in a collective (the save's gather, DDP's next step) hangs
+            if agree(time.time() - last_save > args.save_minutes * 60, world):
                 checkpoint_run()
                 last_save = time.time()
-            if out_of_time():
+            if agree(out_of_time(), world):
                 stopped = True
                 break
         if stopped:
