@@ -97,7 +97,8 @@ def test_sigkill_mid_run_loses_at_most_the_work_since_the_last_save(tmp_path):
 def test_torchrun_with_two_gloo_processes_trains_the_same_model(tmp_path):
     """Two processes with half the streams each and averaged gradients = one process."""
     corpus = toy_corpus(tmp_path)
-    common = ["--text-file", str(corpus), *SMALL, "--epochs", "1", "--max-updates", "15", "--z-band", "off"]
+    common = ["--text-file", str(corpus), *SMALL, "--epochs", "1", "--max-updates", "15", "--z-band", "off",
+              "--save-minutes", "0.0001"]                  # a gathered save at every update
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                            "--master-port", "29533", "-m", "model.train", *common,
@@ -107,6 +108,7 @@ def test_torchrun_with_two_gloo_processes_trains_the_same_model(tmp_path):
     train.main([*common, "--out", str(tmp_path / "one"), "--run-dir", str(tmp_path / "run-one")])
     ddp, one = weights(tmp_path / "run-ddp"), weights(tmp_path / "run-one")
     assert json.loads((tmp_path / "run-ddp" / "trainer.json").read_text())["step"] == 15
+    assert ddp["hidden.h"].shape[0] == 4                  # every rank's carried state, gathered
     for k in one:
         if k.startswith("model."):
             torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
