@@ -6,6 +6,7 @@ pile-up that makes every request slow. A client that sends more than its share g
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -67,3 +68,41 @@ class RateLimiter:
             self.buckets[client] = (tokens - 1, now)
             while len(self.buckets) > self.clients:      # forget the longest-idle clients
                 self.buckets.popitem(last=False)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit` bytes, declared (Content-Length) or streamed
+    (chunked), before the application reads any more of it."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        received, refused = 0, False
+
+        async def counted():
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not refused:
+                    refused = True                      # answer now; the application sees the client leave
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded(message):
+            if not refused:                             # after a 413 nothing else goes out
+                await send(message)
+        await self.app(scope, counted, guarded)
+
+    async def _refuse(self, send):
+        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.analysis import analyse_ink, analyse_text
-from app.limits import RateLimiter, RunLimiter
+from app.limits import BodyLimit, RateLimiter, RunLimiter
 from app.registry import Loaded, discover
 from app.schemas import (ErrorResponse, Health, InkRequest, InkResponse, ModelsResponse, TextRequest,
                          TextResponse)
@@ -58,11 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"])
 
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
     @app.middleware("http")
-    async def limit_body_and_set_headers(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
+    async def security_headers(request: Request, call_next):
         response = await call_next(request)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

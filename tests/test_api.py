@@ -110,6 +110,14 @@ def test_malformed_and_oversized_bodies(client):
     r = client.post("/api/text", content=b"x" * 300_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "over 200000 bytes" in r.json()["detail"]
 
+    def chunks():                                        # streamed: no Content-Length to trust
+        yield b'{"text": "'
+        for _ in range(30):
+            yield b"a" * 10_000
+        yield b'"}'
+    r = client.post("/api/text", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over 200000 bytes" in r.json()["detail"]
+
 
 def test_no_traceback_reaches_a_client(client, monkeypatch):
     import app.main as main
