@@ -24,13 +24,13 @@ from bench.latency import percentile, text_of
 from bench.server import running_server
 
 
-async def person(client: httpx.AsyncClient, k: int, until: float, record):
+async def person(client: httpx.AsyncClient, k: int, until: float, record, longest: int):
     rng = random.Random(k)
     headers = {"X-Forwarded-For": f"10.0.{k // 250}.{k % 250 + 1}"}
     text = ""
     while time.monotonic() < until:
-        if not text or len(text) > 600 or rng.random() < 0.05:
-            text = text_of(rng.randint(50, 400), rng.randint(0, 10**9))      # a fresh text
+        if not text or len(text) > longest - 12 or rng.random() < 0.05:
+            text = text_of(rng.randint(20, longest // 2), rng.randint(0, 10**9))      # a fresh text
         else:
             text += " " + text_of(rng.randint(3, 9), rng.randint(0, 10**9)).split(" ")[0]
         t0 = time.perf_counter()
@@ -43,7 +43,7 @@ async def person(client: httpx.AsyncClient, k: int, until: float, record):
             record("error", (time.perf_counter() - t0) * 1000)
 
 
-async def run(url: str, connections: int, seconds: float):
+async def run(url: str, connections: int, seconds: float, longest: int):
     codes: dict = {}
     latencies: list[float] = []
 
@@ -55,7 +55,7 @@ async def run(url: str, connections: int, seconds: float):
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         until = time.monotonic() + seconds
         t0 = time.monotonic()
-        await asyncio.gather(*(person(client, k, until, record) for k in range(connections)))
+        await asyncio.gather(*(person(client, k, until, record, longest) for k in range(connections)))
         elapsed = time.monotonic() - t0
     return codes, latencies, elapsed
 
@@ -67,11 +67,11 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    env = {"LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers)}
-    with running_server(env) as (url, _):
-        codes, lat, elapsed = asyncio.run(run(url, args.connections, args.seconds))
     from app.settings import Settings
     s = Settings()
+    env = {"LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers)}
+    with running_server(env) as (url, _):
+        codes, lat, elapsed = asyncio.run(run(url, args.connections, args.seconds, min(600, s.max_text_chars)))
     ok = codes.get(200, 0)
     errors = sum(v for k, v in codes.items() if k not in (200, 429, 503))
     result = {

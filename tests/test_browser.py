@@ -255,3 +255,18 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     browser.find_element(By.ID, "undo").click()
     wait_for(browser, f"return window.lens.rendered > {before}")
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 3
+
+
+def test_the_bundled_default_checkpoint_serves_the_page(browser, artifacts):
+    """What `make run` serves: the default settings and the bundled checkpoints."""
+    from selenium.webdriver.common.by import By
+    with running_server() as (url, _):
+        open_page(browser, url)
+        assert browser.find_element(By.ID, "model").get_attribute("value") == "ptb-3x256"
+        text = "the stock market rose in new york"
+        type_text(browser, text)
+        rows = plotted_rows(browser, "zgrid")
+        expected = api(url, text, "ptb-3x256")
+        assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
+        assert "BPC" in browser.find_element(By.ID, "model-info").text
+        browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
