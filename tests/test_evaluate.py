@@ -1,0 +1,60 @@
+"""python -m model.evaluate: the JSON of DESIGN.md section 6, --record, and clear errors."""
+import json
+
+import pytest
+
+from model import evaluate
+from model.checkpoint import read_config
+from tests.test_ink import make_iam
+from tests.toy import toy_text
+
+
+def run(capsys, *args):
+    evaluate.main([*args, "--json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_text_file_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(60, seed=9))
+    r = run(capsys, "--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", str(f))
+    assert r["chars"] == len(f.read_text()) and 0 < r["bpc"] < 5
+    assert [l["layer"] for l in r["layers"]] == [1, 2]                # the top layer has no detector
+    for l in r["layers"]:
+        assert {"boundary_rate", "word_boundary", "word_boundary_tolerant", "word_token_f1", "random_f1"} <= set(l)
+        assert set(l["word_boundary"]) == {"precision", "recall", "f1"}
+        assert l["word_boundary_tolerant"]["recall"] >= l["word_boundary"]["recall"]
+    s = r["baselines"]["surprisal"]
+    assert {"precision", "recall", "f1", "word_token_f1"} <= set(s)
+    assert s["boundary_rate"] == pytest.approx(r["gold_word_end_rate"], abs=0.02)   # threshold matches the rate
+
+
+def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_path):
+    import shutil
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint_dir / "toy-b", ck)
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(20, seed=3))
+    r = run(capsys, "--checkpoint", str(ck), "--text-file", str(f), "--record")
+    metrics = read_config(ck)["metrics"]
+    assert metrics["eval_text_file"]["bpc"] == r["bpc"] and "valid_bpc" in metrics    # earlier metrics kept
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--checkpoint", "/nonexistent"], "no config.json"),
+    (["--text-file", "/nonexistent.txt"], "text file not found"),
+])
+def test_errors_are_one_line(checkpoint_dir, args, message):
+    full = ["--checkpoint", str(checkpoint_dir / "toy-a"), *args] if args[0] != "--checkpoint" else args
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(full)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
+    make_iam(tmp_path, [f"lineStrokes/a01/a01-000/a01-000u-0{i}.xml" for i in range(1, 4)])
+    r = run(capsys, "--checkpoint", str(checkpoint_dir / "toy-ink"), "--data-dir", str(tmp_path))
+    assert r["sequences"] == 1 and r["loglik_per_sequence"] < 0 and r["points"] == 3
+    layer = r["layers"][0]
+    assert layer["layer"] == 1 and {"boundary_rate", "penup", "char_boundary"} <= set(layer)
+    assert set(layer["penup"]) == {"precision", "recall", "f1"}
