@@ -13,7 +13,7 @@ import * as zgrid from "./views/zgrid.js";
 const EXAMPLES = {
   "Words": "the cat sat on the mat and the dog watched it from the door",
   "A market day": "in the morning we walked to the market to buy fresh bread and a few apples",
-  "Business news": "the company said its profit rose N % in the third quarter as sales grew",
+  "Business news": "the company said its profit rose 12 percent in the third quarter as sales grew",
   "Numbers and capitals": "New York, 1,250 shares rose to $ 3.50 on Monday.",
   "Nonsense words": "blorft quandel zimp arrowing the plinth of unmarked dactyls",
 };
