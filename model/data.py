@@ -74,6 +74,7 @@ class Vocabulary:
         if not self.symbols or self.symbols[0] != UNKNOWN or len(set(self.symbols)) != len(self.symbols):
             raise DataError("a vocabulary starts with the unknown symbol and repeats no symbol")
         self.index = {c: i for i, c in enumerate(self.symbols)}
+        self._memo: dict[str, str] = {}
 
     def __len__(self):
         return len(self.symbols)
@@ -84,6 +85,12 @@ class Vocabulary:
 
     def _nearest(self, c: str) -> str:
         """The symbol a typed character maps to: lower case, accents dropped, any space a space."""
+        hit = self._memo.get(c)
+        if hit is None:
+            hit = self._memo[c] = self._map(c)
+        return hit
+
+    def _map(self, c: str) -> str:
         if c.isupper() and c.lower() in self.index:      # `N` is PTB's number, not a capital n
             return c.lower()
         if c in self.index:
@@ -98,25 +105,29 @@ class Vocabulary:
     def read(self, text: str) -> "ModelReading":
         """What the model reads of typed text: symbols, ids and the span each came from."""
         chars, spans = [], []
-        for m in _TOKENS.finditer(text):
-            piece, (a, b) = m.group(0), m.span()
+
+        def plain(a: int, b: int):
+            chars.extend(self._nearest(c) for c in text[a:b])
+            spans.extend((k, k + 1) for k in range(a, b))
+        at = 0
+        for m in _SPECIAL.finditer(text):
+            plain(at, m.start())
             if m.lastgroup == "number" and "N" in self.index:
-                chars.append("N")              # the corpus writes a number as N
-                spans.append((a, b))
-                continue
-            if m.lastgroup == "newline":
+                chars.append("N")                  # the corpus writes a number as N
+                spans.append(m.span())
+            elif m.lastgroup == "newline":
                 chars.append("\n" if "\n" in self.index else UNKNOWN)
-                spans.append((a, b))
-                continue
-            for k, c in enumerate(piece):
-                chars.append(self._nearest(c))
-                spans.append((a + k, a + k + 1))
-        ids = [self.index[c] for c in chars]
-        return ModelReading(chars, ids, spans)
+                spans.append(m.span())
+            else:
+                plain(*m.span())
+            at = m.end()
+        plain(at, len(text))
+        index = self.index
+        return ModelReading(chars, [index[c] for c in chars], spans)
 
 
 # a number as the corpus's tokenizer saw one: digits with inner separators ("1,000.5"); a newline
-_TOKENS = re.compile(r"(?P<number>\d+(?:[.,:/]\d+)*)|(?P<newline>\r\n|\r|\n)|(?P<other>.)", re.S)
+_SPECIAL = re.compile(r"(?P<number>\d+(?:[.,:/]\d+)*)|(?P<newline>\r\n|\r|\n)")
 
 
 @dataclass

@@ -247,20 +247,32 @@ def loop_backend(device) -> str:
 def hmlstm_sequence(rnn, x, state, backend: str = "auto"):
     """Fused forward of `HMLSTM` over x (T, B, input); returns h, z, z_soft, z_line, hT, cT, zT."""
     layout = Layout(rnn)
-    ws = []
+    params = []
     for layer in rnn.layers:
-        ws += [layer.recurrent, layer.top_down, layer.bottom_up, layer.bias, layer.ln_weight, layer.ln_bias]
-    ws = [w if w is not None else x.new_empty(0) for w in ws]
+        params += [layer.recurrent, layer.top_down, layer.bottom_up, layer.bias, layer.ln_weight, layer.ln_bias]
+    layout.W = _stacked_weights(rnn, params)
+    ws = [w if w is not None else x.new_empty(0) for w in params]
     h0, c0, z0 = (s.to(x.dtype).contiguous() for s in state)
     # without gradients the buffers for the backward are not needed, nor the gates of COPY steps
     layout.skip_copy = not (torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in ws)))
     return _HMLSTMSequence.apply(layout, loops_for(x, backend), x, h0, c0, z0, *ws)
 
 
-def _stacked(ws, l, L):
-    """[U_l^l; U_{l+1}^l; W_{l-1}^l], the weights of u (layer 1 has no W here: see pre0)."""
-    rec, td, bu = ws[6 * l], ws[6 * l + 1], ws[6 * l + 2]
-    return torch.cat([rec] + ([td] if l + 1 < L else []) + ([bu] if l > 0 else []), 0)
+def _stacked_weights(rnn, ws):
+    """Per layer [U_l^l; U_{l+1}^l; W_{l-1}^l], the weights of u (layer 1 has no W here: see pre0).
+
+    Kept until a parameter changes (its version counter moves), so that inference, one step
+    at a time, does not copy every matrix on every call."""
+    key = tuple((id(w), w._version, w.dtype, w.device) for w in ws if w is not None)
+    cached = getattr(rnn, "_stacked", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    L = rnn.cfg.num_layers
+    with torch.no_grad():
+        W = [torch.cat([ws[6 * l]] + ([ws[6 * l + 1]] if l + 1 < L else []) + ([ws[6 * l + 2]] if l > 0 else []),
+                       0).contiguous() for l in range(L)]
+    rnn._stacked = (key, W)
+    return W
 
 
 class _HMLSTMSequence(torch.autograd.Function):
@@ -272,7 +284,7 @@ class _HMLSTMSequence(torch.autograd.Function):
     def forward(ctx, layout, loops, x, h0, c0, z0, *ws):
         T, B, _ = x.shape
         L = layout.L
-        W = [_stacked(ws, l, L).contiguous() for l in range(L)]
+        W = layout.W
         bias = [ws[6 * l + 3] for l in range(L)]
         ln_w = [ws[6 * l + 4] for l in range(L)]
         ln_b = [ws[6 * l + 5] for l in range(L)]

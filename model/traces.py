@@ -121,4 +121,6 @@ def _rounded(a: np.ndarray, digits: int = 5) -> list:
 
 
 def finite_or_none(a: np.ndarray, digits: int = 5) -> list:
-    return [None if not np.isfinite(v) else round(float(v), digits) for v in a]
+    """Rounded values, with None (JSON null) where a value is NaN or infinite."""
+    a = np.round(a.astype(np.float64), digits)
+    return [v if v - v == 0 else None for v in a.tolist()]          # v - v is NaN for NaN and inf
