@@ -12,9 +12,10 @@ export function glyph(c) {
 }
 
 // Tick labels for the visible range: every character when it fits, every k-th otherwise.
-export function charTicks(chars, x0 = -0.5, x1 = chars.length - 0.5, room = 140) {
+export function charTicks(chars, x0 = -0.5, x1 = chars.length - 0.5, room = 200) {
   const a = Math.max(0, Math.ceil(x0)), b = Math.min(chars.length - 1, Math.floor(x1));
-  const step = Math.max(1, Math.ceil((b - a + 1) / room));
+  const widest = Math.max(1, ...chars.slice(a, b + 1).map((c) => c.length));   // point numbers need more room
+  const step = Math.max(1, Math.ceil((b - a + 1) * (widest + 1) / room));       // room: label widths in glyphs
   const vals = [];
   for (let i = a; i <= b; i += step) vals.push(i);
   return { tickmode: "array", tickvals: vals, ticktext: vals.map((i) => glyph(chars[i])),
