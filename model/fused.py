@@ -32,16 +32,17 @@ LN_CODES = {"none": 0, "gates": 1, "all": 2}
 class Layout:
     """Static facts about the stack that the loops need."""
 
-    def __init__(self, rnn):
-        cfg = rnn.cfg
-        self.L = cfg.num_layers
-        self.sizes = list(cfg.hidden_sizes)
+    def __init__(self, sizes, has_z, ln: int, nested: bool = False, slope: float = 1.0):
+        self.sizes, self.has_z, self.ln, self.nested, self.slope = list(sizes), list(has_z), ln, nested, slope
+        self.L = len(self.sizes)
         self.offsets = [sum(self.sizes[:l]) for l in range(self.L)]
-        self.has_z = [cfg.has_detector(l) for l in range(self.L)]
-        self.rows = [layer.rows for layer in rnn.layers]
-        self.ln = LN_CODES[cfg.layer_norm]
-        self.nested = bool(cfg.nested)
-        self.slope = float(rnn.slope)
+        self.rows = [4 * h + int(z) for h, z in zip(self.sizes, self.has_z)]       # [f, i, o, g, z~]
+
+    @classmethod
+    def of(cls, rnn) -> "Layout":
+        cfg = rnn.cfg
+        return cls(cfg.hidden_sizes, [cfg.has_detector(l) for l in range(cfg.num_layers)],
+                   LN_CODES[cfg.layer_norm], bool(cfg.nested), float(rnn.slope))
 
     def args(self):
         return self.sizes, self.has_z, self.ln, self.nested, self.slope
@@ -60,7 +61,7 @@ def python_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nest
     """skip_copy (inference only) lets a backend skip the work of COPY steps; this one ignores it."""
     T, B, _ = pre0.shape
     L = len(sizes)
-    y = _PlainLayout(sizes, has_z, ln)
+    y = Layout(sizes, has_z, ln)
     new = lambda *shape: pre0.new_empty(*shape)  # noqa: E731
     Hbuf, Cbuf, Zbuf = new(T + 1, B, sum(sizes)), new(T + 1, B, sum(sizes)), new(T + 1, B, L)
     Hbuf[0], Cbuf[0], Zbuf[0] = h0, c0, z0
@@ -122,7 +123,7 @@ def python_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nest
 def python_backward(dH_out, dZ_out, dZline, Hbuf, Cbuf, Zbuf, Zsoft, S, A, TC, W, ln_w, Mean, Rstd,
                     sizes, has_z, ln, nested, slope):
     T, B, L = Zsoft.shape
-    y = _PlainLayout(sizes, has_z, ln)
+    y = Layout(sizes, has_z, ln)
     Wt = [w.t().contiguous() for w in W]
     dS = [torch.empty_like(s) for s in S]
     dLNw = [Hbuf.new_zeros(y.ln_width(l)) for l in range(L)]
@@ -195,14 +196,6 @@ def python_backward(dH_out, dZ_out, dZline, Hbuf, Cbuf, Zbuf, Zsoft, S, A, TC, W
     return [*dS, *dLNw, *dLNb]
 
 
-class _PlainLayout(Layout):
-    def __init__(self, sizes, has_z, ln):
-        self.sizes, self.has_z, self.ln = sizes, has_z, ln
-        self.L = len(sizes)
-        self.offsets = [sum(sizes[:l]) for l in range(self.L)]
-        self.rows = [4 * h + int(z) for h, z in zip(sizes, has_z)]
-
-
 # --- the loops, in C++ ---------------------------------------------------------------
 
 _cpp = None
@@ -246,7 +239,7 @@ def loop_backend(device) -> str:
 
 def hmlstm_sequence(rnn, x, state, backend: str = "auto"):
     """Fused forward of `HMLSTM` over x (T, B, input); returns h, z, z_soft, z_line, hT, cT, zT."""
-    layout = Layout(rnn)
+    layout = Layout.of(rnn)
     params = []
     for layer in rnn.layers:
         params += [layer.recurrent, layer.top_down, layer.bottom_up, layer.bias, layer.ln_weight, layer.ln_bias]

@@ -13,10 +13,31 @@ import torch
 import torch.nn.functional as F
 
 from model.checkpoint import read_config
-from model.data import Vocabulary, batchify, load_corpus
+from model.data import Vocabulary, batchify, load_corpus, stream_batches
 from model.ink import IamOnDB, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.traces import LOG2E
 
+
+
+@torch.no_grad()
+def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, device="cpu"):
+    """BPC over `ids` read as `streams` contiguous streams, the state carried (DESIGN.md 6).
+
+    Returns (bpc, scored characters, boundary rate per layer).
+    """
+    model.eval()
+    streams = max(1, min(streams, ids.numel() // 2))
+    state, nll, count = None, 0.0, 0
+    fired = torch.zeros(model.cfg.num_layers)
+    for _, x, y in stream_batches(ids, streams, length):
+        out = model(x.to(device), state)
+        state = out["state"]
+        logp = F.log_softmax(out["out"].float(), -1)
+        nll += -logp.gather(-1, y.to(device)[..., None]).sum().item()
+        count += y.numel()
+        fired += out["z"].float().sum((0, 1)).cpu()
+    model.train()
+    return nll / count * LOG2E, count, (fired / max(count, 1)).tolist()
 
 
 class TextTask:
@@ -48,7 +69,6 @@ class TextTask:
         return nats * LOG2E
 
     def validate(self, model, device):
-        from model.train import evaluate_bpc
         bpc, n, rates = evaluate_bpc(model, self.ids["valid"], self.eval_batch, device=device)
         return bpc, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
                      "how": "valid: full split as contiguous streams, state carried, first char of each "

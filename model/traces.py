@@ -37,11 +37,6 @@ class Trace:
         return Trace(cat(a.z, b.z), cat(a.z_soft, b.z_soft), cat(a.op, b.op), cat(a.h_norm, b.h_norm),
                      cat(a.gate, b.gate), cat(a.loss, b.loss), b.state, b.next_out)
 
-    def head(self, n: int) -> "Trace":
-        """The first n positions (state and next_out are not cut: use for display only)."""
-        return Trace(self.z[:n], self.z_soft[:n], self.op[:n], self.h_norm[:n], self.gate[:n],
-                     self.loss[:n], self.state, self.next_out)
-
 
 def operations(z_prev_own: np.ndarray, z: np.ndarray, has_z: list[bool]) -> np.ndarray:
     """op_t^l: FLUSH if z_{t-1}^l = 1, UPDATE if z_t^{l-1} = 1 (z^0 = 1), COPY otherwise."""

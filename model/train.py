@@ -22,14 +22,12 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from model.checkpoint import save_checkpoint, write_atomic
-from model.data import DataError, stream_batches, windows
+from model.data import DataError, windows
 from model.ink import InkError
 from model.tasks import make_task
-from model.traces import LOG2E
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 
 
@@ -137,29 +135,6 @@ def agree(flag: bool, world: int) -> bool:
     t = torch.tensor([int(bool(flag))], device="cuda" if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
-
-
-# --- evaluation ---------------------------------------------------------------------
-
-@torch.no_grad()
-def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, device="cpu"):
-    """BPC over `ids` read as `streams` contiguous streams, the state carried (DESIGN.md 6).
-
-    Returns (bpc, scored characters, boundary rate per layer).
-    """
-    model.eval()
-    streams = max(1, min(streams, ids.numel() // 2))
-    state, nll, count = None, 0.0, 0
-    fired = torch.zeros(model.cfg.num_layers)
-    for _, x, y in stream_batches(ids, streams, length):
-        out = model(x.to(device), state)
-        state = out["state"]
-        logp = F.log_softmax(out["out"].float(), -1)
-        nll += -logp.gather(-1, y.to(device)[..., None]).sum().item()
-        count += y.numel()
-        fired += out["z"].float().sum((0, 1)).cpu()
-    model.train()
-    return nll / count * LOG2E, count, (fired / max(count, 1)).tolist()
 
 
 # --- run state ------------------------------------------------------------------------

@@ -35,7 +35,3 @@ export function render(el, res) {
   for (const layer of layers) el.appendChild(row(`layer ${layer.layer}`, res.chars, layer.z, res.unknown));
   el.appendChild(row("gold", res.chars, res.gold_word_ends, res.unknown));
 }
-
-export function segmentCounts(el) {
-  return [...el.querySelectorAll(".row")].map((r) => r.querySelectorAll(".seg").length);
-}
