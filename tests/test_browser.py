@@ -270,3 +270,12 @@ def test_the_bundled_default_checkpoint_serves_the_page(browser, artifacts):
         assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
         assert "BPC" in browser.find_element(By.ID, "model-info").text
         browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
+
+
+def test_redrawing_does_not_pile_up_hover_listeners(server, browser):
+    open_page(browser, server)
+    for text in ("the", "the cat", "the cat sat"):
+        type_text(browser, text)
+    counts = browser.execute_script(
+        "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_hover').length)")
+    assert counts == [1, 1, 1]

@@ -88,9 +88,9 @@ function draw() {
   soft.render($("soft"), res, state.threshold, "");
   traces.render($("traces"), res, "");
   for (const id of ["zgrid", "soft", "traces"]) onHover($(id), setCursor);
-  $("trajectory").on("plotly_hover", (ev) => {
+  onHover($("trajectory"), setCursor, (ev) => {
     const p = ev.points.find((q) => q.data.name === "points");
-    if (p) setCursor(p.pointNumber);
+    return p ? p.pointNumber : null;
   });
   lens.rendered += 1;
 }

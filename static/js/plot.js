@@ -48,10 +48,15 @@ export function cursorShape(t) {
 }
 
 // Hover on any plot moves the cursor everywhere and fills the inspector.
-export function onHover(el, callback) {
-  el.on("plotly_hover", (ev) => {
-    if (ev.points && ev.points.length) callback(Math.round(ev.points[0].x));
-  });
+export function onHover(el, callback, position = (ev) => Math.round(ev.points[0].x)) {
+  // one listener per plot, however often it is redrawn
+  if (el._lensHover) el.removeListener("plotly_hover", el._lensHover);
+  el._lensHover = (ev) => {
+    if (!ev.points || !ev.points.length) return;
+    const t = position(ev);
+    if (t !== null && t !== undefined) callback(t);
+  };
+  el.on("plotly_hover", el._lensHover);
 }
 
 export function layerName(l) { return `layer ${l}`; }
