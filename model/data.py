@@ -17,6 +17,7 @@ import torch
 UNKNOWN = "\ufffd"             # shown for characters the model cannot read
 DEFAULT_PTB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ptb"
 SPLITS = ("train", "valid", "test")
+MEMO_LIMIT = 4096              # typed characters whose mapping a vocabulary remembers
 
 
 class DataError(ValueError):
@@ -87,7 +88,9 @@ class Vocabulary:
         """The symbol a typed character maps to: lower case, accents dropped, any space a space."""
         hit = self._memo.get(c)
         if hit is None:
-            hit = self._memo[c] = self._map(c)
+            hit = self._map(c)
+            if len(self._memo) < MEMO_LIMIT:          # typed text can hold any code point: stay bounded
+                self._memo[c] = hit
         return hit
 
     def _map(self, c: str) -> str:

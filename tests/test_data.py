@@ -73,3 +73,12 @@ def test_streams_are_contiguous_and_windows_cover_them():
         seen.append(pos)
     assert seen == [0, 10, 20] and x.shape[0] == 4      # the last window is short
     assert [p for p, *_ in stream_batches(ids, 4, 10, start=10)] == [10, 20]
+
+
+def test_the_reading_memo_stays_bounded():
+    from model.data import MEMO_LIMIT
+    v = Vocabulary(PTB_SYMBOLS)
+    text = "".join(chr(0x4E00 + i) for i in range(MEMO_LIMIT + 500))      # more distinct characters than the bound
+    r = v.read(text + "a")
+    assert len(v._memo) == MEMO_LIMIT
+    assert r.chars[-1] == "a" and r.chars[0] == UNKNOWN                  # mapped all the same
