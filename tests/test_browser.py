@@ -135,8 +135,13 @@ def test_two_checkpoints_side_by_side_with_linked_hover(server, browser, artifac
     expected_b = api(server, text, "toy-b")
     assert rows_b["layer 1"] == expected_b["layers"][0]["z"]
     # hovering the first model's grid shows the step for both models and moves both cursors
-    grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
-    ActionChains(browser).move_to_element_with_offset(grid, 10, 0).perform()
+    # the switch to two columns resizes the plots asynchronously: move the mouse again as a person would
+    for dx in (10, 14, 18, 22, 26):
+        grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
+        ActionChains(browser).move_to_element_with_offset(grid, dx, 0).perform()
+        time.sleep(0.3)
+        if browser.execute_script("return document.getElementById('inspector').dataset.position"):
+            break
     t = int(wait_for(browser, "return document.getElementById('inspector').dataset.position"))
     assert 0 <= t < len(text)
     assert browser.execute_script("return document.querySelectorAll('#inspector table').length") == 2
