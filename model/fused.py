@@ -213,11 +213,20 @@ def cpp_loops():
             try:
                 from torch.utils.cpp_extension import load
                 src = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
-                _cpp = load(name="hmlstm_cpu", sources=[str(src)], extra_cflags=["-O3", "-fopenmp-simd"],
-                            verbose=False)
+                _cpp = load(name="hmlstm_cpu", sources=[str(src)],
+                            extra_cflags=["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()], verbose=False)
             except Exception as e:  # no compiler, no ninja: the Python loops still work
                 log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _cpp or None
+
+
+def _vector_flags() -> list[str]:
+    """AVX2 and FMA where this CPU has them: the extension is built on the machine that runs it."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= words else []
 
 
 def loops_for(x: torch.Tensor, backend: str = "auto"):

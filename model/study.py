@@ -40,6 +40,7 @@ VARIANTS = {
     # beyond the paper, reported separately
     "prior: band 0.05-0.5": {"--z-band": "0.05,0.5"},
     "prior: rate 0.2": {"--z-band": "0.2,0.2"},
+    "prior: rates 0.2 / 0.07": {"--z-band": "0.2,0.2/0.07,0.07"},
 }
 PAPER = [v for v in VARIANTS if not v.startswith("prior")]
 
@@ -221,7 +222,7 @@ def main(argv=None):
         p.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(n, s) for n in names for s in range(1, args.seeds + 1)]
+    jobs = [(n, s) for s in range(1, args.seeds + 1) for n in names]     # every variant's first seed first
     if args.report_only:
         results = [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/results.json"))]
     else:

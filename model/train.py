@@ -57,7 +57,8 @@ def parse_args(argv=None):
     a.add_argument("--z-bias", type=float, default=0.5)
     a.add_argument("--z-band", default="0.05,0.5",
                    help="LO,HI: penalise a detector whose rate leaves [LO, HI]; LO = HI pulls the rate to that "
-                        "target (a rate prior); 'off': the paper's loss alone")
+                        "target (a rate prior); LO,HI/LO,HI/...: one band per detector, layer 1 first; "
+                        "'off': the paper's loss alone")
     a.add_argument("--z-band-weight", type=float, default=1.0)
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, default=32)
@@ -91,29 +92,33 @@ def parse_args(argv=None):
     args.band = None
     if args.z_band != "off":
         try:
-            lo, hi = (float(v) for v in args.z_band.split(","))
+            args.band = [tuple(float(v) for v in part.split(",")) for part in args.z_band.split("/")]
         except ValueError:
-            p.error(f"--z-band takes LO,HI or 'off', not {args.z_band!r}")
-        if not 0 <= lo <= hi <= 1:
-            p.error("--z-band needs 0 <= LO <= HI <= 1")
-        args.band = (lo, hi)
+            p.error(f"--z-band takes LO,HI (or LO,HI/LO,HI per layer) or 'off', not {args.z_band!r}")
+        if not all(len(b) == 2 and 0 <= b[0] <= b[1] <= 1 for b in args.band):
+            p.error(f"--z-band needs 0 <= LO <= HI <= 1 in each LO,HI pair, not {args.z_band!r}")
+        if len(args.band) > 1 and len(args.band) != args.layers - (0 if args.top_detector else 1):
+            p.error(f"--z-band gives {len(args.band)} bands; this model has "
+                    f"{args.layers - (0 if args.top_detector else 1)} boundary detectors")
     return args
 
 
-def band_penalty(out: dict, cfg: HMLSTMConfig, band, weight: float) -> torch.Tensor:
+def band_penalty(out: dict, cfg: HMLSTMConfig, bands, weight: float) -> torch.Tensor:
     """A guard against collapsed detectors: weight * distance of each layer's rate from [lo, hi].
 
-    Its value is the rate of z~ (zero while inside the band); its gradient goes through the
-    unclamped line (a*s + 1)/2, so it still reaches a detector saturated at 0 or 1, where
-    the paper's estimator passes nothing and a collapsed layer could never come back.
+    Its value is the rate of the hard z, the rate that is measured and shown (the rate of z~ was
+    tried first: z~ sitting just under 0.5 counted as half a firing, and a LO = HI target drove the
+    hard rate far below it). Its gradient goes through the unclamped line (a*s + 1)/2, so it still
+    reaches a detector saturated at 0 or 1, where the paper's estimator passes nothing and a
+    collapsed layer could never come back. `bands`: one (lo, hi) for every detector, or one each.
     """
-    lo, hi = band
+    detectors = [l for l in range(cfg.num_layers) if cfg.has_detector(l)]
+    bands = bands * len(detectors) if len(bands) == 1 else bands
     total = out["z_line"].new_zeros(())
-    for l in range(cfg.num_layers):
-        if cfg.has_detector(l):
-            line = out["z_line"][..., l].mean()
-            rate = line + (out["z_soft"][..., l].mean() - line).detach()
-            total = total + torch.relu(rate - hi) + torch.relu(lo - rate)
+    for l, (lo, hi) in zip(detectors, bands, strict=True):
+        line = out["z_line"][..., l].mean()
+        rate = line + (out["z"][..., l].mean() - line).detach()
+        total = total + torch.relu(rate - hi) + torch.relu(lo - rate)
     return weight * total
 
 
@@ -239,7 +244,7 @@ def main(argv=None):
                          "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
                          "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
                          "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
-                         "rate_band": ({"band": list(args.band), "weight": args.z_band_weight}
+                         "rate_band": ({"band": [list(b) for b in args.band], "weight": args.z_band_weight}
                                        if args.band else None),
                          "seed": args.seed, "device": str(device), "processes": world}}
     amp = device.type == "cuda"

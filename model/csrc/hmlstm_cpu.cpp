@@ -6,6 +6,7 @@
 // Rows of the batch are independent within a step, so the row passes run in parallel.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -51,6 +52,72 @@ inline bool compacts(const Layout& y, const std::vector<int64_t>& live, int64_t 
   return skip_copy && y.ln != 2 && static_cast<int64_t>(live.size()) < B;
 }
 
+// x M for a matrix M fixed for the whole time loop and a small batch x (B, K). MKL's packed
+// GEMM (the op behind torch's mkl::_mkl_linear) lays M out once per loop; a plain mm lays it
+// out again at every step, which at batch 32 was about a fifth of the products' time.
+// Elsewhere (no MKL, float64, another batch size) it is a plain mm.
+class StepProduct {
+ public:
+  StepProduct(const at::Tensor& M, int64_t B) : m_(M), batch_(B) {
+    if (M.scalar_type() != at::kFloat) return;
+    auto& dispatcher = c10::Dispatcher::singleton();
+    auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
+    auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
+    if (!linear || !reorder) return;
+    weight_ = M.t().contiguous();  // a linear layer's (out, in) weight: x M = x weight^T
+    packed_ = reorder->typed<at::Tensor(const at::Tensor&, int64_t)>().call(weight_, B);
+    linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const std::optional<at::Tensor>&, int64_t)>();
+  }
+  // x M
+  at::Tensor operator()(const at::Tensor& x) const {
+    return packs(x) ? linear_->call(x, packed_, weight_, std::nullopt, batch_) : at::mm(x, m_);
+  }
+  // out = add + x M, add (B, N) or (N); out may be a row block of a larger buffer
+  void affine(at::Tensor out, const at::Tensor& x, const at::Tensor& add) const {
+    if (packs(x))
+      at::add_out(out, add, linear_->call(x, packed_, weight_, std::nullopt, batch_));
+    else
+      at::addmm_out(out, add, x, m_);
+  }
+
+ private:
+  bool packs(const at::Tensor& x) const {
+    return packed_.defined() && x.size(0) == batch_ && x.is_contiguous();
+  }
+  at::Tensor m_, weight_, packed_;
+  int64_t batch_;
+  std::optional<c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                    const std::optional<at::Tensor>&, int64_t)>>
+      linear_;
+};
+
+// e^x written so that the loops calling it vectorise (glibc's expf only does under -ffast-math;
+// this needs -fno-trapping-math, which changes no result):
+// Cody-Waite reduction to r in [-ln2/2, ln2/2] and Cephes' polynomial, relative error ~2e-7.
+inline float exp_approx(float x) {
+  x = x > 88.0f ? 88.0f : x;
+  x = x < -87.0f ? -87.0f : x;
+  const float shifter = 12582912.0f;                  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + shifter) - shifter;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  return p * __builtin_bit_cast(float, bits);
+}
+inline double exp_approx(double x) { return std::exp(x); }  // float64 stays exact (the tests' 1e-10)
+
+template <typename T>
+inline T sigmoid(T x) { return T(1) / (T(1) + exp_approx(-x)); }
+inline float tanh_(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+inline double tanh_(double x) { return std::tanh(x); }
+
 template <typename T>
 void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
                   const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
@@ -61,8 +128,8 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
                   std::vector<at::Tensor>& Rstd, bool skip_copy) {
   const int64_t Tn = Zsoft.size(0), B = Zsoft.size(1), L = y.L, N = y.N;
   const T half_slope = T(0.5 * y.slope);
-  std::vector<at::Tensor> lnbuf;
-  for (int64_t l = 0; l < L; ++l) lnbuf.push_back(at::empty({B, y.rows[l]}, Hbuf.options()));
+  std::vector<StepProduct> prod;
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(W[l], B);
   T* Hb = Hbuf.data_ptr<T>();
   T* Cb = Cbuf.data_ptr<T>();
   T* Zb = Zbuf.data_ptr<T>();
@@ -105,10 +172,11 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
           for (int64_t j = 0; j < y.H[l - 1]; ++j) ub[k + j] = zb * hn[j];
         }
         if (zp != T(0) || zb != T(0)) live.push_back(b);
-        std::copy(pre + b * pre_stride, pre + b * pre_stride + G, sp + b * G);
       }
       at::Tensor s = S[l][t];
-      if (compacts(y, live, B, skip_copy)) {
+      const bool compacted = compacts(y, live, B, skip_copy);
+      if (compacted) {
+        for (int64_t b = 0; b < B; ++b) std::copy(pre + b * pre_stride, pre + b * pre_stride + G, sp + b * G);
         // COPY rows carry h and c over: of s they need the z row alone (one dot product); their
         // gates are zeroed (finite, and unread: there is no backward here)
         const T* w = W[l].data_ptr<T>();
@@ -144,25 +212,30 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
           }
           continue;
         }
-      } else {
-        s.addmm_(U[l][t], W[l]);                        // s = pre + u W
       }
+      // s = pre + u W: the product here, the sum in the row pass below (already whole when compacted)
+      const at::Tensor uw = compacted ? at::Tensor() : prod[l](U[l][t]);
+      const T* uwp = compacted ? nullptr : uw.data_ptr<T>();
       T* ap = A[l].data_ptr<T>() + t * B * 4 * H;
       T* tcp = TC[l].data_ptr<T>() + t * B * H;
       const int64_t n = y.ln_width(l);
-      // the nonlinearities' inputs: s itself, or s with its first n rows layer-normalised
-      at::Tensor a = s;
-      if (n) {
-        a = lnbuf[l];
-        const T* gw = ln_w[l].data_ptr<T>();
-        const T* gb = ln_b[l].data_ptr<T>();
-        T* mean_p = Mean[l].data_ptr<T>() + t * B;
-        T* rstd_p = Rstd[l].data_ptr<T>() + t * B;
-        T* out = a.data_ptr<T>();
-        at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) {
-            const T* sb = sp + b * G;
-            T* ab = out + b * G;
+      const T* gw = n ? ln_w[l].data_ptr<T>() : nullptr;
+      const T* gb = n ? ln_b[l].data_ptr<T>() : nullptr;
+      T* mean_p = Mean[l].data_ptr<T>() + t * B;
+      T* rstd_p = Rstd[l].data_ptr<T>() + t * B;
+      // one pass per row: s, its layer norm, the gates, z, c_t and h_t
+      at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+        std::vector<T> normed(n ? G : 0);
+        for (int64_t b = b0; b < b1; ++b) {
+          T* sb = sp + b * G;
+          if (uwp) {
+            const T* pb = pre + b * pre_stride;
+            const T* rb = uwp + b * G;
+#pragma omp simd
+            for (int64_t j = 0; j < G; ++j) sb[j] = pb[j] + rb[j];
+          }
+          const T* ab = sb;  // the nonlinearities' inputs: s, or s with its first n rows layer-normalised
+          if (n) {
             double m = 0, v = 0;
             for (int64_t j = 0; j < n; ++j) m += sb[j];
             m /= n;
@@ -171,24 +244,19 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
             const double r = 1.0 / std::sqrt(v + 1e-5);
             mean_p[b] = T(m);
             rstd_p[b] = T(r);
-            for (int64_t j = 0; j < n; ++j) ab[j] = T((sb[j] - m) * r) * gw[j] + gb[j];
-            for (int64_t j = n; j < G; ++j) ab[j] = sb[j];
+            for (int64_t j = 0; j < n; ++j) normed[j] = T((sb[j] - m) * r) * gw[j] + gb[j];
+            for (int64_t j = n; j < G; ++j) normed[j] = sb[j];
+            ab = normed.data();
           }
-        });
-      }
-      // [f, i, o] = sigm, g = tanh: vectorised by ATen over the whole batch
-      at::Tensor act_t = A[l][t];
-      at::Tensor fio = act_t.narrow(1, 0, 3 * H), g = act_t.narrow(1, 3 * H, H);
-      at::sigmoid_out(fio, a.narrow(1, 0, 3 * H));
-      at::tanh_out(g, a.narrow(1, 3 * H, H));
-      const T* ab_all = a.data_ptr<T>();
-      at::Tensor c_new = Cbuf[t + 1].narrow(1, o, H);
-      at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
+          T* act = ap + b * 4 * H;  // [f, i, o] = sigm, g = tanh
+#pragma omp simd
+          for (int64_t j = 0; j < 3 * H; ++j) act[j] = sigmoid(ab[j]);
+#pragma omp simd
+          for (int64_t j = 3 * H; j < 4 * H; ++j) act[j] = tanh_(ab[j]);
           const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
           const T zb = l > 0 ? znow[b * L + l - 1] : T(1);
           if (y.has_z[l]) {
-            const T line = ab_all[b * G + 4 * H] * half_slope + T(0.5);  // (a*s + 1)/2, unclamped
+            const T line = ab[4 * H] * half_slope + T(0.5);  // (a*s + 1)/2, unclamped
             const T soft = std::min(T(1), std::max(T(0), line));
             zl[b * L + l] = line;
             zs[b * L + l] = soft;
@@ -200,26 +268,18 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
             znow[b * L + l] = T(0);
           }
           const T copy = (T(1) - zp) * (T(1) - zb), update = (T(1) - zp) * zb, keep = T(1) - copy;
-          const T* act = ap + b * 4 * H;
           const T* cp = cprev + b * N + o;
-          T* cn = cnow + b * N + o;
-          // FLUSH: i*g ; UPDATE: f*c + i*g ; COPY: c
-          for (int64_t j = 0; j < H; ++j)
-            cn[j] = keep * act[H + j] * act[3 * H + j] + (update * act[j] + copy) * cp[j];
-        }
-      });
-      at::Tensor tc_t = TC[l][t];
-      at::tanh_out(tc_t, c_new);
-      at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
-          const T zb = l > 0 ? znow[b * L + l - 1] : T(1);
-          const T copy = (T(1) - zp) * (T(1) - zb), keep = T(1) - copy;
-          const T* og = ap + b * 4 * H + 2 * H;
-          const T* tc = tcp + b * H;
           const T* hp = hprev + b * N + o;
+          T* cn = cnow + b * N + o;
           T* hn = hnow + b * N + o;
-          for (int64_t j = 0; j < H; ++j) hn[j] = keep * og[j] * tc[j] + copy * hp[j];
+          T* tc = tcp + b * H;
+          // FLUSH: i*g ; UPDATE: f*c + i*g ; COPY: c.  h: o*tanh(c), or h_{t-1} on COPY
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            cn[j] = keep * act[H + j] * act[3 * H + j] + (update * act[j] + copy) * cp[j];
+            tc[j] = tanh_(cn[j]);
+            hn[j] = keep * act[2 * H + j] * tc[j] + copy * hp[j];
+          }
         }
       });
     }
@@ -238,16 +298,22 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
   const int64_t Tn = Zsoft.size(0), B = Zsoft.size(1), L = y.L, N = y.N;
   const T half_slope = T(0.5 * y.slope);
   auto opts = Hbuf.options();
+  // the gradients reaching step t (dH, dC, dZ) and step t - 1 (dHp, dCp, dZp): two buffers each, swapped
   at::Tensor dH = dH_out[Tn - 1].clone(), dC = at::zeros({B, N}, opts), dZ = dZ_out[Tn - 1].clone();
-  std::vector<at::Tensor> du(L);
-  for (int64_t l = 0; l < L; ++l) du[l] = at::empty({B, y.in_width(l)}, opts);
+  at::Tensor dHp = at::empty({B, N}, opts), dCp = at::empty({B, N}, opts), dZp = at::empty({B, L}, opts);
+  std::vector<StepProduct> prod;
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(Wt[l], B);
   std::vector<T> dzp(B), dzb(B);
   std::vector<at::Tensor> dA_ln(L);  // this step's gradient after layer norm, for gamma and beta
   for (int64_t l = 0; l < L; ++l) dA_ln[l] = at::empty({B, std::max<int64_t>(y.ln_width(l), 1)}, opts);
   for (int64_t t = Tn - 1; t >= 0; --t) {
-    at::Tensor dHp = t > 0 ? dH_out[t - 1].clone() : at::zeros({B, N}, opts);
-    at::Tensor dZp = t > 0 ? dZ_out[t - 1].clone() : at::zeros({B, L}, opts);
-    at::Tensor dCp = at::empty({B, N}, opts);
+    if (t > 0) {
+      std::copy_n(dH_out.data_ptr<T>() + (t - 1) * B * N, B * N, dHp.data_ptr<T>());
+      std::copy_n(dZ_out.data_ptr<T>() + (t - 1) * B * L, B * L, dZp.data_ptr<T>());
+    } else {
+      dHp.zero_();
+      dZp.zero_();
+    }
     T* dh_p = dH.data_ptr<T>();
     T* dc_p = dC.data_ptr<T>();
     T* dz_p = dZ.data_ptr<T>();
@@ -356,8 +422,8 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
         }
       }
       // back through u = [h_prev, zp*h_above, zb*h_below]
-      at::mm_out(du[l], dS[l][t], Wt[l]);
-      const T* dup = du[l].data_ptr<T>();
+      const at::Tensor du = prod[l](dS[l][t]);
+      const T* dup = du.data_ptr<T>();
       for (int64_t b = 0; b < B; ++b) {
         const T* d = dup + b * I;
         const T* hp = hprev + b * N;
@@ -390,9 +456,9 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
         if (y.has_z[l]) dzpv[b * L + l] += dzp[b];
       }
     }
-    dH = dHp;
-    dC = dCp;
-    dZ = dZp;
+    std::swap(dH, dHp);
+    std::swap(dC, dCp);
+    std::swap(dZ, dZp);
   }
 }
 
@@ -448,7 +514,7 @@ std::vector<at::Tensor> hmlstm_backward(at::Tensor dH_out, at::Tensor dZ_out, at
   auto opts = Hbuf.options();
   std::vector<at::Tensor> Wt, dS, dLNw, dLNb;
   for (int64_t l = 0; l < L; ++l) {
-    Wt.push_back(W[l].t().contiguous());
+    Wt.push_back(W[l].t());  // a view: StepProduct packs W itself
     dS.push_back(at::empty_like(S[l]));
     dLNw.push_back(at::zeros({y.ln_width(l)}, opts));
     dLNb.push_back(at::zeros({y.ln_width(l)}, opts));
