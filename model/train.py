@@ -13,6 +13,7 @@ is the model with the best validation BPC so far.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from model.checkpoint import save_checkpoint, write_atomic
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomic
 from model.data import DataError, windows
 from model.ink import InkError
 from model.tasks import make_task
@@ -46,6 +47,9 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/ptb-3x256")
     p.add_argument("--run-dir", help="where the resumable run state lives (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (same model and data; a new run: fresh optimiser, "
+                        "schedule and slope)")
     a = p.add_argument_group("model")
     a.add_argument("--layers", type=int, default=3)
     a.add_argument("--hidden", type=int, default=256)
@@ -120,6 +124,22 @@ def band_penalty(out: dict, cfg: HMLSTMConfig, bands, weight: float) -> torch.Te
         rate = line + (out["z"][..., l].mean() - line).detach()
         total = total + torch.relu(rate - hi) + torch.relu(lo - rate)
     return weight * total
+
+
+def init_from(model: HMLSTMModel, task, folder) -> None:
+    """Copy a checkpoint's weights into `model`; the architecture and data must be the same."""
+    try:
+        source, config = load_checkpoint(folder)
+    except CheckpointError as e:
+        sys.exit(f"model.train: --init-from: {e}")
+    if dataclasses.replace(source.cfg, z_bias=model.cfg.z_bias) != model.cfg:   # z_bias only shapes an init
+        sys.exit(f"model.train: --init-from {folder}: its model {source.cfg.to_dict()} is not this one "
+                 f"{model.cfg.to_dict()}; give the same --layers, --hidden, --embed, --layer-norm...")
+    mine = task.meta()
+    for key in ("vocabulary", "normalisation"):
+        if config.get(key) != mine.get(key):
+            sys.exit(f"model.train: --init-from {folder}: its {key} differs from this data's")
+    model.load_state_dict(source.state_dict())
 
 
 # --- distributed ---------------------------------------------------------------------
@@ -214,6 +234,8 @@ def main(argv=None):
     trainer = {"epoch": 0, "position": 0, "step": 0, "positions": 0, "seconds": 0.0,
                "best_valid": None, "history": [], "args": vars(args)}
     hidden = None
+    if args.init_from and not args.resume:
+        init_from(model, task, args.init_from)
     if args.resume:
         hidden, saved = load_run(run_dir, model, opt)
         for old, new in (("best_valid_bpc", "best_valid"), ("chars", "positions")):   # runs saved before
@@ -246,7 +268,8 @@ def main(argv=None):
                          "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
                          "rate_band": ({"band": [list(b) for b in args.band], "weight": args.z_band_weight}
                                        if args.band else None),
-                         "seed": args.seed, "device": str(device), "processes": world}}
+                         "seed": args.seed, "device": str(device), "processes": world,
+                         "init_from": Path(args.init_from).name if args.init_from else None}}
     amp = device.type == "cuda"
     start = time.time()
     last_save = start

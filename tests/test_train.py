@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from model import train
 from model.checkpoint import load_checkpoint
+from model.hmlstm import HMLSTMConfig
 from tests.toy import ROOT, toy_corpus
 
 SMALL = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch", "4", "--bptt", "20",
@@ -57,7 +58,8 @@ def test_resume_without_a_run_says_so(tmp_path):
         run_train(tmp_path, "--resume")
 
 
-@pytest.mark.parametrize("bad", [["--batch", "0"], ["--z-band", "0.9,0.1"], ["--lr", "-1"]])
+@pytest.mark.parametrize("bad", [["--batch", "0"], ["--z-band", "0.9,0.1"], ["--lr", "-1"],
+                                 ["--z-band", "0.1,0.2/0.1,0.2/0.1,0.2"], ["--z-band", "0.1"]])
 def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
     with pytest.raises(SystemExit) as e:
         run_train(tmp_path, *bad)
@@ -112,3 +114,38 @@ def test_torchrun_with_two_gloo_processes_trains_the_same_model(tmp_path):
     for k in one:
         if k.startswith("model."):
             torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_init_from_starts_at_the_checkpoint_and_is_a_new_run(tmp_path):
+    run_train(tmp_path, "--epochs", "1", name="first")
+    first, _ = load_checkpoint(tmp_path / "first")
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "1", "--lr", "1e-9", "--warmup", "1",
+              "--init-from", str(tmp_path / "first"), name="second")
+    second = weights(tmp_path / "run-second")
+    for k, a in first.state_dict().items():
+        if k != "rnn.slope":
+            assert torch.allclose(a, second[f"model.{k}"], atol=1e-6), k
+    trainer = json.loads((tmp_path / "run-second" / "trainer.json").read_text())
+    assert trainer["step"] == 1 and trainer["args"]["init_from"] == str(tmp_path / "first")
+
+
+def test_init_from_another_architecture_says_what_differs(tmp_path):
+    run_train(tmp_path, "--epochs", "1", name="first")
+    with pytest.raises(SystemExit, match="is not this one"):
+        run_train(tmp_path, "--max-updates", "1", "--hidden", "12", "--init-from", str(tmp_path / "first"),
+                  name="other")
+
+
+def test_rate_prior_pulls_each_layer_to_its_own_hard_rate():
+    """The penalty's value is the rate of the hard z; per-layer bands apply layer by layer."""
+    cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
+    z = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]])  # rates .25/.25
+    soft = torch.full_like(z, 0.45) + 0.5 * z                                       # soft rates ~.57
+    line = soft.clone().requires_grad_(True)
+    out = {"z": z, "z_soft": soft, "z_line": line}
+    both = train.band_penalty(out, cfg, [(0.5, 0.5)], 1.0)
+    assert both.item() == pytest.approx(0.5)                                          # 2 x (0.5 - 0.25)
+    both.backward()
+    assert (line.grad[..., :2] < 0).all() and (line.grad[..., 2] == 0).all()          # rates pulled up
+    per_layer = train.band_penalty(out, cfg, [(0.0, 0.1), (0.2, 0.3)], 1.0)
+    assert per_layer.item() == pytest.approx(0.15)                                    # layer 1 above .1
