@@ -202,7 +202,8 @@ def main(argv=None):
     p.add_argument("--out", default="study")
     p.add_argument("--data-dir")
     p.add_argument("--text-file")
-    p.add_argument("--variants", default="all", help="comma-separated names, or 'all', or 'paper'")
+    p.add_argument("--variants", default="all",
+                   help="'all', 'paper', or comma-separated slugs (e.g. baseline,z-bias-0,layer-norm-off)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget-chars", type=int, default=3_000_000)
     p.add_argument("--layers", type=int, default=3)
@@ -216,18 +217,21 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
-    names = {"all": list(VARIANTS), "paper": PAPER}.get(args.variants) or [v.strip() for v in args.variants.split(",")]
-    unknown = [n for n in names if n not in VARIANTS]
+    by_slug = {slug(v): v for v in VARIANTS}
+    wanted = {"all": list(by_slug), "paper": [slug(v) for v in PAPER]}.get(args.variants) or \
+        [v.strip() for v in args.variants.split(",")]
+    unknown = [n for n in wanted if n not in by_slug]
     if unknown:
-        p.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+        p.error(f"unknown variants {unknown}; known: {list(by_slug)}")
+    names = [by_slug[n] for n in wanted]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(n, s) for s in range(1, args.seeds + 1) for n in names]     # every variant's first seed first
-    if args.report_only:
-        results = [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/results.json"))]
-    else:
+    if not args.report_only:
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda job: run_one(*job, args), jobs))
+            list(pool.map(lambda job: run_one(*job, args), jobs))
+    # the report covers every finished run in the folder, those of earlier invocations too
+    results = [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/results.json"))]
     write_report(results, out / "report.html", args)
     (out / "summary.json").write_text(json.dumps(summarise(results), indent=1))
     print(f"{len(results)} runs; report: {out / 'report.html'}", file=sys.stderr)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_study_runs_variants_and_writes_a_self_contained_report(tmp_path):
     args = ["--out", str(tmp_path / "s"), "--text-file", str(toy_corpus(tmp_path, lines=400)),
-            "--variants", "baseline,nested boundaries", "--seeds", "2", "--budget-chars", "16000",
+            "--variants", "baseline,nested-boundaries", "--seeds", "2", "--budget-chars", "16000",
             "--hidden", "12", "--embed", "6", "--batch", "4", "--bptt", "40", "--valid-chars", "1500", "--jobs", "2"]
     study.main(args)
     results = sorted((tmp_path / "s" / "runs").glob("*/results.json"))
