@@ -55,11 +55,12 @@ inline bool compacts(const Layout& y, const std::vector<int64_t>& live, int64_t 
 // x M for a matrix M fixed for the whole time loop and a small batch x (B, K). MKL's packed
 // GEMM (the op behind torch's mkl::_mkl_linear) lays M out once per loop; a plain mm lays it
 // out again at every step, which at batch 32 was about a fifth of the products' time.
-// Elsewhere (no MKL, float64, another batch size) it is a plain mm.
+// Elsewhere (no MKL, float64, another batch size, loops too short to repay the packing: one
+// character typed into the app) it is a plain mm.
 class StepProduct {
  public:
-  StepProduct(const at::Tensor& M, int64_t B) : m_(M), batch_(B) {
-    if (M.scalar_type() != at::kFloat) return;
+  StepProduct(const at::Tensor& M, int64_t B, int64_t steps) : m_(M), batch_(B) {
+    if (M.scalar_type() != at::kFloat || steps < 16) return;
     auto& dispatcher = c10::Dispatcher::singleton();
     auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
     auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
@@ -129,7 +130,7 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
   const int64_t Tn = Zsoft.size(0), B = Zsoft.size(1), L = y.L, N = y.N;
   const T half_slope = T(0.5 * y.slope);
   std::vector<StepProduct> prod;
-  for (int64_t l = 0; l < L; ++l) prod.emplace_back(W[l], B);
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(W[l], B, Tn);
   T* Hb = Hbuf.data_ptr<T>();
   T* Cb = Cbuf.data_ptr<T>();
   T* Zb = Zbuf.data_ptr<T>();
@@ -302,7 +303,7 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
   at::Tensor dH = dH_out[Tn - 1].clone(), dC = at::zeros({B, N}, opts), dZ = dZ_out[Tn - 1].clone();
   at::Tensor dHp = at::empty({B, N}, opts), dCp = at::empty({B, N}, opts), dZp = at::empty({B, L}, opts);
   std::vector<StepProduct> prod;
-  for (int64_t l = 0; l < L; ++l) prod.emplace_back(Wt[l], B);
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(Wt[l], B, Tn);
   std::vector<T> dzp(B), dzb(B);
   std::vector<at::Tensor> dA_ln(L);  // this step's gradient after layer norm, for gamma and beta
   for (int64_t l = 0; l < L; ++l) dA_ln[l] = at::empty({B, std::max<int64_t>(y.ln_width(l), 1)}, opts);
