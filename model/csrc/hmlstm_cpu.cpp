@@ -153,25 +153,30 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
       const T* pre = l == 0 ? pre0p + t * B * G : bias[l].data_ptr<T>();
       const int64_t pre_stride = l == 0 ? G : 0;        // pre0 has a row per batch entry, a bias one row
       // u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}]; `live`: the rows that do not COPY
+      at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          T* ub = u + b * I;
+          const T* hp = hprev + b * N;
+          std::copy(hp + o, hp + o + H, ub);
+          int64_t k = H;
+          const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
+          T zb = T(1);
+          if (l + 1 < L) {
+            const int64_t oa = y.off[l + 1];
+            for (int64_t j = 0; j < y.H[l + 1]; ++j) ub[k + j] = zp * hp[oa + j];
+            k += y.H[l + 1];
+          }
+          if (l > 0) {
+            zb = znow[b * L + l - 1];
+            const T* hn = hnow + b * N + y.off[l - 1];
+            for (int64_t j = 0; j < y.H[l - 1]; ++j) ub[k + j] = zb * hn[j];
+          }
+        }
+      });
       std::vector<int64_t> live;
-      live.reserve(B);
       for (int64_t b = 0; b < B; ++b) {
-        T* ub = u + b * I;
-        const T* hp = hprev + b * N;
-        std::copy(hp + o, hp + o + H, ub);
-        int64_t k = H;
         const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
-        T zb = T(1);
-        if (l + 1 < L) {
-          const int64_t oa = y.off[l + 1];
-          for (int64_t j = 0; j < y.H[l + 1]; ++j) ub[k + j] = zp * hp[oa + j];
-          k += y.H[l + 1];
-        }
-        if (l > 0) {
-          zb = znow[b * L + l - 1];
-          const T* hn = hnow + b * N + y.off[l - 1];
-          for (int64_t j = 0; j < y.H[l - 1]; ++j) ub[k + j] = zb * hn[j];
-        }
+        const T zb = l > 0 ? znow[b * L + l - 1] : T(1);
         if (zp != T(0) || zb != T(0)) live.push_back(b);
       }
       at::Tensor s = S[l][t];
@@ -425,37 +430,39 @@ void backward_impl(const Layout& y, at::Tensor dH_out, at::Tensor dZ_out, at::Te
       // back through u = [h_prev, zp*h_above, zb*h_below]
       const at::Tensor du = prod[l](dS[l][t]);
       const T* dup = du.data_ptr<T>();
-      for (int64_t b = 0; b < B; ++b) {
-        const T* d = dup + b * I;
-        const T* hp = hprev + b * N;
-        T* dhp = dhp_p + b * N;
-        for (int64_t j = 0; j < H; ++j) dhp[o + j] += d[j];
-        int64_t k = H;
-        if (l + 1 < L) {
-          const T zp = zprev[b * L + l];
-          const int64_t oa = y.off[l + 1];
-          T acc = 0;
-          for (int64_t j = 0; j < y.H[l + 1]; ++j) {
-            dhp[oa + j] += zp * d[k + j];
-            acc += d[k + j] * hp[oa + j];
+      at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const T* d = dup + b * I;
+          const T* hp = hprev + b * N;
+          T* dhp = dhp_p + b * N;
+          for (int64_t j = 0; j < H; ++j) dhp[o + j] += d[j];
+          int64_t k = H;
+          if (l + 1 < L) {
+            const T zp = zprev[b * L + l];
+            const int64_t oa = y.off[l + 1];
+            T acc = 0;
+            for (int64_t j = 0; j < y.H[l + 1]; ++j) {
+              dhp[oa + j] += zp * d[k + j];
+              acc += d[k + j] * hp[oa + j];
+            }
+            dzp[b] += acc;
+            k += y.H[l + 1];
           }
-          dzp[b] += acc;
-          k += y.H[l + 1];
-        }
-        if (l > 0) {
-          const T zb = znow[b * L + l - 1];
-          const int64_t ob = y.off[l - 1];
-          const T* hn = hnow + b * N + ob;
-          T* dhb = dh_p + b * N + ob;
-          T acc = 0;
-          for (int64_t j = 0; j < y.H[l - 1]; ++j) {
-            dhb[j] += zb * d[k + j];
-            acc += d[k + j] * hn[j];
+          if (l > 0) {
+            const T zb = znow[b * L + l - 1];
+            const int64_t ob = y.off[l - 1];
+            const T* hn = hnow + b * N + ob;
+            T* dhb = dh_p + b * N + ob;
+            T acc = 0;
+            for (int64_t j = 0; j < y.H[l - 1]; ++j) {
+              dhb[j] += zb * d[k + j];
+              acc += d[k + j] * hn[j];
+            }
+            dz_p[b * L + l - 1] += dzb[b] + acc;
           }
-          dz_p[b * L + l - 1] += dzb[b] + acc;
+          if (y.has_z[l]) dzpv[b * L + l] += dzp[b];
         }
-        if (y.has_z[l]) dzpv[b * L + l] += dzp[b];
-      }
+      });
     }
     std::swap(dH, dHp);
     std::swap(dC, dCp);
