@@ -39,8 +39,9 @@ VARIANTS = {
     "nested boundaries": {"--nested": None},
     # beyond the paper, reported separately
     "prior: band 0.05-0.5": {"--z-band": "0.05,0.5"},
-    "prior: rate 0.2": {"--z-band": "0.2,0.2"},
-    "prior: rates 0.2 / 0.07": {"--z-band": "0.2,0.2/0.07,0.07"},
+    "prior: rate 0.2": {"--z-rate": "0.2"},
+    "prior: layer 2 rate 0.2": {"--z-rate": "-/0.2"},
+    "prior: rates 0.4 / 0.2": {"--z-rate": "0.4/0.2"},
 }
 PAPER = [v for v in VARIANTS if not v.startswith("prior")]
 

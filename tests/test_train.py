@@ -136,16 +136,27 @@ def test_init_from_another_architecture_says_what_differs(tmp_path):
                   name="other")
 
 
-def test_rate_prior_pulls_each_layer_to_its_own_hard_rate():
-    """The penalty's value is the rate of the hard z; per-layer bands apply layer by layer."""
+def test_rate_terms_use_the_hard_rate_and_reach_every_detector():
+    """The band and the prior see the rate of the hard z; their gradient reaches each detector's line."""
     cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
     z = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]])  # rates .25/.25
     soft = torch.full_like(z, 0.45) + 0.5 * z                                       # soft rates ~.57
     line = soft.clone().requires_grad_(True)
-    out = {"z": z, "z_soft": soft, "z_line": line}
-    both = train.band_penalty(out, cfg, [(0.5, 0.5)], 1.0)
-    assert both.item() == pytest.approx(0.5)                                          # 2 x (0.5 - 0.25)
-    both.backward()
-    assert (line.grad[..., :2] < 0).all() and (line.grad[..., 2] == 0).all()          # rates pulled up
-    per_layer = train.band_penalty(out, cfg, [(0.0, 0.1), (0.2, 0.3)], 1.0)
-    assert per_layer.item() == pytest.approx(0.15)                                    # layer 1 above .1
+    rates = train.detector_rates({"z": z, "z_soft": soft, "z_line": line}, cfg)
+    assert [r.item() for r in rates] == [0.25, 0.25]
+    band = train.band_penalty(rates, [(0.5, 0.6), (0.0, 0.25)], 1.0)
+    assert band.item() == pytest.approx(0.25)                       # only layer 1 is outside its band
+    prior = train.rate_prior(rates, [None, 0.05], 2.0)
+    assert prior.item() == pytest.approx(2.0 * 0.2 ** 2)            # layer 1 has no target
+    (band + prior).backward()
+    assert (line.grad[..., 0] < 0).all()                            # layer 1 pulled up into its band
+    assert (line.grad[..., 1] > 0).all()                            # layer 2 pulled down to 0.05
+    assert (line.grad[..., 2] == 0).all()                           # the top layer has no detector
+
+
+def test_rate_prior_flag_takes_one_target_per_detector(tmp_path):
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "3", "--z-rate", "0.3", name="prior")
+    args = json.loads((tmp_path / "run-prior" / "trainer.json").read_text())["args"]
+    assert args["rate_targets"] == [0.3] and args["z_rate_weight"] == 5.0
+    with pytest.raises(SystemExit):
+        run_train(tmp_path, "--z-rate", "0.3/0.2", name="bad")       # two targets, one detector
