@@ -130,10 +130,10 @@ def parse_args(argv=None):
 
 
 def detector_rates(out: dict, cfg: HMLSTMConfig) -> list[torch.Tensor]:
-    """Each detector's firing rate in this batch, for the rate terms of the loss.
+    """Each detector's firing rate in this batch, for the band guard.
 
     Its value is the rate of the hard z, the rate that is measured and shown (the rate of z~
-    counted z~ just under 0.5 as half a firing and let the hard rate sink far below a target).
+    counts z~ just under 0.5 as half a firing).
     Its gradient goes through the unclamped line (a*s + 1)/2, so it still reaches a detector
     saturated at 0 or 1, where the paper's estimator passes nothing and a collapsed layer could
     never come back.
@@ -151,11 +151,25 @@ def band_penalty(rates, bands, weight: float) -> torch.Tensor:
     return weight * sum(torch.relu(r - hi) + torch.relu(lo - r) for r, (lo, hi) in zip(rates, bands, strict=True))
 
 
-def rate_prior(rates, targets, weight: float) -> torch.Tensor:
-    """The prior: weight x (rate - target)^2, a pull that fades near the target (a hinge at LO = HI
-    was tried: its full-size kicks, flipping sign around the target, swamped the clipped gradient
-    and the model stopped learning, 4.3 BPC)."""
-    return weight * sum((r - t) ** 2 for r, t in zip(rates, targets, strict=True) if t is not None)
+def rate_prior(out: dict, model: HMLSTMModel, targets, weight: float) -> torch.Tensor:
+    """The prior: weight x (rate - target)^2 per detector, acting on the detector's threshold only.
+
+    Its gradient reaches the z row's bias alone (the shift after layer norm when the z row is
+    normalised), d rate / d bias taken as a/2, the slope of the line: the prior moves where the
+    detector's threshold sits and the language model alone decides which steps clear it. Sent
+    through the whole line instead, it pushed every weight that feeds the z row, hinge or square
+    alike, and the model stopped learning (valid 3.8 to 4.3 BPC against 1.84 without it).
+    """
+    cfg, total = model.cfg, out["z"].new_zeros(())
+    detectors = [l for l in range(cfg.num_layers) if cfg.has_detector(l)]
+    for l, target in zip(detectors, targets, strict=True):
+        if target is None:
+            continue
+        layer = model.rnn.layers[l]
+        shift = (layer.ln_bias if cfg.layer_norm == "all" else layer.bias)[-1]
+        rate = out["z"][..., l].float().mean().detach() + 0.5 * model.rnn.slope * (shift - shift.detach())
+        total = total + (rate - target) ** 2
+    return weight * total
 
 
 def init_from(model: HMLSTMModel, task, folder) -> None:
@@ -345,12 +359,10 @@ def main(argv=None):
                 out = ddp(x, hidden)
                 loss = task.loss(model, out, y)
                 objective = loss
-                if args.band or args.rate_targets:
-                    rates = detector_rates(out, cfg)
-                    if args.band:
-                        objective = objective + band_penalty(rates, args.band, args.z_band_weight)
-                    if args.rate_targets:
-                        objective = objective + rate_prior(rates, args.rate_targets, args.z_rate_weight)
+                if args.band:
+                    objective = objective + band_penalty(detector_rates(out, cfg), args.band, args.z_band_weight)
+                if args.rate_targets:
+                    objective = objective + rate_prior(out, model, args.rate_targets, args.z_rate_weight)
             hidden = out["state"]
             opt.zero_grad(set_to_none=True)
             objective.backward()

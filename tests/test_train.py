@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from model import train
 from model.checkpoint import load_checkpoint
-from model.hmlstm import HMLSTMConfig
+from model.hmlstm import HMLSTMConfig, HMLSTMModel
 from tests.toy import ROOT, toy_corpus
 
 SMALL = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch", "4", "--bptt", "20",
@@ -136,8 +136,8 @@ def test_init_from_another_architecture_says_what_differs(tmp_path):
                   name="other")
 
 
-def test_rate_terms_use_the_hard_rate_and_reach_every_detector():
-    """The band and the prior see the rate of the hard z; their gradient reaches each detector's line."""
+def test_band_guard_uses_the_hard_rate_and_reaches_every_detector():
+    """The band sees the rate of the hard z; its gradient reaches each detector's line."""
     cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
     z = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]])  # rates .25/.25
     soft = torch.full_like(z, 0.45) + 0.5 * z                                       # soft rates ~.57
@@ -146,12 +146,28 @@ def test_rate_terms_use_the_hard_rate_and_reach_every_detector():
     assert [r.item() for r in rates] == [0.25, 0.25]
     band = train.band_penalty(rates, [(0.5, 0.6), (0.0, 0.25)], 1.0)
     assert band.item() == pytest.approx(0.25)                       # only layer 1 is outside its band
-    prior = train.rate_prior(rates, [None, 0.05], 2.0)
-    assert prior.item() == pytest.approx(2.0 * 0.2 ** 2)            # layer 1 has no target
-    (band + prior).backward()
+    band.backward()
     assert (line.grad[..., 0] < 0).all()                            # layer 1 pulled up into its band
-    assert (line.grad[..., 1] > 0).all()                            # layer 2 pulled down to 0.05
-    assert (line.grad[..., 2] == 0).all()                           # the top layer has no detector
+    assert (line.grad[..., 1:] == 0).all()
+
+
+@pytest.mark.parametrize("ln", ["gates", "all"])
+def test_rate_prior_moves_only_the_thresholds_of_detectors_with_a_target(ln):
+    torch.manual_seed(0)
+    model = HMLSTMModel(HMLSTMConfig(vocab_size=7, input_size=4, hidden_sizes=[6, 6, 6], output_size=6,
+                                     layer_norm=ln))
+    model.rnn.slope.fill_(2.0)
+    out = model(torch.randint(0, 7, (30, 3)))
+    rate2 = out["z"][..., 1].mean().item()
+    prior = train.rate_prior(out, model, [None, rate2 + 0.1], 3.0)
+    assert prior.item() == pytest.approx(3.0 * 0.1 ** 2, rel=1e-4)  # layer 1 has no target
+    prior.backward()
+    shifts = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    name = "ln_bias" if ln == "all" else "bias"
+    assert shifts == {f"rnn.layers.1.{name}"}
+    grad = dict(model.named_parameters())[f"rnn.layers.1.{name}"].grad
+    assert grad[-1].item() == pytest.approx(2 * 3.0 * -0.1 * 0.5 * 2.0, rel=1e-4)  # d/d shift, a/2 = 1
+    assert (grad[:-1] == 0).all()
 
 
 def test_rate_prior_flag_takes_one_target_per_detector(tmp_path):
