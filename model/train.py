@@ -64,8 +64,8 @@ def parse_args(argv=None):
                         "(zero inside); LO,HI/LO,HI/...: one band per detector, layer 1 first; 'off': none")
     a.add_argument("--z-band-weight", type=float, default=1.0)
     a.add_argument("--z-rate", default="off",
-                   help="a rate prior (beyond the paper): TARGET, or TARGET/TARGET/... per detector with '-' for "
-                        "none, pulls each detector's rate toward its target by weight x (rate - target)^2")
+                   help="a rate prior (beyond the paper): TARGET, or TARGET/TARGET/... per detector with 'none' "
+                        "for no target, pulls each detector's rate toward its target by weight x (rate - target)^2")
     a.add_argument("--z-rate-weight", type=float, default=5.0)
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, default=32)
@@ -117,7 +117,7 @@ def parse_args(argv=None):
         return lo, hi
 
     def target(part):
-        if part.strip() == "-":
+        if part.strip() == "none":
             return None
         t = float(part)
         if not 0 <= t <= 1:
@@ -125,7 +125,7 @@ def parse_args(argv=None):
         return t
 
     args.band = per_detector("--z-band (LO,HI with 0 <= LO <= HI <= 1)", args.z_band, band)
-    args.rate_targets = per_detector("--z-rate (targets in [0, 1] or '-')", args.z_rate, target)
+    args.rate_targets = per_detector("--z-rate (targets in [0, 1] or 'none')", args.z_rate, target)
     return args
 
 

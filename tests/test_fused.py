@@ -36,7 +36,7 @@ def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
                 if ln == "all":
                     layer.ln_weight[-1], layer.ln_bias[-1] = 1.0, 0.0
     rnn.slope.fill_(1.8)
-    T, B = 20, 5                            # 16 steps or more: the C++ loops pack their weights
+    T, B = 20, 8                            # 16 steps and 8 rows or more: the C++ loops pack their weights
     x = torch.randn(T, B, 5, generator=g, dtype=dtype).requires_grad_()
     state = (torch.randn(B, 17, generator=g, dtype=dtype), torch.randn(B, 17, generator=g, dtype=dtype),
              (torch.rand(B, 3, generator=g) > 0.5).to(dtype))

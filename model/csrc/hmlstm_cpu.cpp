@@ -55,12 +55,13 @@ inline bool compacts(const Layout& y, const std::vector<int64_t>& live, int64_t 
 // x M for a matrix M fixed for the whole time loop and a small batch x (B, K). MKL's packed
 // GEMM (the op behind torch's mkl::_mkl_linear) lays M out once per loop; a plain mm lays it
 // out again at every step, which at batch 32 was about a fifth of the products' time.
-// Elsewhere (no MKL, float64, another batch size, loops too short to repay the packing: one
-// character typed into the app) it is a plain mm.
+// Elsewhere it is a plain mm: without MKL, in float64, for another batch size, and where the
+// packing does not pay: loops too short to repay it (one character typed into the app) and
+// a batch of a few rows (matrix-vector products, 20-30% slower packed).
 class StepProduct {
  public:
   StepProduct(const at::Tensor& M, int64_t B, int64_t steps) : m_(M), batch_(B) {
-    if (M.scalar_type() != at::kFloat || steps < 16) return;
+    if (M.scalar_type() != at::kFloat || steps < 16 || B < 8) return;
     auto& dispatcher = c10::Dispatcher::singleton();
     auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
     auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
