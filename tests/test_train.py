@@ -156,23 +156,28 @@ def test_rate_prior_moves_only_the_thresholds_of_detectors_with_a_target(ln):
     torch.manual_seed(0)
     model = HMLSTMModel(HMLSTMConfig(vocab_size=7, input_size=4, hidden_sizes=[6, 6, 6], output_size=6,
                                      layer_norm=ln))
-    model.rnn.slope.fill_(2.0)
+    before = {n: p.clone() for n, p in model.named_parameters()}
     out = model(torch.randint(0, 7, (30, 3)))
     rate2 = out["z"][..., 1].mean().item()
-    prior = train.rate_prior(out, model, [None, rate2 + 0.1], 3.0)
-    assert prior.item() == pytest.approx(3.0 * 0.1 ** 2, rel=1e-4)  # layer 1 has no target
-    prior.backward()
-    shifts = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
-    name = "ln_bias" if ln == "all" else "bias"
-    assert shifts == {f"rnn.layers.1.{name}"}
-    grad = dict(model.named_parameters())[f"rnn.layers.1.{name}"].grad
-    assert grad[-1].item() == pytest.approx(2 * 3.0 * -0.1 * 0.5 * 2.0, rel=1e-4)  # d/d shift, a/2 = 1
-    assert (grad[:-1] == 0).all()
+    train.steer_rates(out, model, [None, rate2 - 0.25], 0.4)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    name = f"rnn.layers.1.{'ln_bias' if ln == 'all' else 'bias'}"
+    assert changed == {name}
+    delta = dict(model.named_parameters())[name] - before[name]
+    assert delta[-1].item() == pytest.approx(-0.4 * 0.25, rel=1e-5) and (delta[:-1] == 0).all()
+
+
+def test_rate_prior_brings_a_rate_to_its_target(tmp_path):
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "60", "--z-band", "off", "--z-rate", "0.1",
+              "--z-rate-gain", "0.5", name="steered")
+    log = [json.loads(line) for line in (tmp_path / "run-steered.jsonl").read_text().splitlines()]
+    rates = [r["boundary_rate"][0] for r in log if r["event"] == "train"]
+    assert abs(rates[-1] - 0.1) < 0.08 and abs(rates[0] - 0.1) > 0.15
 
 
 def test_rate_prior_flag_takes_one_target_per_detector(tmp_path):
     run_train(tmp_path, "--epochs", "1", "--max-updates", "3", "--z-rate", "0.3", name="prior")
     args = json.loads((tmp_path / "run-prior" / "trainer.json").read_text())["args"]
-    assert args["rate_targets"] == [0.3] and args["z_rate_weight"] == 5.0
+    assert args["rate_targets"] == [0.3] and args["z_rate_gain"] == 0.1
     with pytest.raises(SystemExit):
         run_train(tmp_path, "--z-rate", "0.3/0.2", name="bad")       # two targets, one detector
