@@ -176,6 +176,22 @@ def steer_rates(out: dict, model: HMLSTMModel, targets, gain: float, world: int 
             shift[-1] -= gain * (rate - target)
 
 
+def init_from(model: HMLSTMModel, task, folder) -> None:
+    """Copy a checkpoint's weights into `model`; the architecture and data must be the same."""
+    try:
+        source, config = load_checkpoint(folder)
+    except CheckpointError as e:
+        sys.exit(f"model.train: --init-from: {e}")
+    if dataclasses.replace(source.cfg, z_bias=model.cfg.z_bias) != model.cfg:   # z_bias only shapes an init
+        sys.exit(f"model.train: --init-from {folder}: its model {source.cfg.to_dict()} is not this one "
+                 f"{model.cfg.to_dict()}; give the same --layers, --hidden, --embed, --layer-norm...")
+    mine = task.meta()
+    for key in ("vocabulary", "normalisation"):
+        if config.get(key) != mine.get(key):
+            sys.exit(f"model.train: --init-from {folder}: its {key} differs from this data's")
+    model.load_state_dict(source.state_dict())
+
+
 # --- distributed ---------------------------------------------------------------------
 
 def setup_distributed():
