@@ -20,7 +20,10 @@ COPY static static
 COPY checkpoints checkpoints
 RUN mkdir -p "$TORCH_EXTENSIONS_DIR" && chown -R lens:lens /srv/lens
 USER lens
-RUN python -m model.build
+# the C++ loops are built for this machine's CPU (AVX2/FMA where it has them); building the image
+# for other hosts, pass --build-arg HMLSTM_PORTABLE=1
+ARG HMLSTM_PORTABLE=0
+RUN HMLSTM_PORTABLE=$HMLSTM_PORTABLE python -m model.build
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"

@@ -221,7 +221,10 @@ def cpp_loops():
 
 
 def _vector_flags() -> list[str]:
-    """AVX2 and FMA where this CPU has them: the extension is built on the machine that runs it."""
+    """AVX2 and FMA where this CPU has them: the extension is built on the machine that runs it
+    (HMLSTM_PORTABLE=1 leaves them out, for an image built on one machine and run on others)."""
+    if os.environ.get("HMLSTM_PORTABLE") == "1":
+        return []
     try:
         words = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
