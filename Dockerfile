@@ -23,7 +23,8 @@ USER lens
 # the C++ loops are built for this machine's CPU (AVX2/FMA where it has them); building the image
 # for other hosts, pass --build-arg HMLSTM_PORTABLE=1
 ARG HMLSTM_PORTABLE=0
-RUN HMLSTM_PORTABLE=$HMLSTM_PORTABLE python -m model.build
+ENV HMLSTM_PORTABLE=$HMLSTM_PORTABLE
+RUN python -m model.build
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
