@@ -30,7 +30,7 @@ def test_training_learns_and_writes_a_checkpoint(tmp_path):
     m = config["metrics"]
     assert m["valid_bpc"] < 2.5          # uniform over this alphabet is log2(19) = 4.2 bits
     assert m["epochs"] == 2 and len(config["vocabulary"]) == model.cfg.vocab_size
-    assert config["training"]["rate_band"] == {"band": [[0.05, 0.5]], "weight": 1.0}
+    assert config["training"]["rate_band"] == {"band": [[0.02, 0.98]], "weight": 1.0}
     log = [json.loads(line) for line in (tmp_path / "run-ck.jsonl").read_text().splitlines()]
     train_rows = [r for r in log if r["event"] == "train"]
     assert train_rows[-1]["bpc"] < train_rows[0]["bpc"]
