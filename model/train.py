@@ -152,7 +152,8 @@ def detector_rates(out: dict, cfg: HMLSTMConfig) -> list[torch.Tensor]:
 
 def band_penalty(rates, bands, weight: float) -> torch.Tensor:
     """The guard: weight x each rate's distance from its band [lo, hi], zero inside it."""
-    return weight * sum(torch.relu(r - hi) + torch.relu(lo - r) for r, (lo, hi) in zip(rates, bands, strict=True))
+    return weight * sum(torch.relu(r - hi) + torch.relu(lo - r)
+                        for r, (lo, hi) in zip(rates, bands, strict=True))
 
 
 @torch.no_grad()
