@@ -213,8 +213,8 @@ def cpp_loops():
             try:
                 from torch.utils.cpp_extension import load
                 src = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
-                _cpp = load(name="hmlstm_cpu", sources=[str(src)],
-                            extra_cflags=["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()], verbose=False)
+                flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()]
+                _cpp = load(name="hmlstm_cpu", sources=[str(src)], extra_cflags=flags, verbose=False)
             except Exception as e:  # no compiler, no ninja: the Python loops still work
                 log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _cpp or None

@@ -75,13 +75,6 @@ class StepProduct {
   at::Tensor operator()(const at::Tensor& x) const {
     return packs(x) ? linear_->call(x, packed_, weight_, std::nullopt, batch_) : at::mm(x, m_);
   }
-  // out = add + x M, add (B, N) or (N); out may be a row block of a larger buffer
-  void affine(at::Tensor out, const at::Tensor& x, const at::Tensor& add) const {
-    if (packs(x))
-      at::add_out(out, add, linear_->call(x, packed_, weight_, std::nullopt, batch_));
-    else
-      at::addmm_out(out, add, x, m_);
-  }
 
  private:
   bool packs(const at::Tensor& x) const {
@@ -174,8 +167,8 @@ void forward_impl(const Layout& y, const at::Tensor& pre0, const std::vector<at:
           }
         }
       });
-      std::vector<int64_t> live;
-      for (int64_t b = 0; b < B; ++b) {
+      std::vector<int64_t> live;  // only inference compacts: with gradients every row is needed
+      for (int64_t b = 0; skip_copy && b < B; ++b) {
         const T zp = y.has_z[l] ? zprev[b * L + l] : T(0);
         const T zb = l > 0 ? znow[b * L + l - 1] : T(1);
         if (zp != T(0) || zb != T(0)) live.push_back(b);
