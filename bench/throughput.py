@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -34,7 +35,7 @@ class LSTMBaseline(nn.Module):
         return self.head(h), tuple(s.detach() for s in state)
 
 
-def make_step(model, kind, device, dtype):
+def make_step(model, kind, device, dtype, backend="auto"):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     state = [None]
@@ -42,7 +43,7 @@ def make_step(model, kind, device, dtype):
     def step(x, y):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             if kind == "hmlstm":
-                out = model(x, state[0])
+                out = model(x, state[0], backend=backend)
                 logits, state[0] = out["out"], out["state"]
             else:
                 logits, state[0] = model(x, state[0])
@@ -79,6 +80,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--backend", default="auto", choices=["auto", "cpp", "triton", "python"],
+                   help="the HM-LSTM's loops (auto: C++ on the CPU, Triton with CUDA graphs on a GPU)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
@@ -93,7 +96,9 @@ def main(argv=None):
         "hmlstm": HMLSTMModel(cfg).to(device),
         "lstm": LSTMBaseline(args.vocab, args.hidden, args.hidden, args.layers).to(device),
     }
-    steps = {k: make_step(m, k, device, dtype) for k, m in models.items()}
+    if device.type == "cuda":       # as model.train does: the float32 recurrence's products in TF32
+        torch.backends.cuda.matmul.allow_tf32 = True
+    steps = {k: make_step(m, k, device, dtype, args.backend) for k, m in models.items()}
     x = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
     y = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
     for k in steps:                      # warm-up: allocator, kernels, Adam state
@@ -103,6 +108,7 @@ def main(argv=None):
         for k in steps:
             rates[k].append(timed(steps[k], x, y, args.steps, device))
     ratios = [a / b for a, b in zip(rates["hmlstm"], rates["lstm"])]
+    backend = loop_backend(device) if args.backend == "auto" else args.backend
     result = {
         "hmlstm_chars_per_s": statistics.median(rates["hmlstm"]),
         "lstm_chars_per_s": statistics.median(rates["lstm"]),
@@ -115,7 +121,8 @@ def main(argv=None):
                    "length": args.length, "layer_norm": args.layer_norm,
                    "dtype": str(dtype).replace("torch.", ""), "rounds": args.rounds,
                    "steps_per_round": args.steps},
-        "backend": loop_backend(device),
+        "backend": backend,
+        "cuda_graphs": backend == "triton" and device.type == "cuda" and os.environ.get("HMLSTM_CUDA_GRAPHS") != "0",
         "torch": torch.__version__,
     }
     if args.json:

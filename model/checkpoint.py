@@ -63,6 +63,22 @@ def save_checkpoint(folder, model: HMLSTMModel, meta: dict, dtype=torch.float32)
     })
 
 
+def write_config(folder, config: dict) -> None:
+    """Replace config.json alone (new metrics, say); the weights file is left as it is."""
+    path = Path(folder) / CONFIG
+    fd, tmp = tempfile.mkstemp(prefix=f".{CONFIG}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_config(folder) -> dict:
     folder = Path(folder)
     path = folder / CONFIG

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from model import boundaries as B
-from model.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint, read_config, write_config
 from model.data import DataError, Vocabulary, load_corpus, read_text_file
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.tasks import ink_loglik
@@ -51,6 +51,7 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
         threshold = B.rate_matching_threshold(surprisal, chars, float(B.gold_word_ends(chars).mean()))
     base_z = B.surprisal_boundaries(surprisal, chars, threshold)
     baseline = {**B.strict_scores(base_z, chars), "word_token_f1": B.token_f1(base_z, chars),
+                "word_token_f1_tolerant": B.token_f1(base_z, chars, tolerant=True),
                 "boundary_rate": float(base_z.mean()), "threshold_bits": threshold,
                 "threshold_from": threshold_from}
     return {"bpc": float(np.nanmean(surprisal)), "chars": len(chars),
@@ -168,7 +169,7 @@ def finish(args, model, result, key):
             config["metrics"]["test_bpc"] = result["bpc"]
         if "loglik_per_sequence" in result:
             config["metrics"]["valid_loglik_per_sequence"] = result["loglik_per_sequence"]
-        save_checkpoint(args.checkpoint, model, {k: v for k, v in config.items() if k not in ("model", "format")})
+        write_config(args.checkpoint, config)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

@@ -11,10 +11,10 @@ concatenated, u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}], tim
 weights stacked the same way. Layer 1's bottom-up term does not depend on the
 recurrence, so it is computed for all t at once before the loop.
 
-The time loops exist twice with one interface: in C++ (`model/csrc/hmlstm_cpu.cpp`,
-built on first use, CPU) and in Python below (any device, and the fallback when no
-compiler is at hand). `tests/test_fused.py` holds both to the reference, forward and
-gradients.
+The time loops exist three times with one interface: in C++ (`model/csrc/hmlstm_cpu.cpp`,
+built on first use, CPU), as Triton kernels under CUDA graphs (`model/triton_loops.py`, GPU)
+and in Python below (any device, and the fallback when neither is at hand).
+`tests/test_fused.py` holds all three to the reference, forward and gradients.
 """
 from __future__ import annotations
 
@@ -57,25 +57,30 @@ class Layout:
 
 # --- the loops, in Python ----------------------------------------------------------
 
+def forward_buffers(pre0, h0, c0, z0, W, sizes, has_z):
+    """What a forward loop writes (and its backward reads): states at times 0..T with the initial
+    one in place, z~ and its line, and per layer u, s, the gate activations, tanh(c) and the
+    layer norm's mean and 1/std."""
+    T, B, _ = pre0.shape
+    L = len(sizes)
+    new = lambda *shape: pre0.new_empty(*shape)  # noqa: E731
+    Hbuf, Cbuf, Zbuf = new(T + 1, B, sum(sizes)), new(T + 1, B, sum(sizes)), new(T + 1, B, L)
+    Hbuf[0], Cbuf[0], Zbuf[0] = h0, c0, z0
+    for l in range(L):
+        if not has_z[l]:
+            Zbuf[0, :, l] = 0.0                                  # a layer without detector never flushes
+    return (Hbuf, Cbuf, Zbuf, pre0.new_zeros(T, B, L), pre0.new_zeros(T, B, L),
+            [new(T, B, W[l].shape[0]) for l in range(L)], [new(T, B, W[l].shape[1]) for l in range(L)],
+            [new(T, B, 4 * sizes[l]) for l in range(L)], [new(T, B, sizes[l]) for l in range(L)],
+            [new(T, B) for _ in range(L)], [new(T, B) for _ in range(L)])
+
+
 def python_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nested, slope, skip_copy=False):
     """skip_copy (inference only) lets a backend skip the work of COPY steps; this one ignores it."""
     T, B, _ = pre0.shape
     L = len(sizes)
     y = Layout(sizes, has_z, ln)
-    new = lambda *shape: pre0.new_empty(*shape)  # noqa: E731
-    Hbuf, Cbuf, Zbuf = new(T + 1, B, sum(sizes)), new(T + 1, B, sum(sizes)), new(T + 1, B, L)
-    Hbuf[0], Cbuf[0], Zbuf[0] = h0, c0, z0
-    Zsoft = torch.zeros(T, B, L, dtype=pre0.dtype, device=pre0.device)
-    Zline = torch.zeros_like(Zsoft)
-    for l in range(L):
-        if not has_z[l]:
-            Zbuf[0, :, l] = 0.0                                  # a layer without detector never flushes
-    U = [new(T, B, W[l].shape[0]) for l in range(L)]
-    S = [new(T, B, W[l].shape[1]) for l in range(L)]
-    A = [new(T, B, 4 * sizes[l]) for l in range(L)]
-    TC = [new(T, B, sizes[l]) for l in range(L)]
-    Mean = [new(T, B) for _ in range(L)]
-    Rstd = [new(T, B) for _ in range(L)]
+    Hbuf, Cbuf, Zbuf, Zsoft, Zline, U, S, A, TC, Mean, Rstd = forward_buffers(pre0, h0, c0, z0, W, sizes, has_z)
     for t in range(T):
         h_prev, h_now, z_prev, z_now = Hbuf[t], Hbuf[t + 1], Zbuf[t], Zbuf[t + 1]
         for l in range(L):
@@ -233,8 +238,18 @@ def _vector_flags() -> list[str]:
 
 
 def loops_for(x: torch.Tensor, backend: str = "auto"):
-    """(forward, backward) loop functions: 'cpp', 'python', or 'auto' (C++ on the CPU when built)."""
+    """(forward, backward) loop functions: 'cpp', 'python', 'triton', or 'auto' (C++ on the CPU where
+    built, Triton with CUDA graphs on a GPU where Triton is installed; else Python)."""
     if backend == "python":
+        return python_forward, python_backward
+    if backend == "triton" or (backend == "auto" and x.device.type == "cuda"):
+        tl = triton_loops()
+        if tl is None and backend == "triton":
+            raise RuntimeError("the Triton HM-LSTM loops are not available here (is triton installed?)")
+        if tl is not None:
+            if x.device.type == "cuda":
+                return tl.graphed_forward, tl.graphed_backward
+            return tl.triton_forward, tl.triton_backward         # the CPU: Triton's interpreter (tests)
         return python_forward, python_backward
     ext = cpp_loops() if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) else None
     if backend == "cpp" and ext is None:
@@ -242,9 +257,23 @@ def loops_for(x: torch.Tensor, backend: str = "auto"):
     return (ext.forward, ext.backward) if ext is not None else (python_forward, python_backward)
 
 
+def triton_loops():
+    """model.triton_loops, or None without Triton (HMLSTM_GPU_LOOPS=python turns it off)."""
+    if os.environ.get("HMLSTM_GPU_LOOPS") == "python":
+        return None
+    try:
+        from model import triton_loops as tl
+    except ImportError:
+        return None
+    return tl
+
+
 def loop_backend(device) -> str:
-    """Which loops `backend="auto"` runs on this device: "cpp" or "python"."""
-    return "cpp" if torch.device(device).type == "cpu" and cpp_loops() is not None else "python"
+    """Which loops `backend="auto"` runs on this device: "cpp", "triton" or "python"."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "triton" if triton_loops() is not None else "python"
+    return "cpp" if kind == "cpu" and cpp_loops() is not None else "python"
 
 
 # --- the autograd node ------------------------------------------------------------

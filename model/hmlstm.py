@@ -161,8 +161,9 @@ class HMLSTM(nn.Module):
     def forward(self, x, state=None, backend: str = "auto"):
         """Run the layers over x (T, B, input_size).
 
-        backend: "auto" (the fused kernel, C++ loops on the CPU where built), "cpp", "python"
-        (the fused kernel's Python loops) or "reference" (`HMLSTMLayer.step` under autograd).
+        backend: "auto" (the fused kernel: C++ loops on the CPU where built, Triton on a GPU), "cpp",
+        "triton", "python" (the fused kernel's Python loops) or "reference" (`HMLSTMLayer.step` under
+        autograd).
 
         Returns (h, z, z_soft, z_line, state): h (T, B, sum(H)) every layer's h_t side by
         side; z, z_soft and z_line (T, B, L), column l 0 for a layer without detector (z_line

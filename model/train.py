@@ -80,6 +80,9 @@ def parse_args(argv=None):
     o.add_argument("--clip", type=float, default=1.0)
     o.add_argument("--weight-decay", type=float, default=0.0)
     o.add_argument("--epochs", type=float, default=10, help="planned epochs (the lr schedule spans them)")
+    o.add_argument("--lr-minutes", type=float, default=0,
+                   help="a time budget instead of --epochs: the lr schedule spans this many minutes of "
+                        "training; the run ends there and validates its last weights too")
     o.add_argument("--slope-rate", type=float, default=0.04, help="a = min(cap, 1 + rate * epoch)")
     o.add_argument("--slope-cap", type=float, default=5.0)
     o.add_argument("--slope-delay", type=float, default=0.0, help="epochs before the slope grows")
@@ -255,10 +258,10 @@ def load_run(run_dir: Path, model, opt):
 
 # --- the loop -----------------------------------------------------------------------
 
-def learning_rate(args, step: int, progress: float) -> float:
-    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio over --epochs."""
+def learning_rate(args, step: int, fraction: float) -> float:
+    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done."""
     warm = min(1.0, (step + 1) / max(1, args.warmup))
-    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress / args.epochs)))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
     return args.lr * warm * (args.min_lr_ratio + (1 - args.min_lr_ratio) * cos)
 
 
@@ -311,7 +314,7 @@ def main(argv=None):
     if args.batch % world:
         sys.exit(f"model.train: --batch {args.batch} does not split over {world} processes")
     local = args.batch // world
-    streams = task.train_streams(args.batch)[:, rank * local:(rank + 1) * local]   # this rank's streams
+    streams = task.train_streams(args.batch)[:, rank * local:(rank + 1) * local].to(device)  # this rank's
     steps_per_epoch = math.ceil((streams.shape[0] - 1) / args.bptt)
     log_path = run_dir.parent / f"{run_dir.name}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +331,8 @@ def main(argv=None):
                          "seed": args.seed, "device": str(device), "processes": world,
                          "init_from": Path(args.init_from).name if args.init_from else None}}
     amp = device.type == "cuda"
+    if amp:     # the recurrence stays float32 under autocast: let its products use TF32
+        torch.backends.cuda.matmul.allow_tf32 = True
     start = time.time()
     last_save = start
     seconds0 = trainer["seconds"]
@@ -337,7 +342,8 @@ def main(argv=None):
         bar = tqdm(total=steps_per_epoch, initial=trainer["position"] // args.bptt, dynamic_ncols=True,
                    desc=f"epoch {trainer['epoch'] + 1}")
     low_high = [0] * cfg.num_layers          # consecutive logged windows a layer spent outside 1%..99%
-    window = {"nll": 0.0, "n": 0, "fired": torch.zeros(cfg.num_layers), "t": time.time()}
+    # running sums stay on the device: reading them every step would wait for the GPU every step
+    window = {"nll": 0.0, "n": 0, "fired": torch.zeros(cfg.num_layers, device=device), "t": time.time()}
 
     def checkpoint_run():
         trainer["seconds"] = seconds0 + time.time() - start
@@ -353,14 +359,17 @@ def main(argv=None):
 
     def out_of_time():
         return ((args.max_minutes and time.time() - start > args.max_minutes * 60)
+                or (args.lr_minutes and seconds0 + time.time() - start > args.lr_minutes * 60)
                 or (args.max_updates and trainer["step"] >= args.max_updates))
 
     stopped = False
-    while trainer["epoch"] < math.ceil(args.epochs) and not stopped:
+    while (args.lr_minutes or trainer["epoch"] < math.ceil(args.epochs)) and not stopped:
         for pos, x, y in windows(streams, args.bptt, trainer["position"]):
             progress = trainer["epoch"] + pos / streams.shape[0]
             model.set_slope(slope_schedule(progress, args.slope_rate, 1.0, args.slope_cap, args.slope_delay))
-            lr = learning_rate(args, trainer["step"], progress)
+            fraction = ((seconds0 + time.time() - start) / (60 * args.lr_minutes) if args.lr_minutes
+                        else progress / args.epochs)
+            lr = learning_rate(args, trainer["step"], fraction)
             for g in opt.param_groups:
                 g["lr"] = lr
             x, y = x.to(device), y.to(device)
@@ -381,9 +390,9 @@ def main(argv=None):
             n = y.shape[0] * y.shape[1]
             trainer["positions"] += n * world
             trainer["position"] = pos + x.shape[0]
-            window["nll"] += loss.item() * n
+            window["nll"] += loss.detach().float() * n
             window["n"] += n
-            window["fired"] += out["z"].detach().float().sum((0, 1)).cpu()
+            window["fired"] += out["z"].detach().float().sum((0, 1))
             if bar is not None:
                 bar.update(1)
             if trainer["step"] % args.log_every == 0 and rank == 0:
@@ -395,26 +404,28 @@ def main(argv=None):
             if agree(out_of_time(), world):
                 stopped = True
                 break
-        if stopped:
+        if stopped and not (args.lr_minutes and out_of_time()):
             break
-        # end of epoch: validate, keep the best, carry on
+        # end of epoch (or of a time budget): validate, keep the best, carry on
         score, metrics = task.validate(model, device)
-        trainer["epoch"] += 1
-        trainer["position"] = 0
-        hidden = None
+        done = trainer["epoch"] + (trainer["position"] / streams.shape[0] if stopped else 1)
+        if not stopped:
+            trainer["epoch"] += 1
+            trainer["position"] = 0
+            hidden = None
         minutes = (seconds0 + time.time() - start) / 60
-        record = {"epoch": trainer["epoch"], "step": trainer["step"], **metrics, "slope": float(model.rnn.slope),
+        record = {"epoch": round(done, 3), "step": trainer["step"], **metrics, "slope": float(model.rnn.slope),
                   "minutes": minutes}
         trainer["history"].append(record)
         if rank == 0:
-            print(f"epoch {trainer['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+            print(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
                                                            if isinstance(v, float)), file=sys.stderr)
             log.write(json.dumps({"event": "valid", **record}) + "\n")
             log.flush()
             if trainer["best_valid"] is None or score < trainer["best_valid"]:
                 trainer["best_valid"] = score
                 save_checkpoint(out_dir, model, {**meta, "metrics": {
-                    **metrics, "epochs": trainer["epoch"], "updates": trainer["step"],
+                    **metrics, "epochs": round(done, 3), "updates": trainer["step"],
                     "train_positions": trainer["positions"], "train_minutes": round(minutes, 1)}})
         checkpoint_run()
         last_save = time.time()
@@ -425,7 +436,8 @@ def main(argv=None):
     if bar is not None:
         bar.close()
     if rank == 0:
-        state = "stopped at --max-minutes/--max-updates" if stopped else "finished"
+        state = ("finished its --lr-minutes" if args.lr_minutes and out_of_time() else
+                 "stopped at --max-minutes/--max-updates" if stopped else "finished")
         print(f"{state}: {trainer['step']} updates, {trainer['positions'] / 1e6:.1f}M positions, "
               f"best validation score {trainer['best_valid']}; resume with --resume", file=sys.stderr)
         log.close()
@@ -442,7 +454,7 @@ def main(argv=None):
 
 def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task):
     rates = (window["fired"] / max(window["n"], 1)).tolist()
-    shown = task.shown(window["nll"] / max(window["n"], 1))
+    shown = task.shown(float(window["nll"]) / max(window["n"], 1))
     cps = window["n"] * world / max(time.time() - window["t"], 1e-9)       # positions per second
     for l in range(cfg.num_layers):
         if cfg.has_detector(l):
@@ -461,7 +473,8 @@ def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task
                           "position": trainer["position"], task.unit: shown, "boundary_rate": rates,
                           "lr": lr, "slope": float(model.rnn.slope), "positions_per_s": cps}) + "\n")
     log.flush()
-    window.update(nll=0.0, n=0, fired=torch.zeros(cfg.num_layers), t=time.time())
+    window["fired"].zero_()
+    window.update(nll=0.0, n=0, t=time.time())
 
 
 if __name__ == "__main__":

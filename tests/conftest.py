@@ -1,7 +1,15 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# Without a GPU, the Triton loops run (in tests) through Triton's interpreter; it is chosen when
+# triton is first imported, so before any test module loads.
+if os.environ.get("TRITON_INTERPRET") is None:
+    import torch
+    if not torch.cuda.is_available():
+        os.environ["TRITON_INTERPRET"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

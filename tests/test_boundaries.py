@@ -34,6 +34,17 @@ def test_token_f1():
     assert B.token_f1(partial, chars) == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))
 
 
+def test_tolerant_token_f1_reads_a_firing_on_the_space_as_the_word_end():
+    chars = list("ab cd ef")
+    on_spaces = np.array([0, 0, 1, 0, 0, 1, 0, 0])
+    assert B.token_f1(on_spaces, chars, tolerant=True) == 1.0
+    both = np.array([0, 1, 1, 0, 0, 1, 0, 0])         # the letter and the space: one word end
+    assert B.token_f1(both, chars, tolerant=True) == 1.0
+    inside = np.array([1, 0, 1, 0, 0, 0, 0, 0])       # "a" | "b" | "cdef": only the space is read tolerantly
+    assert B.token_f1(inside, chars, tolerant=True) == pytest.approx(0.0)
+    assert B.token_f1(inside, chars, tolerant=False) == 0.0
+
+
 def test_random_f1():
     assert B.random_f1(0.2, 0.2) == pytest.approx(0.2)
     assert B.random_f1(0.2, 1.0) == pytest.approx(2 * 0.2 / 1.2)

@@ -273,7 +273,8 @@ def test_the_bundled_default_checkpoint_serves_the_page(browser, artifacts):
         rows = plotted_rows(browser, "zgrid")
         expected = api(url, text, "ptb-3x256")
         assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
-        assert "BPC" in browser.find_element(By.ID, "model-info").text
+        info = browser.find_element(By.ID, "model-info").text
+        assert "BPC" in info and "word ends: layer" in info and "(tolerant)" in info
         browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
 
 

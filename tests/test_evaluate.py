@@ -2,9 +2,10 @@
 import json
 
 import pytest
+import torch
 
 from model import evaluate
-from model.checkpoint import read_config
+from model.checkpoint import load_checkpoint, read_config, save_checkpoint
 from tests.test_ink import make_iam
 from tests.toy import toy_text
 
@@ -30,14 +31,19 @@ def test_text_file_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_pa
 
 
 def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_path):
-    import shutil
+    model, config = load_checkpoint(checkpoint_dir / "toy-b")
     ck = tmp_path / "ck"
-    shutil.copytree(checkpoint_dir / "toy-b", ck)
+    save_checkpoint(ck, model, {k: v for k, v in config.items() if k not in ("model", "format")},
+                    dtype=torch.float16)
     f = tmp_path / "t.txt"
     f.write_text(toy_text(20, seed=3))
+    weights = (ck / "weights.safetensors").read_bytes()
     r = run(capsys, "--checkpoint", str(ck), "--text-file", str(f), "--record")
     metrics = read_config(ck)["metrics"]
     assert metrics["eval_text_file"]["bpc"] == r["bpc"] and "valid_bpc" in metrics    # earlier metrics kept
+    # only config.json changes: weights stored in float16 stay float16
+    assert (ck / "weights.safetensors").read_bytes() == weights
+    assert load_checkpoint(ck)[1]["metrics"]["eval_text_file"]["bpc"] == r["bpc"]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -1,10 +1,13 @@
-"""The fused kernel (C++ and Python loops) against the reference step, forward and gradients."""
+"""The fused kernel (C++, Triton and Python loops) against the reference step, forward and gradients.
+
+Without a GPU the Triton loops run through Triton's interpreter (tests/conftest.py), which is slow:
+their case is smaller."""
 import itertools
 
 import pytest
 import torch
 
-from model.fused import cpp_loops, loop_backend
+from model.fused import cpp_loops, loop_backend, triton_loops
 from model.hmlstm import HMLSTM, HMLSTMConfig
 
 VARIANTS = list(itertools.product(["none", "gates", "all"], [False, True], [False, True]))
@@ -18,29 +21,30 @@ def run(rnn, x, state, backend, weights):
     return [h, z, soft, line, hT, cT, zT], grads
 
 
-@pytest.mark.parametrize("backend", ["cpp", "python"])
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-@pytest.mark.parametrize("ln,top,nested", VARIANTS)
-def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
-    if backend == "cpp" and cpp_loops() is None:
-        pytest.fail("the C++ loops did not build (a compiler and ninja are part of the install)")
-    g = torch.Generator().manual_seed(VARIANTS.index((ln, top, nested)))
-    cfg = HMLSTMConfig(input_size=5, hidden_sizes=[6, 4, 7], layer_norm=ln, top_detector=top, nested=nested)
+def random_case(cfg, dtype, T, B, seed, device="cpu", scale=0.6):
+    """An HM-LSTM with random weights (std `scale`) whose z rows are centred (z~ varies around 0.5),
+    an input, a state and weights for the loss."""
+    g = torch.Generator().manual_seed(seed)
     rnn = HMLSTM(cfg).to(dtype)
     with torch.no_grad():
         for p in rnn.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) * 0.6)
-        for layer in rnn.layers:            # centre the z rows, so that z~ varies around 0.5
+            p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) * scale)
+        for layer in rnn.layers:
             if layer.has_z:
                 layer.bias[-1] = 0.0
-                if ln == "all":
+                if cfg.layer_norm == "all":
                     layer.ln_weight[-1], layer.ln_bias[-1] = 1.0, 0.0
     rnn.slope.fill_(1.8)
-    T, B = 20, 8                            # 16 steps and 8 rows or more: the C++ loops pack their weights
-    x = torch.randn(T, B, 5, generator=g, dtype=dtype).requires_grad_()
-    state = (torch.randn(B, 17, generator=g, dtype=dtype), torch.randn(B, 17, generator=g, dtype=dtype),
-             (torch.rand(B, 3, generator=g) > 0.5).to(dtype))
-    weights = [torch.randn(s, generator=g, dtype=dtype) for s in [(T, B, 17), (T, B, 3), (T, B, 3)]]
+    n, L = sum(cfg.hidden_sizes), cfg.num_layers
+    x = torch.randn(T, B, cfg.input_size, generator=g, dtype=dtype)
+    state = (torch.randn(B, n, generator=g, dtype=dtype), torch.randn(B, n, generator=g, dtype=dtype),
+             (torch.rand(B, L, generator=g) > 0.5).to(dtype))
+    weights = [torch.randn(s, generator=g, dtype=dtype) for s in [(T, B, n), (T, B, L), (T, B, L)]]
+    move = lambda t: t.to(device)  # noqa: E731
+    return rnn.to(device), move(x).requires_grad_(), tuple(map(move, state)), list(map(move, weights))
+
+
+def assert_agree(rnn, x, state, weights, backend, tol):
     ref_out, ref_grads = run(rnn, x, state, "reference", weights)
     out, grads = run(rnn, x, state, backend, weights)
     z1 = ref_out[1][..., 0]
@@ -51,6 +55,33 @@ def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
     for name, a, b in zip(names, grads, ref_grads):
         scale = max(1.0, b.abs().max().item())
         torch.testing.assert_close(a, b, rtol=tol, atol=tol * scale, msg=lambda m: f"d/d{name}: {m}")
+
+
+@pytest.mark.parametrize("backend", ["cpp", "triton", "python"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("ln,top,nested", VARIANTS)
+def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
+    if backend == "cpp" and cpp_loops() is None:
+        pytest.fail("the C++ loops did not build (a compiler and ninja are part of the install)")
+    if backend == "triton" and triton_loops() is None:
+        pytest.fail("triton is part of the dev install (requirements-dev.txt)")
+    cfg = HMLSTMConfig(input_size=5, hidden_sizes=[6, 4, 7], layer_norm=ln, top_detector=top, nested=nested)
+    # 16 steps and 8 rows or more: the C++ loops pack their weights. Triton: on the GPU where there
+    # is one (kernels and CUDA graphs), else through the interpreter, slowly, so a smaller case
+    gpu = backend == "triton" and torch.cuda.is_available()
+    T, B = (6, 3) if backend == "triton" and not gpu else (20, 8)
+    case = random_case(cfg, dtype, T, B, VARIANTS.index((ln, top, nested)), "cuda" if gpu else "cpu")
+    assert_agree(*case, backend, tol)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("ln", ["none", "gates", "all"])
+def test_triton_loops_on_the_gpu_at_width(ln):
+    """Widths of hundreds (several warps per row), and a second call that replays the recorded
+    CUDA graph with other weights and inputs."""
+    cfg = HMLSTMConfig(input_size=40, hidden_sizes=[200, 130, 96], layer_norm=ln)
+    for seed in (1, 2):
+        assert_agree(*random_case(cfg, torch.float32, 30, 16, seed, "cuda", scale=0.1), "triton", 1e-5)
 
 
 def test_auto_backend_uses_cpp_on_the_cpu():

@@ -37,6 +37,21 @@ def test_training_learns_and_writes_a_checkpoint(tmp_path):
     assert all(len(r["boundary_rate"]) == 2 for r in train_rows)
 
 
+def test_a_time_budget_spans_the_lr_schedule_and_ends_with_a_validation(tmp_path):
+    train.main(["--text-file", str(toy_corpus(tmp_path, lines=60)), "--out", str(tmp_path / "ck"),
+                "--run-dir", str(tmp_path / "run-ck"), *SMALL, "--lr-minutes", "0.05", "--epochs", "1",
+                "--lr", "1e-2"])
+    log = [json.loads(line) for line in (tmp_path / "run-ck.jsonl").read_text().splitlines()]
+    trained = [r for r in log if r["event"] == "train"]
+    valid = [r for r in log if r["event"] == "valid"]
+    # not bounded by --epochs; it ends at the budget, mid-epoch, with its last weights validated
+    assert valid[-1]["epoch"] > 1 and valid[-1]["epoch"] != int(valid[-1]["epoch"])
+    assert valid[-1]["step"] == json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["step"]
+    # the cosine spans the budget: full lr after warm-up, near --min-lr-ratio at the end
+    lrs = [r["lr"] for r in trained if r["step"] > 5]
+    assert lrs[0] > 0.6e-2 and lrs[-1] < 0.2e-2 and lrs == sorted(lrs, reverse=True)
+
+
 def weights(folder):
     return load_file(str(folder / "state.safetensors"))
 

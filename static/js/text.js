@@ -174,8 +174,13 @@ function describe(models) {
   if (!m) return;
   const metrics = m.metrics || {};
   const bpc = metrics.test_bpc ?? metrics.valid_bpc;
+  // the layer whose boundaries best match word ends on the test split, if it was evaluated
+  const scored = ((metrics.test || {}).layers || []).filter((l) => l.word_boundary_tolerant);
+  const best = scored.reduce((a, l) => (a && a.word_boundary_tolerant.f1 >= l.word_boundary_tolerant.f1 ? a : l), null);
   $("model-info").textContent = `${m.name}: ${m.layers} layers of ${m.hidden_sizes.join("/")} units`
     + (bpc ? `, ${metrics.test_bpc ? "test" : "valid"} BPC ${bpc.toFixed(3)}` : "")
+    + (best ? `; word ends: layer ${best.layer}, test F1 ${best.word_boundary_tolerant.f1.toFixed(2)} `
+      + `(tolerant), ${best.word_boundary.f1.toFixed(2)} (strict)` : "")
     + `, trained on ${m.training.data || "?"}`;
 }
 
