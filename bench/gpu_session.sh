@@ -44,7 +44,8 @@ python3 -c "
 import json
 for line in open('$OUT/bench.jsonl'):
     r = json.loads(line); c = r['config']
-    print(f\"{c['hidden']} x{c['layers']} b{c['batch']} ln={c['layer_norm']} {r['backend']} graphs={r['cuda_graphs']}: \"
+    print(f\"{c['hidden']} x{c['layers']} b{c['batch']} ln={c['layer_norm']} {r['backend']} \"
+          f\"graphs={r['cuda_graphs']}: \"
           f\"HM-LSTM {r['hmlstm_chars_per_s']:,.0f} chars/s, nn.LSTM {r['lstm_chars_per_s']:,.0f}, \"
           f\"ratio {r['ratio']:.3f} ({r['ratio_min']:.3f}..{r['ratio_max']:.3f})\")"
 
