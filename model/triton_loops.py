@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 
-from model.fused import forward_buffers
+from model.fused import Layout, forward_buffers
 
 log = logging.getLogger(__name__)
 
@@ -265,12 +266,26 @@ def _scalar(value, like):
     return value if torch.is_tensor(value) else torch.full((1,), float(value), dtype=like.dtype, device=like.device)
 
 
-def _geometry(sizes, l):
-    """Offsets and widths of a layer and its neighbours in the stacked state."""
-    offsets = [sum(sizes[:k]) for k in range(len(sizes))]
-    above = (offsets[l + 1], sizes[l + 1]) if l + 1 < len(sizes) else (0, 0)
-    below = (offsets[l - 1], sizes[l - 1]) if l > 0 else (0, 0)
-    return offsets[l], sizes[l], above, below
+class _Layer(NamedTuple):
+    offset: int            # in the stacked state
+    width: int
+    above: tuple           # (offset, width) of the layer above, (0, 0) where there is none
+    below: tuple
+    ln_width: int          # how many rows its layer norm covers
+    cell: dict             # the compile-time flags of the cell kernels
+
+
+def _per_layer(sizes, has_z, ln, nested) -> list[_Layer]:
+    """What the kernels need to know of each layer, worked out once per call."""
+    y = Layout(sizes, has_z, ln)
+    layers = []
+    for l in range(y.L):
+        above = (y.offsets[l + 1], sizes[l + 1]) if l + 1 < y.L else (0, 0)
+        below = (y.offsets[l - 1], sizes[l - 1]) if l > 0 else (0, 0)
+        cell = dict(LN=ln, LN_Z=ln == 2 and bool(has_z[l]), HAS_Z=bool(has_z[l]), HAS_BELOW=l > 0,
+                    NESTED=bool(nested))
+        layers.append(_Layer(y.offsets[l], sizes[l], above, below, y.ln_width(l), cell))
+    return layers
 
 
 def triton_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nested, slope, skip_copy=False):
@@ -281,9 +296,9 @@ def triton_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nest
     slope_t = _scalar(slope, pre0)
     Hbuf, Cbuf, Zbuf, Zsoft, Zline, U, S, A, TC, Mean, Rstd = forward_buffers(pre0, h0, c0, z0, W, sizes, has_z)
     dummy = pre0.new_zeros(1)
+    layers = _per_layer(sizes, has_z, ln, nested)
     for t in range(T):
-        for l in range(L):
-            off, H, (oa, Ha), (ob, Hb) = _geometry(sizes, l)
+        for l, (off, H, (oa, Ha), (ob, Hb), _, cell) in enumerate(layers):
             Ku, R = W[l].shape
             _gather_u[(B,)](U[l][t], Hbuf[t], Hbuf[t + 1], Zbuf[t], Zbuf[t + 1], off, H, oa, Ha, ob, Hb, l, L,
                             Htot, Ku, HAS_ABOVE=l + 1 < L, HAS_BELOW=l > 0, BLOCK=block)
@@ -291,9 +306,7 @@ def triton_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nest
             _cell_forward[(B,)](S[l][t], A[l][t], TC[l][t], Mean[l][t], Rstd[l][t],
                                 ln_w[l] if ln else dummy, ln_b[l] if ln else dummy,
                                 Hbuf[t], Hbuf[t + 1], Cbuf[t], Cbuf[t + 1], Zbuf[t], Zbuf[t + 1],
-                                Zsoft[t], Zline[t], slope_t, off, H, l, L, R, Htot,
-                                LN=ln, LN_Z=ln == 2 and bool(has_z[l]), HAS_Z=bool(has_z[l]), HAS_BELOW=l > 0,
-                                NESTED=bool(nested), BLOCK=block)
+                                Zsoft[t], Zline[t], slope_t, off, H, l, L, R, Htot, **cell, BLOCK=block)
     return [Hbuf, Cbuf, Zbuf, Zsoft, Zline, *U, *S, *A, *TC, *Mean, *Rstd]
 
 
@@ -310,28 +323,26 @@ def triton_backward(dH_out, dZ_out, dZline, Hbuf, Cbuf, Zbuf, Zsoft, S, A, TC, W
     dZbuf = torch.cat([dZ_out.new_zeros(1, B, L), dZ_out], 0)
     dC = [Hbuf.new_zeros(B, Htot), Hbuf.new_empty(B, Htot)]          # ping-pong: c at t, c at t-1
     dS = [torch.empty_like(s) for s in S]
-    widths = [(0, 4 * sizes[l], S[l].shape[2])[ln] for l in range(L)]
-    DA = [Hbuf.new_empty(T, B, max(n, 1)) for n in widths]
+    layers = _per_layer(sizes, has_z, ln, nested)
+    DA = [Hbuf.new_empty(T, B, max(layer.ln_width, 1)) for layer in layers]
     dU = [Hbuf.new_empty(B, w.shape[0]) for w in W]
     dummy = Hbuf.new_zeros(1)
     for t in range(T - 1, -1, -1):
         dc_now, dc_prev = dC[(T - 1 - t) % 2], dC[(T - t) % 2]
         for l in range(L - 1, -1, -1):
-            off, H, (oa, Ha), (ob, Hb) = _geometry(sizes, l)
+            off, H, (oa, Ha), (ob, Hb), _, cell = layers[l]
             Ku, R = W[l].shape
             _cell_backward[(B,)](dS[l][t], DA[l][t], S[l][t], A[l][t], TC[l][t], Mean[l][t], Rstd[l][t],
                                  ln_w[l] if ln else dummy, Hbuf[t], Cbuf[t], Zbuf[t], Zbuf[t + 1], Zsoft[t],
                                  dZline[t], slope_t, dHbuf[t + 1], dHbuf[t], dc_now, dc_prev,
-                                 dZbuf[t + 1], dZbuf[t], off, H, l, L, R, Htot, DA[l].shape[2],
-                                 LN=ln, LN_Z=ln == 2 and bool(has_z[l]), HAS_Z=bool(has_z[l]), HAS_BELOW=l > 0,
-                                NESTED=bool(nested), BLOCK=block)
+                                 dZbuf[t + 1], dZbuf[t], off, H, l, L, R, Htot, DA[l].shape[2], **cell, BLOCK=block)
             torch.mm(dS[l][t], Wt[l], out=dU[l])
             _scatter_du[(B,)](dU[l], Hbuf[t], Hbuf[t + 1], Zbuf[t], Zbuf[t + 1], dHbuf[t + 1], dHbuf[t],
                               dZbuf[t + 1], dZbuf[t], off, H, oa, Ha, ob, Hb, l, L, Htot, Ku,
-                              HAS_Z=bool(has_z[l]), HAS_ABOVE=l + 1 < L, HAS_BELOW=l > 0, BLOCK=block)
+                              HAS_Z=cell["HAS_Z"], HAS_ABOVE=l + 1 < L, HAS_BELOW=l > 0, BLOCK=block)
     dLNw, dLNb = [], []
-    for l in range(L):
-        n = widths[l]
+    for l, layer in enumerate(layers):
+        n = layer.ln_width
         if n:                                            # LN weights: sums over time and batch
             xhat = (S[l][..., :n] - Mean[l][..., None]) * Rstd[l][..., None]
             dLNw.append((DA[l] * xhat).sum((0, 1)))
