@@ -5,6 +5,7 @@ request, look the model up by name and hand over to `app.analysis`.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,11 +36,23 @@ PAGES = ("/", "/ink", "/embed")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
 
 
+def return_large_buffers_to_the_os() -> bool:
+    """Pin glibc's mmap threshold at its default, 128 KiB. glibc raises it (up to 32 MiB) each time
+    a large block is freed; after that the model's large transient buffers come from the heap and
+    stay there: with the four bundled checkpoints and full caches the server held 1.1-1.35 GB, and
+    0.47 GB with the threshold pinned (bench/RESULTS.md). False where the C library is not glibc."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024))      # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        return_large_buffers_to_the_os()
         torch.set_num_threads(settings.torch_threads)
         app.state.models = discover(settings.checkpoint_dir, settings.cache_entries)
         for loaded in app.state.models.values():     # builds the C++ loops once, before any request

@@ -7,7 +7,10 @@
   character (or at the end of the text); it is right when both its ends match a gold word.
   Its tolerant reading (reported apart) first moves a firing on the whitespace right after a
   word onto the word's last character, as the tolerant boundary score credits it.
-- random F1 = 2gr / (g + r) for gold rate g and firing rate r.
+- random F1 = 2gr / (g + r) for gold rate g and firing rate r. Its tolerant reading: random
+  firings at rate r credit a word end followed by whitespace with probability 1 - (1 - r)^2
+  (either of its two positions), so precision and recall are expected counts over rN firings
+  and the gold ends.
 """
 from __future__ import annotations
 
@@ -79,6 +82,15 @@ def random_f1(gold_rate: float, rate: float) -> float:
     return 2 * gold_rate * rate / (gold_rate + rate) if gold_rate + rate else 0.0
 
 
+def random_f1_tolerant(chars, rate: float) -> float:
+    """The tolerant F1 that boundaries fired at random at this rate score on these characters, in
+    expectation: a fair bar for a detector scored tolerantly."""
+    gold = gold_word_ends(chars)
+    two_chances = gold & np.append(is_space(chars)[1:], False)
+    credited = two_chances.sum() * (1 - (1 - rate) ** 2) + (gold & ~two_chances).sum() * rate
+    return _prf(float(credited), rate * len(chars), int(gold.sum()))["f1"]
+
+
 def layer_scores(z: np.ndarray, chars) -> dict:
     """Everything `model.evaluate` reports for one layer's boundaries."""
     z = np.asarray(z) > 0.5
@@ -86,7 +98,8 @@ def layer_scores(z: np.ndarray, chars) -> dict:
     gold_rate = float(gold_word_ends(chars).mean()) if len(chars) else 0.0
     return {"boundary_rate": rate, "word_boundary": strict_scores(z, chars),
             "word_boundary_tolerant": tolerant_scores(z, chars), "word_token_f1": token_f1(z, chars),
-            "word_token_f1_tolerant": token_f1(z, chars, tolerant=True), "random_f1": random_f1(gold_rate, rate)}
+            "word_token_f1_tolerant": token_f1(z, chars, tolerant=True), "random_f1": random_f1(gold_rate, rate),
+            "random_f1_tolerant": random_f1_tolerant(chars, rate)}
 
 
 # --- the surprisal-peak baseline ---------------------------------------------------------

@@ -6,7 +6,8 @@
 Text prints one JSON object (DESIGN.md section 6): BPC over the split read as one
 contiguous stream (the state carried, only the first character unscored), and per layer
 with a detector its boundary rate, strict and tolerant word-boundary precision / recall /
-F1, word-token F1 and the F1 of random boundaries at the same rate; beside them the
+F1, word-token F1 and the F1 of random boundaries at the same rate (strict, and tolerant in
+expectation); beside them the
 surprisal-peak baseline of the same model, its threshold chosen on the valid split.
 `--record` also writes the result into the checkpoint's config.json metrics.
 """
@@ -156,7 +157,8 @@ def main(argv=None):
     result["seconds"] = round(time.time() - t0, 1)
     result["how"] = ("one contiguous stream, state carried, first character unscored; strict gold = "
                      "non-space char followed by whitespace or end; tolerant also credits a firing on the "
-                     "whitespace right after; token F1 on the text without whitespace")
+                     "whitespace right after; token F1 on the text without whitespace; random_f1(_tolerant): "
+                     "boundaries fired at random at the layer's rate")
     finish(args, model, result, "eval_text_file" if args.text_file else args.split)
 
 

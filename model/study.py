@@ -31,6 +31,7 @@ VARIANTS = {
     "z-bias 0": {"--z-bias": "0"},
     "z-bias -0.5": {"--z-bias": "-0.5"},
     "z-bias +1": {"--z-bias": "1"},
+    "z-bias +2": {"--z-bias": "2"},
     "slope fast (+1/epoch)": {"--slope-rate": "1.0"},
     "slope slower (+0.01/epoch)": {"--slope-rate": "0.01"},
     "slope fast, delayed half an epoch": {"--slope-rate": "1.0", "--slope-delay": "0.5"},

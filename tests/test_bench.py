@@ -1,6 +1,11 @@
 """The benchmark commands run and print the JSON of their contracts (DESIGN.md section 6).
 They are smoke runs at tiny sizes; the measured figures live in bench/RESULTS.md."""
+import io
 import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +35,31 @@ def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_
     load.main(["--connections", "2", "--seconds", "2", "--json"])
     r = json.loads(capsys.readouterr().out)
     assert r["ok"] > 0 and r["errors"] == 0 and "limits" in r
+
+
+def test_gpu_session_trains_every_run_of_its_plan(tmp_path):
+    """The one-command lease script, without a GPU: each plan line becomes a checkpoint in the
+    packed results, {minutes} filled in, comments skipped, Adam's state left behind."""
+    ptb = tmp_path / "ptb"
+    ptb.mkdir()
+    line = " ".join("_" if c == " " else c for c in "the market rose in new york as investors bought")
+    for split in ("train", "valid", "test"):
+        (ptb / f"ptb.char.{split}.txt").write_text((line + "\n") * 60)
+    tiny = "--layers 2 --hidden 8 --embed 4 --batch 4 --bptt 20 --eval-batch 4 --max-updates 3"
+    plan = tmp_path / "tiny.plan"
+    plan.write_text(f"# a comment\n\nrun-a {tiny} --lr-minutes {{minutes}}\nrun-b {tiny} --z-bias 2 --lr-minutes {{minutes}}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(["bash", "bench/gpu_session.sh", str(out), "240", str(ptb), str(plan)], cwd=root,
+                   env={**os.environ, "CHECKS": "0", "BENCH": "0"}, timeout=300, check=True, capture_output=True)
+    packed = b"".join(p.read_bytes() for p in sorted(out.glob("results.tar.part-*")))
+    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+        names = set(tar.getnames())
+        configs = {run: json.load(tar.extractfile(f"./{run}/config.json")) for run in ("run-a", "run-b")}
+    assert {"./run-a/weights.safetensors", "./run-b/weights.safetensors", "./runs/run-a.jsonl"} <= names
+    assert not any(n.startswith("./runs/run-a/") for n in names)           # the run state stays behind
+    assert configs["run-a"]["model"]["z_bias"] == 0.5 and configs["run-b"]["model"]["z_bias"] == 2.0
+    command = configs["run-b"]["training"]["command"]
+    assert "{minutes}" not in command and "--lr-minutes 1." in command
+    assert "== 3. training" in (out / "session.log").read_text()

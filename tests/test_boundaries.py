@@ -60,6 +60,17 @@ def test_random_boundaries_score_near_random_f1():
     assert B.strict_scores(z, chars)["f1"] == pytest.approx(B.random_f1(gold_rate, z.mean()), abs=0.02)
 
 
+@pytest.mark.parametrize("rate", [0.05, 0.3, 0.9])
+def test_random_boundaries_score_near_random_f1_tolerant(rate):
+    rng = np.random.default_rng(1)
+    chars = list(" ".join("x" * rng.integers(1, 9) for _ in range(4000)) + "\n")
+    scores = [B.tolerant_scores(rng.random(len(chars)) < rate, chars)["f1"] for _ in range(5)]
+    expected = B.random_f1_tolerant(chars, rate)
+    assert np.mean(scores) == pytest.approx(expected, abs=0.01)
+    # two chances per word end: the tolerant bar sits above the strict one
+    assert expected > B.random_f1(B.gold_word_ends(chars).mean(), rate) + 0.02
+
+
 def test_surprisal_baseline_looks_past_the_space():
     chars = list("ab cd")
     # the surprise sits on 'c', the first letter after the space

@@ -274,7 +274,7 @@ def test_the_bundled_default_checkpoint_serves_the_page(browser, artifacts):
         expected = api(url, text, "ptb-3x256")
         assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
         info = browser.find_element(By.ID, "model-info").text
-        assert "BPC" in info and "word ends: layer" in info and "(tolerant)" in info
+        assert "BPC" in info and "word ends: layer" in info and "(tolerant" in info and "(strict; random" in info
         browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
 
 

@@ -97,3 +97,40 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
         for t in threads:
             t.join()
         assert 503 in codes and set(codes) <= {200, 503} and 200 in codes
+
+
+PROBE = """
+import ctypes, sys
+from app.main import return_large_buffers_to_the_os
+if sys.argv[1] == "pinned" and not return_large_buffers_to_the_os():
+    sys.exit(3)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Mallinfo2
+libc.free(libc.malloc(8 << 20))          # unpinned, this raises glibc's threshold to 8 MiB
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblkhd - before)  # bytes mapped for the 1 MiB block: 0 if it came from the heap
+"""
+
+
+def test_large_buffers_go_back_to_the_os_after_startup():
+    """Unpinned, glibc serves a large block from its heap once a larger one was freed (and keeps
+    the memory); pinned by the server at startup, large blocks are mapped and unmapped on free."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+
+    def mapped(mode):
+        r = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=root, capture_output=True, text=True)
+        if r.returncode == 3:
+            pytest.skip("not glibc")
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout)
+    assert mapped("pinned") >= 1 << 20
+    assert mapped("dynamic") == 0

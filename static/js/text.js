@@ -179,8 +179,9 @@ function describe(models) {
   const best = scored.reduce((a, l) => (a && a.word_boundary_tolerant.f1 >= l.word_boundary_tolerant.f1 ? a : l), null);
   $("model-info").textContent = `${m.name}: ${m.layers} layers of ${m.hidden_sizes.join("/")} units`
     + (bpc ? `, ${metrics.test_bpc ? "test" : "valid"} BPC ${bpc.toFixed(3)}` : "")
-    + (best ? `; word ends: layer ${best.layer}, test F1 ${best.word_boundary_tolerant.f1.toFixed(2)} `
-      + `(tolerant), ${best.word_boundary.f1.toFixed(2)} (strict)` : "")
+    + (best ? `; word ends: layer ${best.layer}, test F1 ${best.word_boundary_tolerant.f1.toFixed(2)} (tolerant`
+      + (best.random_f1_tolerant != null ? `; random ${best.random_f1_tolerant.toFixed(2)}` : "")
+      + `), ${best.word_boundary.f1.toFixed(2)} (strict; random ${best.random_f1.toFixed(2)})` : "")
     + `, trained on ${m.training.data || "?"}`;
 }
 
