@@ -4,6 +4,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -51,8 +52,10 @@ def test_gpu_session_trains_every_run_of_its_plan(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     root = Path(__file__).resolve().parent.parent
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"     # its python3 is this one
     subprocess.run(["bash", "bench/gpu_session.sh", str(out), "240", str(ptb), str(plan)], cwd=root,
-                   env={**os.environ, "CHECKS": "0", "BENCH": "0"}, timeout=300, check=True, capture_output=True)
+                   env={**os.environ, "CHECKS": "0", "BENCH": "0", "PATH": path}, timeout=300, check=True,
+                   capture_output=True)
     packed = b"".join(p.read_bytes() for p in sorted(out.glob("results.tar.part-*")))
     with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
         names = set(tar.getnames())
