@@ -7,8 +7,8 @@ Text prints one JSON object (DESIGN.md section 6): BPC over the split read as on
 contiguous stream (the state carried, only the first character unscored), and per layer
 with a detector its boundary rate, strict and tolerant word-boundary precision / recall /
 F1, word-token F1 and the F1 of random boundaries at the same rate (strict, and tolerant in
-expectation); beside them the
-surprisal-peak baseline of the same model, its threshold chosen on the valid split.
+expectation); beside them the surprisal-peak baseline of the same model, its threshold chosen
+on the valid split.
 `--record` also writes the result into the checkpoint's config.json metrics.
 """
 from __future__ import annotations
