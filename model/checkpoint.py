@@ -28,6 +28,11 @@ class CheckpointError(ValueError):
     """A checkpoint folder that cannot be used; the message says why."""
 
 
+def config_json(config: dict) -> str:
+    """config.json's text, the same whichever writer writes it."""
+    return json.dumps(config, indent=2) + "\n"
+
+
 def write_atomic(folder: Path, files: dict[str, callable]) -> None:
     """Write {name: writer(path)} into `folder` all at once (temp folder, then rename)."""
     folder = Path(folder)
@@ -59,7 +64,7 @@ def save_checkpoint(folder, model: HMLSTMModel, meta: dict, dtype=torch.float32)
     config = {"format": FORMAT, **meta, "model": model.cfg.to_dict()}
     write_atomic(Path(folder), {
         WEIGHTS: lambda p: save_file(tensors, str(p)),
-        CONFIG: lambda p: p.write_text(json.dumps(config, indent=2) + "\n"),
+        CONFIG: lambda p: p.write_text(config_json(config)),
     })
 
 
@@ -69,7 +74,7 @@ def write_config(folder, config: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{CONFIG}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(config, indent=2) + "\n")
+            f.write(config_json(config))
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

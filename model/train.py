@@ -372,7 +372,6 @@ def main(argv=None):
             lr = learning_rate(args, trainer["step"], fraction)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = x.to(device), y.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = ddp(x, hidden)
                 loss = task.loss(model, out, y)
