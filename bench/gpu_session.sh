@@ -28,11 +28,11 @@ torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).multi_processo
 
 echo "== 1. the Triton loops and CUDA graphs against the reference step, on the GPU (float32, 1e-5)"
 if [ "${CHECKS:-1}" = 0 ]; then echo "skipped (CHECKS=0)"
-elif ! timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_fused.py \
+elif ! timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/model/test_loops.py \
         -k "gpu_at_width or (triton and dtype0 and gates)"; then
     echo "FAILED with CUDA graphs; again without them"
     export HMLSTM_CUDA_GRAPHS=0
-    timeout 100 python3 -m pytest -q -x -p no:cacheprovider tests/test_fused.py \
+    timeout 100 python3 -m pytest -q -x -p no:cacheprovider tests/model/test_loops.py \
         -k "gpu_at_width or (triton and dtype0 and gates)" || { echo "GPU loops FAILED: no training"; exit 1; }
 fi
 
@@ -73,7 +73,7 @@ while read -r NAME FLAGS; do
 done < "$PLAN"
 # meanwhile, the rest of the GPU tests (float64 too), on the idle part of the card
 if [ "${CHECKS:-1}" != 0 ]; then
-    timeout $(( $(left) - 70 )) python3 -m pytest -q -p no:cacheprovider tests/test_fused.py -k triton \
+    timeout $(( $(left) - 70 )) python3 -m pytest -q -p no:cacheprovider tests/model/test_loops.py -k triton \
         > $RES/gpu-tests.log 2>&1
     echo "GPU tests: $(tail -n 1 $RES/gpu-tests.log)"
 fi

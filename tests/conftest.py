@@ -1,6 +1,4 @@
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,17 +9,13 @@ if os.environ.get("TRITON_INTERPRET") is None:
     if not torch.cuda.is_available():
         os.environ["TRITON_INTERPRET"] = "1"
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory):
     """Two small text checkpoints trained by model.train on the toy corpus and an ink one on
     synthetic cursive (a few seconds in all)."""
     from model import train
-    from tests.toy import toy_corpus
+    from tests.helpers import toy_corpus
     root = tmp_path_factory.mktemp("lens")
     corpus = toy_corpus(root, lines=600)
     for name, seed in (("toy-a", "1"), ("toy-b", "2")):

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from model import study
-from tests.toy import toy_corpus
+from tests.helpers import toy_corpus
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 from model.checkpoint import load_checkpoint
 from model.data import Vocabulary
 from model.traces import run_traces
-from tests.toy import ROOT
+from tests.helpers import ROOT
 
 
 def test_health_and_models(client):

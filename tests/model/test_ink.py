@@ -1,8 +1,6 @@
 """Handwriting: reading IAM-OnDB, the shared preprocessing, the mixture density head, synthetic
 cursive, and POST /api/ink with its limits."""
-import io
 import math
-import tarfile
 
 import numpy as np
 import pytest
@@ -10,10 +8,8 @@ import torch
 
 from model.ink import (InkError, InkStats, IamOnDB, MixtureDensityHead, parse_line_strokes, preprocess,
                        synthetic_cursive, to_offsets)
+from tests.helpers import IAM_XML as XML, make_iam
 
-XML = b"""<?xml version="1.0" encoding="ISO-8859-1"?><WhiteboardCaptureSession><StrokeSet>
-<Stroke><Point x="10" y="20" time="1"/><Point x="13" y="24" time="2"/></Stroke>
-<Stroke><Point x="30" y="20" time="3"/></Stroke></StrokeSet></WhiteboardCaptureSession>"""
 
 
 def test_parse_and_offsets():
@@ -21,16 +17,6 @@ def test_parse_and_offsets():
     assert strokes == [[(10.0, 20.0), (13.0, 24.0)], [(30.0, 20.0)]]
     o = to_offsets(strokes)
     np.testing.assert_array_equal(o, [[0, 0, 0], [3, 4, 1], [17, -4, 1]])
-
-
-def make_iam(folder, names):
-    (folder / "training_set.txt").write_text("\n".join(names[:2]) + "\n")
-    (folder / "validation_set.txt").write_text(names[2] + "\n")
-    with tarfile.open(folder / "iamondb_lineStrokes_ascii.tar.gz", "w:gz") as tar:
-        for n in names:
-            info = tarfile.TarInfo(n)
-            info.size = len(XML)
-            tar.addfile(info, io.BytesIO(XML))
 
 
 def test_iam_reader_reads_the_split_from_the_archive(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from tests.toy import ROOT
+from tests.helpers import ROOT
 
 
 def test_compose_file_validates():

@@ -6,8 +6,7 @@ import torch
 
 from model import evaluate
 from model.checkpoint import load_checkpoint, read_config, save_checkpoint
-from tests.test_ink import make_iam
-from tests.toy import toy_text
+from tests.helpers import make_iam, toy_text
 
 
 def run(capsys, *args):

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from model import train
 from model.checkpoint import load_checkpoint
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
-from tests.toy import ROOT, toy_corpus
+from tests.helpers import ROOT, toy_corpus
 
 SMALL = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch", "4", "--bptt", "20",
          "--log-every", "5", "--no-progress", "--warmup", "5"]

@@ -123,8 +123,7 @@ def test_large_buffers_go_back_to_the_os_after_startup():
     the memory); pinned by the server at startup, large blocks are mapped and unmapped on free."""
     import subprocess
     import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
+    from tests.helpers import ROOT as root
 
     def mapped(mode):
         r = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=root, capture_output=True, text=True)

@@ -51,7 +51,7 @@ def test_gpu_session_trains_every_run_of_its_plan(tmp_path):
     plan.write_text(f"# a comment\n\nrun-a {tiny} --lr-minutes {{minutes}}\nrun-b {tiny} --z-bias 2 --lr-minutes {{minutes}}\n")
     out = tmp_path / "out"
     out.mkdir()
-    root = Path(__file__).resolve().parent.parent
+    from tests.helpers import ROOT as root
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"     # its python3 is this one
     subprocess.run(["bash", "bench/gpu_session.sh", str(out), "240", str(ptb), str(plan)], cwd=root,
                    env={**os.environ, "CHECKS": "0", "BENCH": "0", "PATH": path}, timeout=300, check=True,
