@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import time
@@ -19,7 +18,7 @@ import time
 import torch
 import torch.nn as nn
 
-from model.fused import loop_backend
+from model.loops import CUDA_GRAPHS, backend_name
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
 
@@ -108,7 +107,7 @@ def main(argv=None):
         for k in steps:
             rates[k].append(timed(steps[k], x, y, args.steps, device))
     ratios = [a / b for a, b in zip(rates["hmlstm"], rates["lstm"])]
-    backend = loop_backend(device) if args.backend == "auto" else args.backend
+    backend = backend_name(device) if args.backend == "auto" else args.backend
     result = {
         "hmlstm_chars_per_s": statistics.median(rates["hmlstm"]),
         "lstm_chars_per_s": statistics.median(rates["lstm"]),
@@ -122,7 +121,7 @@ def main(argv=None):
                    "dtype": str(dtype).replace("torch.", ""), "rounds": args.rounds,
                    "steps_per_round": args.steps},
         "backend": backend,
-        "cuda_graphs": backend == "triton" and device.type == "cuda" and os.environ.get("HMLSTM_CUDA_GRAPHS") != "0",
+        "cuda_graphs": backend == "triton" and device.type == "cuda" and CUDA_GRAPHS,
         "torch": torch.__version__,
     }
     if args.json:

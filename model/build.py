@@ -2,7 +2,7 @@
 import sys
 import time
 
-from model.fused import cpp_loops
+from model.loops import cpp_loops
 
 
 def main():

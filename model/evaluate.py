@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from model import boundaries as B
+from model import boundaries
 from model.checkpoint import CheckpointError, load_checkpoint, read_config, write_config
 from model.data import DataError, Vocabulary, load_corpus, read_text_file
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
@@ -47,17 +47,17 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
     layers = []
     for l in range(cfg.num_layers):
         if cfg.has_detector(l):
-            layers.append({"layer": l + 1, **B.layer_scores(trace.z[:, l], chars)})
+            layers.append({"layer": l + 1, **boundaries.layer_scores(trace.z[:, l], chars)})
     if threshold is None:
-        threshold = B.rate_matching_threshold(surprisal, chars, float(B.gold_word_ends(chars).mean()))
-    base_z = B.surprisal_boundaries(surprisal, chars, threshold)
-    baseline = {**B.strict_scores(base_z, chars), "word_token_f1": B.token_f1(base_z, chars),
-                "word_token_f1_tolerant": B.token_f1(base_z, chars, tolerant=True),
+        threshold = boundaries.rate_matching_threshold(surprisal, chars, float(boundaries.gold_word_ends(chars).mean()))
+    base_z = boundaries.surprisal_boundaries(surprisal, chars, threshold)
+    baseline = {**boundaries.strict_scores(base_z, chars), "word_token_f1": boundaries.token_f1(base_z, chars),
+                "word_token_f1_tolerant": boundaries.token_f1(base_z, chars, tolerant=True),
                 "boundary_rate": float(base_z.mean()), "threshold_bits": threshold,
                 "threshold_from": threshold_from}
     return {"bpc": float(np.nanmean(surprisal)), "chars": len(chars),
             "scored_chars": int(np.isfinite(surprisal).sum()),
-            "gold_word_end_rate": float(B.gold_word_ends(chars).mean()),
+            "gold_word_end_rate": float(boundaries.gold_word_ends(chars).mean()),
             "layers": layers, "baselines": {"surprisal": baseline, "random": "per layer: random_f1"}}
 
 
@@ -77,8 +77,8 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
         if model.cfg.has_detector(l):
             fired, inner = z[:, l] > 0.5, ~s_up
             layers.append({"layer": l + 1, "boundary_rate": float(fired.mean()),
-                           "penup": B.prf(fired, pen_up),
-                           "char_boundary": B.prf(sz[inner, l] > 0.5, s_end[inner])})
+                           "penup": boundaries.prf(fired, pen_up),
+                           "char_boundary": boundaries.prf(sz[inner, l] > 0.5, s_end[inner])})
     return {"loglik_per_sequence": res["loglik_per_sequence"], "sequences": len(lines),
             "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
             "synthetic_lines": synthetic,
@@ -98,7 +98,7 @@ def valid_threshold(model, vocab, corpus, max_chars) -> float:
     text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
     chars = list(text)
     trace = run_traces(model, vocab.encode(text))
-    return B.rate_matching_threshold(trace.loss, chars, float(B.gold_word_ends(chars).mean()))
+    return boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
 
 
 def main(argv=None):

@@ -2,7 +2,7 @@
 
 Reads top to bottom like the paper: one config, the boundary detector, one
 layer step written from the equations (the reference), the stack of layers
-(which runs the fused whole-sequence kernel of `model.fused` by default), the
+(which runs the fused whole-sequence kernel of `model.loops` by default), the
 gated output module and the two heads (text softmax, ink mixture density).
 
 Shapes: time-major, (T, B, features). A state is (h, c, z): h and c hold the
@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from model.loops.sequence import hmlstm_sequence
 
 LAYER_NORM_MODES = ("none", "gates", "all")
 
@@ -158,12 +160,12 @@ class HMLSTM(nn.Module):
         zeros = lambda w: torch.zeros(batch, w, device=device, dtype=dtype)  # noqa: E731
         return zeros(n), zeros(n), zeros(L)
 
-    def forward(self, x, state=None, backend: str = "auto"):
+    def forward(self, x, state=None, backend: str | None = None):
         """Run the layers over x (T, B, input_size).
 
-        backend: "auto" (the fused kernel: C++ loops on the CPU where built, Triton on a GPU), "cpp",
-        "triton", "python" (the fused kernel's Python loops) or "reference" (`HMLSTMLayer.step` under
-        autograd).
+        backend: None (HMLSTM_LOOPS, by default "auto": the fused kernel with the C++ loops on the CPU
+        where they build, Triton on a GPU), "auto", "cpp", "triton", "python" (the fused kernel's
+        Python loops) or "reference" (`HMLSTMLayer.step` under autograd).
 
         Returns (h, z, z_soft, z_line, state): h (T, B, sum(H)) every layer's h_t side by
         side; z, z_soft and z_line (T, B, L), column l 0 for a layer without detector (z_line
@@ -175,9 +177,8 @@ class HMLSTM(nn.Module):
         state = tuple(s.detach() for s in state)
         if backend == "reference":
             return self.forward_reference(x, state)
-        from model.fused import hmlstm_sequence
-        h, z, z_soft, z_line, hT, cT, zT = hmlstm_sequence(self, x, state, backend)
-        return h, z, z_soft, z_line, (hT, cT, zT)
+        out = hmlstm_sequence(self, x, state, backend)
+        return out.h, out.z, out.z_soft, out.z_line, out.state
 
     def forward_reference(self, x, state):
         """Step by step through the layers with `HMLSTMLayer.step` (slow, plainly correct)."""
@@ -252,7 +253,7 @@ class HMLSTMModel(nn.Module):
             from model.ink import MixtureDensityHead
             self.head = MixtureDensityHead(cfg.output_size, cfg.mixture_components)
 
-    def forward(self, inputs, state=None, backend: str = "auto"):
+    def forward(self, inputs, state=None, backend: str | None = None):
         """inputs: (T, B) symbol ids for text, (T, B, 3) pen offsets for ink.
 
         Returns a dict: `out` (logits, or mixture parameters), `h`, `z`, `z_soft`, `z_line`,

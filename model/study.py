@@ -81,16 +81,12 @@ def run_one(name: str, seed: int, args) -> dict:
         print(f"{name} seed {seed}: training failed ({last}); left out of the report", file=sys.stderr)
         return None
     # the model as it is at the end of the budget (a fixed budget: no choosing among epochs)
-    import torch
     from model.data import Vocabulary, load_corpus
     from model.evaluate import text_report
-    from model.hmlstm import HMLSTMModel
-    from model.train import load_run
+    from model.train import load_run_model
+    model, saved = load_run_model(folder / "run")
+    vocab = Vocabulary(saved["data"]["vocabulary"])                       # the alphabet model.train read
     corpus = load_corpus(args.data_dir, args.text_file)
-    vocab = Vocabulary.from_text(corpus["train"])                # as model.train built it
-    model = HMLSTMModel(_config_from_run(folder, vocab))
-    load_run(folder / "run", model, torch.optim.Adam(model.parameters()))
-    model.eval()
     report = text_report(model, vocab, corpus["valid"][:args.valid_chars], threshold_from="valid slice")
     log = [json.loads(line) for line in (folder / "run.jsonl").read_text().splitlines()]
     curve = [{"step": r["step"], "rates": r["boundary_rate"], "bpc": r.get("bpc")} for r in log if r["event"] == "train"]
@@ -100,15 +96,6 @@ def run_one(name: str, seed: int, args) -> dict:
               "collapse_events": collapses}
     done.write_text(json.dumps(result))
     return result
-
-
-def _config_from_run(folder: Path, vocab):
-    from model.hmlstm import HMLSTMConfig
-    a = json.loads((folder / "run" / "trainer.json").read_text())["args"]
-    return HMLSTMConfig(task="text", vocab_size=len(vocab), input_size=a["embed"],
-                        hidden_sizes=[a["hidden"]] * a["layers"], output_size=a["output_size"] or a["hidden"],
-                        top_detector=a["top_detector"], layer_norm=a["layer_norm"], nested=a["nested"],
-                        z_bias=a["z_bias"])
 
 
 # --- the report ------------------------------------------------------------------------
@@ -191,7 +178,9 @@ td,th{{border:1px solid #ddd;padding:2px 6px;text-align:right}}td:first-child{{t
 BPTT {args.bptt}, a budget of {budget:,} training characters each; scored on the first {args.valid_chars:,} characters
 of the valid split (test untouched). Mean ± std over seeds. Strict: the last letter of a word; tolerant: it or the
 whitespace after it; token F1: on the text without whitespace. Baseline flags: {json.dumps(BASELINE)}. Variants
-named "prior" add an auxiliary loss on the boundary rate (beyond the paper).</p>
+named "prior" go beyond the paper: "band" adds the collapse guard's loss (zero while a detector's rate is
+inside the band), "rate" moves each detector's threshold toward a target rate after every update
+(a controller on the z row's bias, not a loss).</p>
 <table><tr><th>variant</th><th>seeds</th><th>BPC</th>{head}<th>surprisal F1</th><th>surprisal token F1</th>
 <th>collapse events</th></tr>{''.join(rows)}</table>
 {''.join(parts)}</body></html>"""

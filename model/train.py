@@ -5,20 +5,22 @@
     torchrun --nproc-per-node 2 -m model.train ...        (DistributedDataParallel)
 
 A run keeps its state in --run-dir (default runs/NAME, not committed): weights, Adam's
-moments, the carried hidden state, the position in the data and the schedule, in
+moments, the state carried across windows, the position in the data and the schedule, in
 safetensors and JSON, rewritten atomically every --save-minutes and at the end. A run
 killed at any moment resumes from its last save with --resume. The checkpoint in --out
-is the model with the best validation BPC so far.
+is the model with the best validation score so far.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import json
 import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,11 +29,12 @@ from safetensors.torch import load_file, save_file
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomic
 from model.data import DataError, windows
+from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
 from model.tasks import make_task
-from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 
 
+# --- arguments ------------------------------------------------------------------------
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
@@ -104,37 +107,54 @@ def parse_args(argv=None):
     if args.lr <= 0 or args.epochs <= 0:
         p.error("--lr and --epochs must be positive")
     detectors = args.layers - (0 if args.top_detector else 1)
-
-    def per_detector(flag, text, parse):
-        """One value for every detector, or one each separated by '/'; None for 'off'."""
-        if text == "off":
-            return None
-        try:
-            values = [parse(part) for part in text.split("/")]
-        except ValueError:
-            p.error(f"{flag}: cannot read {text!r}")
-        if len(values) not in (1, detectors):
-            p.error(f"{flag} gives {len(values)} values; this model has {detectors} boundary detectors")
-        return values * detectors if len(values) == 1 else values
-
-    def band(part):
-        lo, hi = (float(v) for v in part.split(","))
-        if not 0 <= lo <= hi <= 1:
-            raise ValueError
-        return lo, hi
-
-    def target(part):
-        if part.strip() == "none":
-            return None
-        t = float(part)
-        if not 0 <= t <= 1:
-            raise ValueError
-        return t
-
-    args.band = per_detector("--z-band (LO,HI with 0 <= LO <= HI <= 1)", args.z_band, band)
-    args.rate_targets = per_detector("--z-rate (targets in [0, 1] or 'none')", args.z_rate, target)
+    try:
+        args.band = per_detector(args.z_band, _band, detectors)
+    except ValueError as e:
+        p.error(f"--z-band (LO,HI with 0 <= LO <= HI <= 1): {e}")
+    try:
+        args.rate_targets = per_detector(args.z_rate, _rate_target, detectors)
+    except ValueError as e:
+        p.error(f"--z-rate (targets in [0, 1] or 'none'): {e}")
     return args
 
+
+def per_detector(text: str, parse, detectors: int):
+    """One value for every detector, or one each separated by '/'; None for 'off'."""
+    if text == "off":
+        return None
+    try:
+        values = [parse(part) for part in text.split("/")]
+    except ValueError:
+        raise ValueError(f"cannot read {text!r}") from None
+    if len(values) not in (1, detectors):
+        raise ValueError(f"{len(values)} values given; this model has {detectors} boundary detectors")
+    return values * detectors if len(values) == 1 else values
+
+
+def _band(part: str) -> tuple[float, float]:
+    lo, hi = (float(v) for v in part.split(","))
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError
+    return lo, hi
+
+
+def _rate_target(part: str) -> float | None:
+    if part.strip() == "none":
+        return None
+    t = float(part)
+    if not 0 <= t <= 1:
+        raise ValueError
+    return t
+
+
+def config_from_args(args, task) -> HMLSTMConfig:
+    """The model these arguments describe, for this task's data (its vocabulary or input)."""
+    return HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
+                        output_size=args.output_size or args.hidden, top_detector=args.top_detector,
+                        layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias)
+
+
+# --- the boundary priors ----------------------------------------------------------------
 
 def detector_rates(out: dict, cfg: HMLSTMConfig) -> list[torch.Tensor]:
     """Each detector's firing rate in this batch, for the band guard.
@@ -200,247 +220,53 @@ def init_from(model: HMLSTMModel, task, folder) -> None:
     model.load_state_dict(source.state_dict())
 
 
-# --- distributed ---------------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------
 
-def setup_distributed():
-    """(rank, world) under torchrun, (0, 1) otherwise."""
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
-        return 0, 1
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
+@dataclass(frozen=True)
+class Processes:
+    """This process among those of a torchrun (rank 0 of 1 without one), and its device."""
+    rank: int
+    world: int
+    device: torch.device
 
+    @classmethod
+    def start(cls, device_flag: str) -> "Processes":
+        rank, world = 0, 1
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            rank, world = dist.get_rank(), dist.get_world_size()
+        if device_flag == "auto":
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            device = torch.device(device_flag)
+        if device.type == "cuda" and world > 1:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        return cls(rank, world, device)
 
-def agree(flag: bool, world: int) -> bool:
-    """True on every process when it is true on any (a no-op without torchrun)."""
-    if world == 1:
-        return bool(flag)
-    t = torch.tensor([int(bool(flag))], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    def agree(self, flag: bool) -> bool:
+        """True on every process when it is true on any: a rank alone in a collective (the save's
+        gather, DDP's next step) would hang."""
+        if self.world == 1:
+            return bool(flag)
+        t = torch.tensor([int(bool(flag))], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
 
+    def gather_rows(self, tensors):
+        """Every rank's rows of these (B_local, ...) tensors, in global stream order."""
+        if self.world == 1 or tensors is None:
+            return tensors
+        gathered = []
+        for t in tensors:
+            parts = [torch.empty_like(t) for _ in range(self.world)]
+            dist.all_gather(parts, t.contiguous())
+            gathered.append(torch.cat(parts))
+        return tuple(gathered)
 
-# --- run state ------------------------------------------------------------------------
-
-def save_run(run_dir: Path, model, opt, hidden, trainer: dict):
-    """Everything --resume needs, as safetensors + JSON, written atomically."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    opt_state = opt.state_dict()
-    for i, st in opt_state["state"].items():
-        for k, v in st.items():
-            tensors[f"adam.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().reshape(-1) \
-                if k == "step" else v.detach().cpu().contiguous()
-    if hidden is not None:
-        for name, t in zip(("h", "c", "z"), hidden):
-            tensors[f"hidden.{name}"] = t.detach().cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {**trainer, "param_groups": opt_state["param_groups"]}
-    write_atomic(run_dir, {
-        "state.safetensors": lambda p: save_file(tensors, str(p)),
-        "trainer.json": lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"),
-    })
-
-
-def load_run(run_dir: Path, model, opt):
-    tensors = load_file(str(run_dir / "state.safetensors"))
-    meta = json.loads((run_dir / "trainer.json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state = {}
-    for k, v in tensors.items():
-        if k.startswith("adam."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
-    opt.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
-    hidden = tuple(tensors[f"hidden.{n}"] for n in "hcz") if "hidden.h" in tensors else None
-    torch.set_rng_state(tensors["rng.torch"])
-    return hidden, meta
-
-
-# --- the loop -----------------------------------------------------------------------
-
-def learning_rate(args, step: int, fraction: float) -> float:
-    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done."""
-    warm = min(1.0, (step + 1) / max(1, args.warmup))
-    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
-    return args.lr * warm * (args.min_lr_ratio + (1 - args.min_lr_ratio) * cos)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    rank, world = setup_distributed()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    out_dir = Path(args.out)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / out_dir.name
-    if args.resume and not (run_dir / "trainer.json").is_file():
-        sys.exit(f"model.train: nothing to resume in {run_dir} (no trainer.json)")
-    torch.manual_seed(args.seed)
-    try:
-        task = make_task(args, out_dir, args.resume)
-    except (DataError, InkError) as e:
-        sys.exit(f"model.train: {e}")
-    cfg = HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
-                       output_size=args.output_size or args.hidden, top_detector=args.top_detector,
-                       layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias)
-    model = HMLSTMModel(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    trainer = {"epoch": 0, "position": 0, "step": 0, "positions": 0, "seconds": 0.0,
-               "best_valid": None, "history": [], "args": vars(args)}
-    hidden = None
-    if args.init_from and not args.resume:
-        init_from(model, task, args.init_from)
-    if args.resume:
-        hidden, saved = load_run(run_dir, model, opt)
-        for old, new in (("best_valid_bpc", "best_valid"), ("chars", "positions")):   # runs saved before
-            if old in saved:
-                saved[new] = saved.pop(old)
-        trainer.update({k: v for k, v in saved.items() if k != "args"})
-        trainer["args"] = vars(args)
-        if hidden is not None and hidden[0].shape[0] != args.batch:
-            print(f"--batch changed ({hidden[0].shape[0]} -> {args.batch}): the carried state starts afresh",
-                  file=sys.stderr)
-            hidden = None
-        if hidden is not None:
-            hidden = tuple(h[rank * (args.batch // world):(rank + 1) * (args.batch // world)].to(device)
-                           for h in hidden)
-    ddp = model
-    if world > 1:
-        ddp = torch.nn.parallel.DistributedDataParallel(model)
-    if args.batch % world:
-        sys.exit(f"model.train: --batch {args.batch} does not split over {world} processes")
-    local = args.batch // world
-    streams = task.train_streams(args.batch)[:, rank * local:(rank + 1) * local].to(device)  # this rank's
-    steps_per_epoch = math.ceil((streams.shape[0] - 1) / args.bptt)
-    log_path = run_dir.parent / f"{run_dir.name}.jsonl"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "a") if rank == 0 else None
-    meta = {**task.meta(),
-            "training": {"data": task.data,
-                         "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
-                         "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
-                         "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
-                         "rate_band": ({"band": [list(b) for b in args.band], "weight": args.z_band_weight}
-                                       if args.band else None),
-                         "rate_prior": ({"targets": args.rate_targets, "gain": args.z_rate_gain}
-                                        if args.rate_targets else None),
-                         "seed": args.seed, "device": str(device), "processes": world,
-                         "init_from": Path(args.init_from).name if args.init_from else None}}
-    amp = device.type == "cuda"
-    if amp:     # the recurrence stays float32 under autocast: let its products use TF32
-        torch.backends.cuda.matmul.allow_tf32 = True
-    start = time.time()
-    last_save = start
-    seconds0 = trainer["seconds"]
-    bar = None
-    if rank == 0 and not args.no_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=steps_per_epoch, initial=trainer["position"] // args.bptt, dynamic_ncols=True,
-                   desc=f"epoch {trainer['epoch'] + 1}")
-    low_high = [0] * cfg.num_layers          # consecutive logged windows a layer spent outside 1%..99%
-    # running sums stay on the device: reading them every step would wait for the GPU every step
-    window = {"nll": 0.0, "n": 0, "fired": torch.zeros(cfg.num_layers, device=device), "t": time.time()}
-
-    def checkpoint_run():
-        trainer["seconds"] = seconds0 + time.time() - start
-        carried = hidden
-        if world > 1 and hidden is not None:      # every rank's streams, in global stream order
-            carried = []
-            for t in hidden:
-                parts = [torch.empty_like(t) for _ in range(world)]
-                dist.all_gather(parts, t.contiguous())
-                carried.append(torch.cat(parts))
-        if rank == 0:
-            save_run(run_dir, model, opt, carried, trainer)
-
-    def out_of_time():
-        return ((args.max_minutes and time.time() - start > args.max_minutes * 60)
-                or (args.lr_minutes and seconds0 + time.time() - start > args.lr_minutes * 60)
-                or (args.max_updates and trainer["step"] >= args.max_updates))
-
-    stopped = False
-    while (args.lr_minutes or trainer["epoch"] < math.ceil(args.epochs)) and not stopped:
-        for pos, x, y in windows(streams, args.bptt, trainer["position"]):
-            progress = trainer["epoch"] + pos / streams.shape[0]
-            model.set_slope(slope_schedule(progress, args.slope_rate, 1.0, args.slope_cap, args.slope_delay))
-            fraction = ((seconds0 + time.time() - start) / (60 * args.lr_minutes) if args.lr_minutes
-                        else progress / args.epochs)
-            lr = learning_rate(args, trainer["step"], fraction)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = ddp(x, hidden)
-                loss = task.loss(model, out, y)
-                objective = loss
-                if args.band:
-                    objective = objective + band_penalty(detector_rates(out, cfg), args.band, args.z_band_weight)
-            hidden = out["state"]
-            opt.zero_grad(set_to_none=True)
-            objective.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            if args.rate_targets:
-                steer_rates(out, model, args.rate_targets, args.z_rate_gain, world)
-            trainer["step"] += 1
-            n = y.shape[0] * y.shape[1]
-            trainer["positions"] += n * world
-            trainer["position"] = pos + x.shape[0]
-            window["nll"] += loss.detach().float() * n
-            window["n"] += n
-            window["fired"] += out["z"].detach().float().sum((0, 1))
-            if bar is not None:
-                bar.update(1)
-            if trainer["step"] % args.log_every == 0 and rank == 0:
-                _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task)
-            # decided together: a rank alone in a collective (the save's gather, DDP's next step) hangs
-            if agree(time.time() - last_save > args.save_minutes * 60, world):
-                checkpoint_run()
-                last_save = time.time()
-            if agree(out_of_time(), world):
-                stopped = True
-                break
-        if stopped and not (args.lr_minutes and out_of_time()):
-            break
-        # end of epoch (or of a time budget): validate, keep the best, carry on
-        score, metrics = task.validate(model, device)
-        done = trainer["epoch"] + (trainer["position"] / streams.shape[0] if stopped else 1)
-        if not stopped:
-            trainer["epoch"] += 1
-            trainer["position"] = 0
-            hidden = None
-        minutes = (seconds0 + time.time() - start) / 60
-        record = {"epoch": round(done, 3), "step": trainer["step"], **metrics, "slope": float(model.rnn.slope),
-                  "minutes": minutes}
-        trainer["history"].append(record)
-        if rank == 0:
-            print(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                                           if isinstance(v, float)), file=sys.stderr)
-            log.write(json.dumps({"event": "valid", **record}) + "\n")
-            log.flush()
-            if trainer["best_valid"] is None or score < trainer["best_valid"]:
-                trainer["best_valid"] = score
-                save_checkpoint(out_dir, model, {**meta, "metrics": {
-                    **metrics, "epochs": round(done, 3), "updates": trainer["step"],
-                    "train_positions": trainer["positions"], "train_minutes": round(minutes, 1)}})
-        checkpoint_run()
-        last_save = time.time()
-        if bar is not None:
-            bar.reset(total=steps_per_epoch)
-            bar.set_description(f"epoch {trainer['epoch'] + 1}")
-    checkpoint_run()
-    if bar is not None:
-        bar.close()
-    if rank == 0:
-        state = ("finished its --lr-minutes" if args.lr_minutes and out_of_time() else
-                 "stopped at --max-minutes/--max-updates" if stopped else "finished")
-        print(f"{state}: {trainer['step']} updates, {trainer['positions'] / 1e6:.1f}M positions, "
-              f"best validation score {trainer['best_valid']}; resume with --resume", file=sys.stderr)
-        log.close()
-    if world > 1:
+    def end(self) -> None:
+        if self.world == 1:
+            return
         dist.barrier()              # no rank closes its connections while another still uses them
         dist.destroy_process_group()
         # Everything is written and flushed. Leave now: about one exit in ten, a thread of torch's
@@ -451,29 +277,339 @@ def main(argv=None):
         os._exit(0)
 
 
-def _log_window(trainer, window, cfg, model, lr, low_high, bar, log, world, task):
-    rates = (window["fired"] / max(window["n"], 1)).tolist()
-    shown = task.shown(float(window["nll"]) / max(window["n"], 1))
-    cps = window["n"] * world / max(time.time() - window["t"], 1e-9)       # positions per second
-    for l in range(cfg.num_layers):
-        if cfg.has_detector(l):
-            outside = rates[l] < 0.01 or rates[l] > 0.99
-            low_high[l] = low_high[l] + 1 if outside else 0
-            if low_high[l] == 10:       # ten logged windows in a row: say so, once per episode
-                print(f"warning: layer {l + 1}'s boundary rate is {rates[l]:.3f}, outside 1%..99% for "
-                      f"the last 10 logged windows: its detector may have collapsed", file=sys.stderr)
-                log.write(json.dumps({"event": "collapse", "layer": l + 1, "rate": rates[l],
-                                      "step": trainer["step"]}) + "\n")
-    zs = [f"{r:.2f}" for l, r in enumerate(rates) if cfg.has_detector(l)]
-    if bar is not None:
-        bar.set_postfix_str(f"{cps / 1000:.1f}k pos/s {task.unit} {shown:.3f} z {'/'.join(zs)} "
-                            f"a {float(model.rnn.slope):.2f}")
-    log.write(json.dumps({"event": "train", "step": trainer["step"], "epoch": trainer["epoch"],
-                          "position": trainer["position"], task.unit: shown, "boundary_rate": rates,
-                          "lr": lr, "slope": float(model.rnn.slope), "positions_per_s": cps}) + "\n")
-    log.flush()
-    window["fired"].zero_()
-    window.update(nll=0.0, n=0, t=time.time())
+# --- the run state --------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A training run's progress: trainer.json, beside the tensors of state.safetensors."""
+    epoch: int = 0                  # finished epochs
+    position: int = 0               # where in the streams the next window starts
+    step: int = 0                   # updates done
+    positions_seen: int = 0         # training positions read, over all processes
+    seconds: float = 0.0            # training time, over every session of this run
+    best_valid: float | None = None
+    history: list = field(default_factory=list)   # a record per validation
+    carried: tuple | None = None    # (h, c, z) carried from window to window (safetensors, not JSON)
+
+    def to_json(self, args) -> dict:
+        record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
+        return {**record, "args": vars(args)}
+
+    @classmethod
+    def from_json(cls, saved: dict) -> "Run":
+        renamed = {"best_valid_bpc": "best_valid", "chars": "positions_seen", "positions": "positions_seen"}
+        saved = {renamed.get(k, k): v for k, v in saved.items()}                 # runs saved before
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__ and k != "carried"})
+
+
+def save_run(run_dir: Path, model, opt, run: Run, args, data: dict, carried=None) -> None:
+    """Everything --resume needs, as safetensors + JSON, written atomically. `data`: what the task
+    records of its data (the vocabulary, or the ink normalisation); `carried`: the carried state of
+    every process (the run's own by default)."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for i, st in opt_state["state"].items():
+        for k, v in st.items():
+            tensors[f"adam.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().reshape(-1) \
+                if k == "step" else v.detach().cpu().contiguous()
+    carried = run.carried if carried is None else carried
+    if carried is not None:
+        for name, t in zip("hcz", carried):
+            tensors[f"carried.{name}"] = t.detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {**run.to_json(args), "param_groups": opt_state["param_groups"], "model": model.cfg.to_dict(),
+            "data": data}
+    write_atomic(run_dir, {
+        "state.safetensors": lambda p: save_file(tensors, str(p)),
+        "trainer.json": lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"),
+    })
+
+
+def load_run(run_dir: Path, model, opt) -> Run:
+    """The run saved in run_dir, its weights and Adam's moments loaded into model and opt."""
+    tensors = load_file(str(run_dir / "state.safetensors"))
+    meta = json.loads((run_dir / "trainer.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = {}
+    for k, v in tensors.items():
+        if k.startswith("adam."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    run = Run.from_json(meta)
+    prefix = "carried" if "carried.h" in tensors else "hidden"                  # runs saved before
+    if f"{prefix}.h" in tensors:
+        run.carried = tuple(tensors[f"{prefix}.{n}"] for n in "hcz")
+    return run
+
+
+def load_run_model(run_dir: Path) -> tuple[HMLSTMModel, dict]:
+    """The model as a run left it (for a study that scores the end of a fixed budget), and the
+    run's trainer.json (its "data" holds the vocabulary)."""
+    meta = json.loads((Path(run_dir) / "trainer.json").read_text())
+    model = HMLSTMModel(HMLSTMConfig.from_dict(meta["model"]))
+    tensors = load_file(str(Path(run_dir) / "state.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    return model.eval(), meta
+
+
+# --- training -----------------------------------------------------------------------------
+
+class StopReason(enum.Enum):
+    FINISHED = "finished"                                   # the planned epochs are done
+    BUDGET = "finished its --lr-minutes"                    # the lr schedule's time is spent
+    LIMIT = "stopped at --max-minutes/--max-updates"        # resumable; no validation of a part epoch
+
+
+def learning_rate(args, step: int, fraction: float) -> float:
+    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done."""
+    warm = min(1.0, (step + 1) / max(1, args.warmup))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+    return args.lr * warm * (args.min_lr_ratio + (1 - args.min_lr_ratio) * cos)
+
+
+class Trainer:
+    """The pieces of a training run that the loop in `main` goes through."""
+
+    def __init__(self, args, argv, procs: Processes):
+        self.args, self.procs = args, procs
+        self.out_dir = Path(args.out)
+        self.run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / self.out_dir.name
+        if args.resume and not (self.run_dir / "trainer.json").is_file():
+            sys.exit(f"model.train: nothing to resume in {self.run_dir} (no trainer.json)")
+        if args.batch % procs.world:
+            sys.exit(f"model.train: --batch {args.batch} does not split over {procs.world} processes")
+        torch.manual_seed(args.seed)
+        try:
+            self.task = make_task(args, self.out_dir, args.resume)
+        except (DataError, InkError) as e:
+            sys.exit(f"model.train: {e}")
+        self.model = HMLSTMModel(config_from_args(args, self.task)).to(procs.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        self.run = self._start_run()
+        self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if procs.world > 1 else self.model
+        local = args.batch // procs.world
+        self.streams = self.task.train_streams(args.batch)[:, procs.rank * local:(procs.rank + 1) * local]
+        self.streams = self.streams.to(procs.device)
+        self.meta = self._checkpoint_meta(argv)
+        self.amp = procs.device.type == "cuda"
+        if self.amp:     # the recurrence stays float32 under autocast: let its products use TF32
+            torch.backends.cuda.matmul.allow_tf32 = True
+        self.started = self.last_save = time.time()
+        self.seconds_before = self.run.seconds
+        self.progress = Progress(args, self.run_dir, self.model.cfg, self.task, procs, self.steps_per_epoch, self.run)
+
+    def _start_run(self) -> Run:
+        args, procs = self.args, self.procs
+        if not args.resume:
+            if args.init_from:
+                init_from(self.model, self.task, args.init_from)
+            return Run()
+        run = load_run(self.run_dir, self.model, self.opt)
+        if run.carried is not None and run.carried[0].shape[0] != args.batch:
+            print(f"--batch changed ({run.carried[0].shape[0]} -> {args.batch}): the carried state starts afresh",
+                  file=sys.stderr)
+            run.carried = None
+        if run.carried is not None:          # this rank's streams
+            local = args.batch // procs.world
+            run.carried = tuple(t[procs.rank * local:(procs.rank + 1) * local].to(procs.device) for t in run.carried)
+        return run
+
+    def _checkpoint_meta(self, argv) -> dict:
+        args = self.args
+        return {**self.task.meta(), "training": {
+            "data": self.task.data,
+            "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
+            "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
+            "rate_band": {"band": [list(b) for b in args.band], "weight": args.z_band_weight} if args.band else None,
+            "rate_prior": ({"targets": args.rate_targets, "gain": args.z_rate_gain} if args.rate_targets else None),
+            "seed": args.seed, "device": str(self.procs.device), "processes": self.procs.world,
+            "init_from": Path(args.init_from).name if args.init_from else None}}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil((self.streams.shape[0] - 1) / self.args.bptt)
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.time() - self.started
+
+    def train_step(self, position: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One update on one window: slope and lr from the schedule, the loss and the priors."""
+        args, run, model = self.args, self.run, self.model
+        progress = run.epoch + position / self.streams.shape[0]
+        model.set_slope(slope_schedule(progress, args.slope_rate, 1.0, args.slope_cap, args.slope_delay))
+        fraction = self.seconds() / (60 * args.lr_minutes) if args.lr_minutes else progress / args.epochs
+        lr = learning_rate(args, run.step, fraction)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(self.procs.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out = self.ddp(x, run.carried)
+            loss = self.task.loss(model, out, y)
+            objective = loss
+            if args.band:
+                objective = objective + band_penalty(detector_rates(out, model.cfg), args.band, args.z_band_weight)
+        run.carried = out["state"]
+        self.opt.zero_grad(set_to_none=True)
+        objective.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        self.opt.step()
+        if args.rate_targets:
+            steer_rates(out, model, args.rate_targets, args.z_rate_gain, self.procs.world)
+        run.step += 1
+        run.positions_seen += y.numel() * self.procs.world
+        run.position = position + x.shape[0]
+        self.progress.update(out, loss, y.numel(), lr, model, run)
+
+    def stop_reason(self) -> StopReason | None:
+        args, run = self.args, self.run
+        if not args.lr_minutes and run.epoch >= math.ceil(args.epochs):
+            return StopReason.FINISHED
+        if self.procs.agree(args.lr_minutes and self.seconds() > args.lr_minutes * 60):
+            return StopReason.BUDGET
+        if self.procs.agree((args.max_minutes and time.time() - self.started > args.max_minutes * 60)
+                            or (args.max_updates and run.step >= args.max_updates)):
+            return StopReason.LIMIT
+        return None
+
+    def next_epoch(self) -> None:
+        self.run.epoch += 1
+        self.run.position = 0
+        self.run.carried = None
+        self.progress.new_epoch(self.run)
+
+    def validate(self) -> None:
+        """Score the weights as they are; keep them as the checkpoint when they are the best so far."""
+        run = self.run
+        score, metrics = self.task.validate(self.model, self.procs.device)
+        epochs = round(run.epoch + run.position / self.streams.shape[0], 3)
+        minutes = self.seconds() / 60
+        record = {"epoch": epochs, "step": run.step, **metrics, "slope": float(self.model.rnn.slope),
+                  "minutes": minutes}
+        run.history.append(record)
+        self.progress.valid(record, metrics)
+        if self.procs.rank == 0 and (run.best_valid is None or score < run.best_valid):
+            run.best_valid = score
+            save_checkpoint(self.out_dir, self.model, {**self.meta, "metrics": {
+                **metrics, "epochs": epochs, "updates": run.step, "train_positions": run.positions_seen,
+                "train_minutes": round(minutes, 1)}})
+
+    def save_if_due(self, now: bool = False) -> None:
+        if now or self.procs.agree(time.time() - self.last_save > self.args.save_minutes * 60):
+            self.run.seconds = self.seconds()
+            carried = self.procs.gather_rows(self.run.carried)
+            if self.procs.rank == 0:
+                save_run(self.run_dir, self.model, self.opt, self.run, self.args, self.task.meta(), carried)
+            self.last_save = time.time()
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    procs = Processes.start(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer = Trainer(args, argv, procs)
+    stop = trainer.stop_reason()
+    while stop is None:
+        for position, x, y in windows(trainer.streams, args.bptt, trainer.run.position):
+            trainer.train_step(position, x, y)
+            trainer.save_if_due()
+            stop = trainer.stop_reason()
+            if stop is not None:
+                break
+        if stop is StopReason.LIMIT:
+            break
+        if stop is None:
+            trainer.next_epoch()
+        trainer.validate()
+        trainer.save_if_due(now=True)
+        stop = stop or trainer.stop_reason()
+    trainer.save_if_due(now=True)
+    trainer.progress.close(stop, trainer.run)
+    procs.end()
+
+
+# --- what a person watching sees ------------------------------------------------------------
+
+class Progress:
+    """The progress bar, the JSONL log (runs/NAME.jsonl) and the warnings, on rank 0; the running
+    figures of the last --log-every updates stay on the device (reading them every step would
+    wait for the GPU every step)."""
+
+    def __init__(self, args, run_dir: Path, cfg: HMLSTMConfig, task, procs: Processes, steps_per_epoch: int,
+                 run: Run):
+        self.args, self.cfg, self.task, self.procs = args, cfg, task, procs
+        self.steps_per_epoch = steps_per_epoch
+        self.shown = procs.rank == 0
+        self.log = None
+        if self.shown:
+            path = run_dir.parent / f"{run_dir.name}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.log = open(path, "a")
+        self.bar = None
+        if self.shown and not args.no_progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=steps_per_epoch, initial=run.position // args.bptt, dynamic_ncols=True,
+                            desc=f"epoch {run.epoch + 1}")
+        self.outside = [0] * cfg.num_layers     # consecutive logged windows a layer spent outside 1%..99%
+        self._reset()
+
+    def _reset(self):
+        self.nll, self.n, self.started = 0.0, 0, time.time()
+        self.fired = torch.zeros(self.cfg.num_layers, device=self.procs.device)
+
+    def update(self, out: dict, loss: torch.Tensor, n: int, lr: float, model, run: Run) -> None:
+        self.nll += loss.detach().float() * n
+        self.n += n
+        self.fired += out["z"].detach().float().sum((0, 1))
+        if self.bar is not None:
+            self.bar.update(1)
+        if run.step % self.args.log_every == 0 and self.shown:
+            self._write_window(lr, model, run)
+
+    def _write_window(self, lr: float, model, run: Run) -> None:
+        rates = (self.fired / max(self.n, 1)).tolist()
+        shown = self.task.shown(float(self.nll) / max(self.n, 1))
+        per_s = self.n * self.procs.world / max(time.time() - self.started, 1e-9)       # positions per second
+        for l in range(self.cfg.num_layers):
+            if self.cfg.has_detector(l):
+                self.outside[l] = self.outside[l] + 1 if rates[l] < 0.01 or rates[l] > 0.99 else 0
+                if self.outside[l] == 10:       # ten logged windows in a row: say so, once per episode
+                    print(f"warning: layer {l + 1}'s boundary rate is {rates[l]:.3f}, outside 1%..99% for "
+                          f"the last 10 logged windows: its detector may have collapsed", file=sys.stderr)
+                    self._write({"event": "collapse", "layer": l + 1, "rate": rates[l], "step": run.step})
+        slope = float(model.rnn.slope)
+        if self.bar is not None:
+            zs = "/".join(f"{r:.2f}" for l, r in enumerate(rates) if self.cfg.has_detector(l))
+            self.bar.set_postfix_str(f"{per_s / 1000:.1f}k pos/s {self.task.unit} {shown:.3f} z {zs} a {slope:.2f}")
+        self._write({"event": "train", "step": run.step, "epoch": run.epoch, "position": run.position,
+                     self.task.unit: shown, "boundary_rate": rates, "lr": lr, "slope": slope,
+                     "positions_per_s": per_s})
+        self._reset()
+
+    def _write(self, record: dict) -> None:
+        self.log.write(json.dumps(record) + "\n")
+        self.log.flush()
+
+    def valid(self, record: dict, metrics: dict) -> None:
+        if self.shown:
+            print(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                                           if isinstance(v, float)), file=sys.stderr)
+            self._write({"event": "valid", **record})
+
+    def new_epoch(self, run: Run) -> None:
+        if self.bar is not None:
+            self.bar.reset(total=self.steps_per_epoch)
+            self.bar.set_description(f"epoch {run.epoch + 1}")
+
+    def close(self, stop: StopReason, run: Run) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.shown:
+            print(f"{stop.value}: {run.step} updates, {run.positions_seen / 1e6:.1f}M positions, "
+                  f"best validation score {run.best_valid}; resume with --resume", file=sys.stderr)
+            self.log.close()
 
 
 if __name__ == "__main__":

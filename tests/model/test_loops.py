@@ -1,4 +1,4 @@
-"""The fused kernel (C++, Triton and Python loops) against the reference step, forward and gradients.
+"""The loop backends (C++, Triton and Python, model/loops) against the reference step, forward and gradients.
 
 Without a GPU the Triton loops run through Triton's interpreter (tests/conftest.py), which is slow:
 their case is smaller."""
@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from model.fused import cpp_loops, loop_backend, triton_loops
+from model.loops import backend_name, cpp_loops, triton_loops
 from model.hmlstm import HMLSTM, HMLSTMConfig
 
 VARIANTS = list(itertools.product(["none", "gates", "all"], [False, True], [False, True]))
@@ -63,7 +63,7 @@ def assert_agree(rnn, x, state, weights, backend, tol):
 def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
     if backend == "cpp" and cpp_loops() is None:
         pytest.fail("the C++ loops did not build (a compiler and ninja are part of the install)")
-    if backend == "triton" and triton_loops() is None:
+    if backend == "triton" and triton_loops("cpu") is None:
         pytest.fail("triton is part of the dev install (requirements-dev.txt)")
     cfg = HMLSTMConfig(input_size=5, hidden_sizes=[6, 4, 7], layer_norm=ln, top_detector=top, nested=nested)
     # 16 steps and 8 rows or more: the C++ loops pack their weights. Triton: on the GPU where there
@@ -85,7 +85,7 @@ def test_triton_loops_on_the_gpu_at_width(ln):
 
 
 def test_auto_backend_uses_cpp_on_the_cpu():
-    assert loop_backend("cpu") == ("cpp" if cpp_loops() is not None else "python")
+    assert backend_name("cpu") == ("cpp" if cpp_loops() is not None else "python")
     assert cpp_loops() is not None, "the C++ loops should build here"
 
 

@@ -64,7 +64,7 @@ def test_resume_continues_exactly(tmp_path):
     a, b = weights(tmp_path / "run-whole"), weights(tmp_path / "run-split")
     assert json.loads((tmp_path / "run-split" / "trainer.json").read_text())["step"] == 24
     for k in a:
-        if k.startswith(("model.", "adam.", "hidden.")):
+        if k.startswith(("model.", "adam.", "carried.")):
             assert torch.equal(a[k], b[k]), k
 
 
@@ -125,7 +125,7 @@ def test_torchrun_with_two_gloo_processes_trains_the_same_model(tmp_path):
     train.main([*common, "--out", str(tmp_path / "one"), "--run-dir", str(tmp_path / "run-one")])
     ddp, one = weights(tmp_path / "run-ddp"), weights(tmp_path / "run-one")
     assert json.loads((tmp_path / "run-ddp" / "trainer.json").read_text())["step"] == 15
-    assert ddp["hidden.h"].shape[0] == 4                  # every rank's carried state, gathered
+    assert ddp["carried.h"].shape[0] == 4                  # every rank's carried state, gathered
     for k in one:
         if k.startswith("model."):
             torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)

@@ -5,25 +5,21 @@ each launch costs more than its arithmetic. Here a layer-step is three launches:
 builds u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}], one matrix product gives s,
 and `_cell_forward` does the rest of the step for one batch row per program (layer norm, gates,
 z, c, h). Backward, `_cell_backward` undoes the cell and `_scatter_du` spreads du = ds W^T over
-the states it came from. `GraphedLoop` records a whole loop as one CUDA graph, so a training step
+the states it came from. `model/loops/graphs.py` records a whole loop as one CUDA graph, so a training step
 launches two graphs instead of some two thousand kernels.
 
-Same interface and buffers as `fused.python_forward` / `python_backward`; tests/test_triton_loops.py
-holds them to the Python loops (on the CPU through Triton's interpreter, TRITON_INTERPRET=1).
+The contract of model/loops/contract.py, as the Python loops; tests/model/test_loops.py holds these
+to the reference step (on the CPU through Triton's interpreter, TRITON_INTERPRET=1). The kernels take
+the Layout's fields (offsets, sizes, above, below) per layer.
 """
 from __future__ import annotations
-
-import logging
-import os
-from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 
-from model.fused import Layout, forward_buffers
-
-log = logging.getLogger(__name__)
+from model.loops.contract import (BackwardResult, ForwardBuffers, ForwardInputs, Layout, OutputGrads, StepWeights,
+                                  new_forward_buffers)
 
 
 @triton.jit
@@ -261,175 +257,78 @@ def _scatter_du(dU, Hprev, Hnow, Zprev, Znow, dHnow, dHprev, dZnow, dZprev,
         tl.store(q, tl.load(q) + tl.sum(d_below * h_below, 0))
 
 
-def _scalar(value, like):
-    """A number as a one-element tensor beside `like` (kernels read the slope from memory)."""
-    return value if torch.is_tensor(value) else torch.full((1,), float(value), dtype=like.dtype, device=like.device)
+def _neighbours(layout: Layout, l: int) -> tuple[int, int, int, int]:
+    """(offset, width) of the layers above and below l, zeros where there is none."""
+    oa = layout.offsets[l + 1] if layout.above[l] else 0
+    ob = layout.offsets[l - 1] if layout.below[l] else 0
+    return oa, layout.above[l], ob, layout.below[l]
 
 
-class _Layer(NamedTuple):
-    offset: int            # in the stacked state
-    width: int
-    above: tuple           # (offset, width) of the layer above, (0, 0) where there is none
-    below: tuple
-    ln_width: int          # how many rows its layer norm covers
-    cell: dict             # the compile-time flags of the cell kernels
+def _cell_flags(layout: Layout, l: int) -> dict:
+    """The compile-time flags of the cell kernels for layer l."""
+    return dict(LN=layout.ln, LN_Z=layout.ln == 2 and layout.has_z[l], HAS_Z=layout.has_z[l],
+                HAS_BELOW=l > 0, NESTED=layout.nested)
 
 
-def _per_layer(sizes, has_z, ln, nested) -> list[_Layer]:
-    """What the kernels need to know of each layer, worked out once per call."""
-    y = Layout(sizes, has_z, ln)
-    layers = []
-    for l in range(y.L):
-        above = (y.offsets[l + 1], sizes[l + 1]) if l + 1 < y.L else (0, 0)
-        below = (y.offsets[l - 1], sizes[l - 1]) if l > 0 else (0, 0)
-        cell = dict(LN=ln, LN_Z=ln == 2 and bool(has_z[l]), HAS_Z=bool(has_z[l]), HAS_BELOW=l > 0,
-                    NESTED=bool(nested))
-        layers.append(_Layer(y.offsets[l], sizes[l], above, below, y.ln_width(l), cell))
-    return layers
-
-
-def triton_forward(pre0, h0, c0, z0, W, bias, ln_w, ln_b, sizes, has_z, ln, nested, slope, skip_copy=False):
-    """`fused.python_forward`, with `slope` a float or a one-element tensor on the device."""
-    T, B, _ = pre0.shape
-    L, Htot = len(sizes), sum(sizes)
-    block = triton.next_power_of_2(max(sizes))
-    slope_t = _scalar(slope, pre0)
-    Hbuf, Cbuf, Zbuf, Zsoft, Zline, U, S, A, TC, Mean, Rstd = forward_buffers(pre0, h0, c0, z0, W, sizes, has_z)
-    dummy = pre0.new_zeros(1)
-    layers = _per_layer(sizes, has_z, ln, nested)
+def forward(layout: Layout, inputs: ForwardInputs, skip_copy: bool = False) -> ForwardBuffers:
+    """The forward loop; `inputs.slope` is a one-element tensor on the device (skip_copy is ignored)."""
+    T, B, _ = inputs.pre0.shape
+    L, N = layout.L, layout.total
+    w = inputs.weights
+    block = triton.next_power_of_2(max(layout.sizes))
+    buf = new_forward_buffers(layout, inputs)
+    dummy = inputs.pre0.new_zeros(1)
     for t in range(T):
-        for l, (off, H, (oa, Ha), (ob, Hb), _, cell) in enumerate(layers):
-            Ku, R = W[l].shape
-            _gather_u[(B,)](U[l][t], Hbuf[t], Hbuf[t + 1], Zbuf[t], Zbuf[t + 1], off, H, oa, Ha, ob, Hb, l, L,
-                            Htot, Ku, HAS_ABOVE=l + 1 < L, HAS_BELOW=l > 0, BLOCK=block)
-            torch.addmm(pre0[t] if l == 0 else bias[l], U[l][t], W[l], out=S[l][t])
-            _cell_forward[(B,)](S[l][t], A[l][t], TC[l][t], Mean[l][t], Rstd[l][t],
-                                ln_w[l] if ln else dummy, ln_b[l] if ln else dummy,
-                                Hbuf[t], Hbuf[t + 1], Cbuf[t], Cbuf[t + 1], Zbuf[t], Zbuf[t + 1],
-                                Zsoft[t], Zline[t], slope_t, off, H, l, L, R, Htot, **cell, BLOCK=block)
-    return [Hbuf, Cbuf, Zbuf, Zsoft, Zline, *U, *S, *A, *TC, *Mean, *Rstd]
+        for l in range(L):
+            off, H, (oa, Ha, ob, Hb) = layout.offsets[l], layout.sizes[l], _neighbours(layout, l)
+            Ku, R = layout.in_widths[l], layout.rows[l]
+            _gather_u[(B,)](buf.U[l][t], buf.H[t], buf.H[t + 1], buf.Z[t], buf.Z[t + 1], off, H, oa, Ha, ob, Hb, l, L,
+                            N, Ku, HAS_ABOVE=Ha > 0, HAS_BELOW=Hb > 0, BLOCK=block)
+            torch.addmm(inputs.pre0[t] if l == 0 else w.bias[l], buf.U[l][t], w.W[l], out=buf.S[l][t])
+            _cell_forward[(B,)](buf.S[l][t], buf.A[l][t], buf.TC[l][t], buf.Mean[l][t], buf.Rstd[l][t],
+                                w.ln_w[l] if layout.ln else dummy, w.ln_b[l] if layout.ln else dummy,
+                                buf.H[t], buf.H[t + 1], buf.C[t], buf.C[t + 1], buf.Z[t], buf.Z[t + 1],
+                                buf.Zsoft[t], buf.Zline[t], inputs.slope, off, H, l, L, R, N,
+                                **_cell_flags(layout, l), BLOCK=block)
+    return buf
 
 
-def triton_backward(dH_out, dZ_out, dZline, Hbuf, Cbuf, Zbuf, Zsoft, S, A, TC, W, ln_w, Mean, Rstd,
-                    sizes, has_z, ln, nested, slope):
-    """`fused.python_backward`."""
-    T, B, L = Zsoft.shape
-    Htot = sum(sizes)
-    block = triton.next_power_of_2(max(sizes))
-    slope_t = _scalar(slope, Hbuf)
-    Wt = [w.t().contiguous() for w in W]
+def backward(layout: Layout, grads: OutputGrads, saved: ForwardBuffers, weights: StepWeights,
+             slope: torch.Tensor) -> BackwardResult:
+    T, B, L = saved.Zsoft.shape
+    N = layout.total
+    block = triton.next_power_of_2(max(layout.sizes))
+    Wt = [w.t().contiguous() for w in weights.W]
     # gradients with respect to h and z at times -1..T-1, seeded with what came from outside
-    dHbuf = torch.cat([dH_out.new_zeros(1, B, Htot), dH_out], 0)
-    dZbuf = torch.cat([dZ_out.new_zeros(1, B, L), dZ_out], 0)
-    dC = [Hbuf.new_zeros(B, Htot), Hbuf.new_empty(B, Htot)]          # ping-pong: c at t, c at t-1
-    dS = [torch.empty_like(s) for s in S]
-    layers = _per_layer(sizes, has_z, ln, nested)
-    DA = [Hbuf.new_empty(T, B, max(layer.ln_width, 1)) for layer in layers]
-    dU = [Hbuf.new_empty(B, w.shape[0]) for w in W]
-    dummy = Hbuf.new_zeros(1)
+    dHbuf = torch.cat([grads.dH.new_zeros(1, B, N), grads.dH], 0)
+    dZbuf = torch.cat([grads.dZ.new_zeros(1, B, L), grads.dZ], 0)
+    dC = [saved.H.new_zeros(B, N), saved.H.new_empty(B, N)]          # ping-pong: c at t, c at t-1
+    dS = [torch.empty_like(s) for s in saved.S]
+    DA = [saved.H.new_empty(T, B, max(n, 1)) for n in layout.ln_widths]
+    dU = [saved.H.new_empty(B, k) for k in layout.in_widths]
+    dummy = saved.H.new_zeros(1)
     for t in range(T - 1, -1, -1):
         dc_now, dc_prev = dC[(T - 1 - t) % 2], dC[(T - t) % 2]
         for l in range(L - 1, -1, -1):
-            off, H, (oa, Ha), (ob, Hb), _, cell = layers[l]
-            Ku, R = W[l].shape
-            _cell_backward[(B,)](dS[l][t], DA[l][t], S[l][t], A[l][t], TC[l][t], Mean[l][t], Rstd[l][t],
-                                 ln_w[l] if ln else dummy, Hbuf[t], Cbuf[t], Zbuf[t], Zbuf[t + 1], Zsoft[t],
-                                 dZline[t], slope_t, dHbuf[t + 1], dHbuf[t], dc_now, dc_prev,
-                                 dZbuf[t + 1], dZbuf[t], off, H, l, L, R, Htot, DA[l].shape[2], **cell, BLOCK=block)
+            off, H, (oa, Ha, ob, Hb) = layout.offsets[l], layout.sizes[l], _neighbours(layout, l)
+            Ku, R = layout.in_widths[l], layout.rows[l]
+            flags = _cell_flags(layout, l)
+            _cell_backward[(B,)](dS[l][t], DA[l][t], saved.S[l][t], saved.A[l][t], saved.TC[l][t], saved.Mean[l][t],
+                                 saved.Rstd[l][t], weights.ln_w[l] if layout.ln else dummy, saved.H[t], saved.C[t],
+                                 saved.Z[t], saved.Z[t + 1], saved.Zsoft[t], grads.dZline[t], slope,
+                                 dHbuf[t + 1], dHbuf[t], dc_now, dc_prev, dZbuf[t + 1], dZbuf[t],
+                                 off, H, l, L, R, N, DA[l].shape[2], **flags, BLOCK=block)
             torch.mm(dS[l][t], Wt[l], out=dU[l])
-            _scatter_du[(B,)](dU[l], Hbuf[t], Hbuf[t + 1], Zbuf[t], Zbuf[t + 1], dHbuf[t + 1], dHbuf[t],
-                              dZbuf[t + 1], dZbuf[t], off, H, oa, Ha, ob, Hb, l, L, Htot, Ku,
-                              HAS_Z=cell["HAS_Z"], HAS_ABOVE=l + 1 < L, HAS_BELOW=l > 0, BLOCK=block)
+            _scatter_du[(B,)](dU[l], saved.H[t], saved.H[t + 1], saved.Z[t], saved.Z[t + 1], dHbuf[t + 1], dHbuf[t],
+                              dZbuf[t + 1], dZbuf[t], off, H, oa, Ha, ob, Hb, l, L, N, Ku,
+                              HAS_Z=flags["HAS_Z"], HAS_ABOVE=Ha > 0, HAS_BELOW=Hb > 0, BLOCK=block)
     dLNw, dLNb = [], []
-    for l, layer in enumerate(layers):
-        n = layer.ln_width
+    for l, n in enumerate(layout.ln_widths):
         if n:                                            # LN weights: sums over time and batch
-            xhat = (S[l][..., :n] - Mean[l][..., None]) * Rstd[l][..., None]
+            xhat = (saved.S[l][..., :n] - saved.Mean[l][..., None]) * saved.Rstd[l][..., None]
             dLNw.append((DA[l] * xhat).sum((0, 1)))
             dLNb.append(DA[l].sum((0, 1)))
         else:
-            dLNw.append(Hbuf.new_zeros(0))
-            dLNb.append(Hbuf.new_zeros(0))
-    return [*dS, *dLNw, *dLNb]
-
-
-# --- CUDA graphs ---------------------------------------------------------------------------
-
-class GraphedLoop:
-    """A loop function recorded once per input shape as a CUDA graph, then replayed.
-
-    The inputs are copied into the graph's own tensors before each replay and the outputs cloned
-    after it, so a caller may hold results of several calls at once (a forward kept for a later
-    backward, say). Float arguments (the slope) travel as device tensors: a graph would freeze a
-    Python number. HMLSTM_CUDA_GRAPHS=0 runs the loops directly.
-    """
-
-    max_graphs = 4       # each holds its own buffers
-
-    def __init__(self, fn, float_arg: int):
-        self.fn, self.float_arg, self.graphs = fn, float_arg, {}
-
-    def __call__(self, *args):
-        if os.environ.get("HMLSTM_CUDA_GRAPHS", "1") == "0" or not torch.cuda.is_available():
-            return self.fn(*args)
-        args = list(args)
-        args[self.float_arg] = _scalar(args[self.float_arg], args[0])
-        key = tuple(_signature(a) for a in args)
-        entry = self.graphs.pop(key, None)
-        if entry is None:
-            if len(self.graphs) >= self.max_graphs:          # the least recently used goes
-                self.graphs.pop(next(iter(self.graphs)))
-            entry = self._record(args)
-        self.graphs[key] = entry
-        graph, static_in, static_out = entry
-        for dst, src in zip(_tensors(static_in), _tensors(args)):
-            dst.copy_(src)
-        graph.replay()
-        return [o.clone() for o in static_out]
-
-    def _record(self, args):
-        static_in = _clone(args)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):                    # compiles the kernels outside the capture
-            self.fn(*static_in)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = self.fn(*static_in)
-        log.info("recorded a CUDA graph for %s", self.fn.__name__)
-        return graph, static_in, static_out
-
-
-def _signature(a):
-    if torch.is_tensor(a):
-        return ("T", tuple(a.shape), a.dtype, a.device)
-    if isinstance(a, (list, tuple)):
-        return tuple(_signature(x) for x in a)
-    return a
-
-
-def _clone(a):
-    if torch.is_tensor(a):
-        return a.clone()
-    if isinstance(a, (list, tuple)):
-        return type(a)(_clone(x) for x in a)
-    return a
-
-
-def _tensors(a):
-    if torch.is_tensor(a):
-        yield a
-    elif isinstance(a, (list, tuple)):
-        for x in a:
-            yield from _tensors(x)
-
-
-_graphed_forward = GraphedLoop(triton_forward, float_arg=12)
-graphed_backward = GraphedLoop(triton_backward, float_arg=18)
-
-
-def graphed_forward(*args):
-    """Training forwards replay a graph; inference (skip_copy, the last argument) runs directly,
-    since its shapes follow whatever text comes in."""
-    return triton_forward(*args) if args[-1] else _graphed_forward(*args)
+            dLNw.append(saved.H.new_zeros(0))
+            dLNb.append(saved.H.new_zeros(0))
+    return BackwardResult(dS, dLNw, dLNb)

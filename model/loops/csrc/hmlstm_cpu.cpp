@@ -1,0 +1,606 @@
+// The time loops of the fused HM-LSTM in C++, for the CPU (model/loops/cpp.py builds and calls them).
+//
+// Same equations, buffers and order as the Python loops (model/loops/python.py); what changes is
+// that each layer step is one matrix product plus one pass over the rows, instead of some twenty
+// tensor operations each paying the interpreter's toll. Rows of the batch are independent within a
+// step, so the row passes run in parallel.
+//
+// The names are those of model/loops/contract.py: `Layout` holds the fields the Python Layout works
+// out (nothing is derived again here), the entry points take ForwardInputs' and OutputGrads' fields
+// as keyword arguments, and return structs with ForwardBuffers' and BackwardResult's field names.
+//
+// One layer step, forward:  gather_u -> (inference: compact_copy_rows) -> product -> cell_forward
+//                backward:  cell_backward -> add_ln_param_grads -> product -> scatter_du
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+// --- the contract ------------------------------------------------------------------------
+
+struct Layout {
+  std::vector<int64_t> sizes, offsets, rows, above, below, in_widths, ln_widths;
+  std::vector<bool> has_z;
+  int64_t ln = 0;      // 0 none, 1 the gates, 2 all rows
+  bool nested = false;
+  int64_t L() const { return static_cast<int64_t>(sizes.size()); }
+  int64_t total() const { return offsets.empty() ? 0 : offsets.back() + sizes.back(); }
+};
+
+struct ForwardBuffers {
+  at::Tensor H, C, Z, Zsoft, Zline;
+  std::vector<at::Tensor> U, S, A, TC, Mean, Rstd;
+};
+
+struct BackwardResult {
+  std::vector<at::Tensor> dS, dLNw, dLNb;
+};
+
+// --- arithmetic --------------------------------------------------------------------------
+
+// x M for a matrix M fixed for the whole time loop and a small batch x (B, K). MKL's packed
+// GEMM (the op behind torch's mkl::_mkl_linear) lays M out once per loop; a plain mm lays it
+// out again at every step, which at batch 32 was about a fifth of the products' time.
+// Elsewhere it is a plain mm: without MKL, in float64, for another batch size, and where the
+// packing does not pay: loops too short to repay it (one character typed into the app) and
+// a batch of a few rows (matrix-vector products, 20-30% slower packed).
+class StepProduct {
+ public:
+  StepProduct(const at::Tensor& M, int64_t B, int64_t steps) : m_(M), batch_(B) {
+    if (M.scalar_type() != at::kFloat || steps < 16 || B < 8) return;
+    auto& dispatcher = c10::Dispatcher::singleton();
+    auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
+    auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
+    if (!linear || !reorder) return;
+    weight_ = M.t().contiguous();  // a linear layer's (out, in) weight: x M = x weight^T
+    packed_ = reorder->typed<at::Tensor(const at::Tensor&, int64_t)>().call(weight_, B);
+    linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const std::optional<at::Tensor>&, int64_t)>();
+  }
+  // x M
+  at::Tensor operator()(const at::Tensor& x) const {
+    return packs(x) ? linear_->call(x, packed_, weight_, std::nullopt, batch_) : at::mm(x, m_);
+  }
+
+ private:
+  bool packs(const at::Tensor& x) const {
+    return packed_.defined() && x.size(0) == batch_ && x.is_contiguous();
+  }
+  at::Tensor m_, weight_, packed_;
+  int64_t batch_;
+  std::optional<c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                    const std::optional<at::Tensor>&, int64_t)>>
+      linear_;
+};
+
+// e^x written so that the loops calling it vectorise (glibc's expf only does under -ffast-math;
+// this needs -fno-trapping-math, which changes no result):
+// Cody-Waite reduction to r in [-ln2/2, ln2/2] and Cephes' polynomial, relative error ~2e-7.
+inline float exp_approx(float x) {
+  x = x > 88.0f ? 88.0f : x;
+  x = x < -87.0f ? -87.0f : x;
+  const float shifter = 12582912.0f;                  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + shifter) - shifter;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  return p * __builtin_bit_cast(float, bits);
+}
+inline double exp_approx(double x) { return std::exp(x); }  // float64 stays exact (the tests' 1e-10)
+
+template <typename T>
+inline T sigmoid(T x) { return T(1) / (T(1) + exp_approx(-x)); }
+inline float tanh_(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+inline double tanh_(double x) { return std::tanh(x); }
+
+// --- one step's view of the buffers ----------------------------------------------------------
+
+// The states before and after step t, and z~ and its line at t: rows of B x N (or B x L).
+template <typename T>
+struct Step {
+  T *h_prev, *h_now, *c_prev, *c_now, *z_prev, *z_now, *z_soft, *z_line;
+  Step(const ForwardBuffers& buf, int64_t t) {
+    const int64_t B = buf.Zsoft.size(1), N = buf.H.size(2), L = buf.Z.size(2);
+    h_prev = buf.H.data_ptr<T>() + t * B * N;
+    h_now = h_prev + B * N;
+    c_prev = buf.C.data_ptr<T>() + t * B * N;
+    c_now = c_prev + B * N;
+    z_prev = buf.Z.data_ptr<T>() + t * B * L;
+    z_now = z_prev + B * L;
+    z_soft = buf.Zsoft.data_ptr<T>() + t * B * L;
+    z_line = buf.Zline.defined() ? buf.Zline.data_ptr<T>() + t * B * L : nullptr;
+  }
+};
+
+// The masks of row b at layer l: z_{t-1}^l (0 for a layer that never flushes) and z_t^{l-1}
+// (1 for layer 1), and the operation they make.
+template <typename T>
+struct Masks {
+  T zp, zb, copy, update, keep;
+  Masks(const Layout& layout, const Step<T>& st, int64_t b, int64_t l) {
+    const int64_t L = layout.L();
+    zp = layout.has_z[l] ? st.z_prev[b * L + l] : T(0);
+    zb = l > 0 ? st.z_now[b * L + l - 1] : T(1);
+    copy = (T(1) - zp) * (T(1) - zb);
+    update = (T(1) - zp) * zb;
+    keep = T(1) - copy;
+  }
+};
+
+// --- forward steps --------------------------------------------------------------------------
+
+// u = [h_{t-1}^l, z_{t-1}^l h_{t-1}^{l+1}, z_t^{l-1} h_t^{l-1}], row by row.
+template <typename T>
+void gather_u(const Layout& layout, const Step<T>& st, int64_t l, int64_t B, T* u) {
+  const int64_t N = layout.total(), L = layout.L(), H = layout.sizes[l], I = layout.in_widths[l], o = layout.offsets[l];
+  at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      T* ub = u + b * I;
+      const T* hp = st.h_prev + b * N;
+      std::copy(hp + o, hp + o + H, ub);
+      int64_t k = H;
+      if (layout.above[l]) {
+        const T zp = layout.has_z[l] ? st.z_prev[b * L + l] : T(0);
+        const int64_t oa = layout.offsets[l + 1];
+        for (int64_t j = 0; j < layout.above[l]; ++j) ub[k + j] = zp * hp[oa + j];
+        k += layout.above[l];
+      }
+      if (layout.below[l]) {
+        const T zb = st.z_now[b * L + l - 1];
+        const T* hn = st.h_now + b * N + layout.offsets[l - 1];
+        for (int64_t j = 0; j < layout.below[l]; ++j) ub[k + j] = zb * hn[j];
+      }
+    }
+  });
+}
+
+// The rows that do not COPY at layer l.
+template <typename T>
+std::vector<int64_t> live_rows(const Layout& layout, const Step<T>& st, int64_t l, int64_t B) {
+  std::vector<int64_t> live;
+  for (int64_t b = 0; b < B; ++b) {
+    const Masks<T> m(layout, st, b, l);
+    if (m.copy == T(0)) live.push_back(b);
+  }
+  return live;
+}
+
+// Inference only: s = pre + u W for the live rows alone. A COPY row carries h and c over and of s
+// needs its z row only (one dot product); its gates are zeroed (finite, and unread: there is no
+// backward here). Returns false when every row COPYs: then the rows are finished here (h, c
+// carried, z from its row) and the cell has nothing to do.
+template <typename T>
+bool compact_copy_rows(const Layout& layout, const Step<T>& st, int64_t l, int64_t B, const std::vector<int64_t>& live,
+                       const T* pre, int64_t pre_stride, const at::Tensor& u_t, const at::Tensor& W,
+                       const at::Tensor& s_t, T half_slope) {
+  const int64_t N = layout.total(), L = layout.L(), H = layout.sizes[l], G = layout.rows[l], I = layout.in_widths[l], o = layout.offsets[l];
+  T* sp = s_t.data_ptr<T>();
+  const T* u = u_t.data_ptr<T>();
+  for (int64_t b = 0; b < B; ++b) std::copy(pre + b * pre_stride, pre + b * pre_stride + G, sp + b * G);
+  const T* w = W.data_ptr<T>();
+  size_t next = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    if (next < live.size() && live[next] == b) { ++next; continue; }
+    T* sb = sp + b * G;
+    if (layout.has_z[l]) {
+      T acc = sb[4 * H];
+      const T* ub = u + b * I;
+      for (int64_t k = 0; k < I; ++k) acc += ub[k] * w[k * G + 4 * H];
+      sb[4 * H] = acc;
+    }
+    std::fill(sb, sb + 4 * H, T(0));
+  }
+  if (!live.empty()) {
+    at::Tensor rows = at::tensor(live, at::kLong);
+    at::Tensor s = s_t;
+    s.index_copy_(0, rows, s.index_select(0, rows).addmm_(u_t.index_select(0, rows), W));
+    return true;
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    std::copy(st.h_prev + b * N + o, st.h_prev + b * N + o + H, st.h_now + b * N + o);
+    std::copy(st.c_prev + b * N + o, st.c_prev + b * N + o + H, st.c_now + b * N + o);
+    T line = T(0), soft = T(0), z = T(0);
+    if (layout.has_z[l]) {
+      line = sp[b * G + 4 * H] * half_slope + T(0.5);
+      soft = std::min(T(1), std::max(T(0), line));
+      z = (!layout.nested && soft > T(0.5)) ? T(1) : T(0);     // nested: z^{l-1} = 0 here
+    }
+    st.z_line[b * L + l] = line;
+    st.z_soft[b * L + l] = soft;
+    st.z_now[b * L + l] = z;
+  }
+  return false;
+}
+
+// One pass per row: s (= pre + uw, unless uw is null: s is whole already), its layer norm, the
+// gates, z, c_t and h_t.
+template <typename T>
+void cell_forward(const Layout& layout, const Step<T>& st, int64_t l, int64_t B, const T* pre, int64_t pre_stride,
+                  const T* uw, T* sp, T* ap, T* tcp, T* mean_p, T* rstd_p, const T* gw, const T* gb,
+                  T half_slope) {
+  const int64_t N = layout.total(), L = layout.L(), H = layout.sizes[l], G = layout.rows[l], o = layout.offsets[l], n = layout.ln_widths[l];
+  at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+    std::vector<T> normed(n ? G : 0);
+    for (int64_t b = b0; b < b1; ++b) {
+      T* sb = sp + b * G;
+      if (uw) {
+        const T* pb = pre + b * pre_stride;
+        const T* rb = uw + b * G;
+#pragma omp simd
+        for (int64_t j = 0; j < G; ++j) sb[j] = pb[j] + rb[j];
+      }
+      const T* ab = sb;  // the nonlinearities' inputs: s, or s with its first n rows layer-normalised
+      if (n) {
+        double m = 0, v = 0;
+        for (int64_t j = 0; j < n; ++j) m += sb[j];
+        m /= n;
+        for (int64_t j = 0; j < n; ++j) v += (sb[j] - m) * (sb[j] - m);
+        v /= n;
+        const double r = 1.0 / std::sqrt(v + 1e-5);
+        mean_p[b] = T(m);
+        rstd_p[b] = T(r);
+        for (int64_t j = 0; j < n; ++j) normed[j] = T((sb[j] - m) * r) * gw[j] + gb[j];
+        for (int64_t j = n; j < G; ++j) normed[j] = sb[j];
+        ab = normed.data();
+      }
+      T* act = ap + b * 4 * H;  // [f, i, o] = sigm, g = tanh
+#pragma omp simd
+      for (int64_t j = 0; j < 3 * H; ++j) act[j] = sigmoid(ab[j]);
+#pragma omp simd
+      for (int64_t j = 3 * H; j < 4 * H; ++j) act[j] = tanh_(ab[j]);
+      const Masks<T> m(layout, st, b, l);
+      if (layout.has_z[l]) {
+        const T line = ab[4 * H] * half_slope + T(0.5);  // (a*s + 1)/2, unclamped
+        const T soft = std::min(T(1), std::max(T(0), line));
+        st.z_line[b * L + l] = line;
+        st.z_soft[b * L + l] = soft;
+        T z = soft > T(0.5) ? T(1) : T(0);
+        if (layout.nested && l > 0) z *= m.zb;
+        st.z_now[b * L + l] = z;
+      } else {
+        st.z_soft[b * L + l] = T(0);
+        st.z_now[b * L + l] = T(0);
+      }
+      const T* cp = st.c_prev + b * N + o;
+      const T* hp = st.h_prev + b * N + o;
+      T* cn = st.c_now + b * N + o;
+      T* hn = st.h_now + b * N + o;
+      T* tc = tcp + b * H;
+      const T keep = m.keep, update = m.update, copy = m.copy;
+      // FLUSH: i*g ; UPDATE: f*c + i*g ; COPY: c.  h: o*tanh(c), or h_{t-1} on COPY
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        cn[j] = keep * act[H + j] * act[3 * H + j] + (update * act[j] + copy) * cp[j];
+        tc[j] = tanh_(cn[j]);
+        hn[j] = keep * act[2 * H + j] * tc[j] + copy * hp[j];
+      }
+    }
+  });
+}
+
+template <typename T>
+void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
+                  const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
+                  const std::vector<at::Tensor>& ln_b, double slope, bool skip_copy, ForwardBuffers& buf) {
+  const int64_t Tn = buf.Zsoft.size(0), B = buf.Zsoft.size(1), L = layout.L();
+  const T half_slope = T(0.5 * slope);
+  std::vector<StepProduct> prod;
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(W[l], B, Tn);
+  const T* pre0p = pre0.data_ptr<T>();
+  for (int64_t t = 0; t < Tn; ++t) {
+    const Step<T> st(buf, t);
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t G = layout.rows[l], n = layout.ln_widths[l];
+      const T* pre = l == 0 ? pre0p + t * B * G : bias[l].data_ptr<T>();
+      const int64_t pre_stride = l == 0 ? G : 0;        // pre0 has a row per batch entry, a bias one row
+      const at::Tensor u_t = buf.U[l][t], s_t = buf.S[l][t];
+      gather_u(layout, st, l, B, u_t.data_ptr<T>());
+      // Without gradients, layers above the first compute their product over the rows that do not
+      // COPY only (not with layer norm over all rows, where the z row depends on the gates). With
+      // gradients every row needs its gates: the straight-through gradient of z_t^{l-1} and
+      // z_{t-1}^l on a COPY step is made of the gates that an UPDATE or FLUSH would have used.
+      const std::vector<int64_t> live = skip_copy && layout.ln != 2 ? live_rows(layout, st, l, B) : std::vector<int64_t>();
+      const bool compacted = skip_copy && layout.ln != 2 && static_cast<int64_t>(live.size()) < B;
+      if (compacted && !compact_copy_rows(layout, st, l, B, live, pre, pre_stride, u_t, W[l], s_t, half_slope)) continue;
+      const at::Tensor uw = compacted ? at::Tensor() : prod[l](u_t);
+      const int64_t H = layout.sizes[l];
+      cell_forward(layout, st, l, B, pre, pre_stride, compacted ? nullptr : uw.data_ptr<T>(), s_t.data_ptr<T>(),
+                   buf.A[l].data_ptr<T>() + t * B * 4 * H, buf.TC[l].data_ptr<T>() + t * B * H,
+                   buf.Mean[l].data_ptr<T>() + t * B, buf.Rstd[l].data_ptr<T>() + t * B,
+                   n ? ln_w[l].data_ptr<T>() : nullptr, n ? ln_b[l].data_ptr<T>() : nullptr, half_slope);
+    }
+  }
+}
+
+// --- backward steps ---------------------------------------------------------------------------
+
+// The gradients reaching step t (of h, c, z) and those it passes to step t - 1.
+template <typename T>
+struct StepGrads {
+  T *dh, *dc, *dz, *dh_prev, *dc_prev, *dz_prev;
+};
+
+// From dh, dc, dz of row b to ds (through the layer norm), and the masks' share of dz_{t-1}^l
+// (into dzp) and of dz_t^{l-1} (into dzb). The gradient at the norm's output goes to dA_ln, for
+// the norm's own parameters.
+template <typename T>
+void cell_backward(const Layout& layout, const Step<T>& st, const StepGrads<T>& g, int64_t l, int64_t B,
+                   const T* ap, const T* tcp, const T* sp, const T* dzl, const T* mean_p, const T* rstd_p,
+                   const T* gw, T half_slope, T* dsp, T* dA_ln, T* dzp, T* dzb) {
+  const int64_t N = layout.total(), L = layout.L(), H = layout.sizes[l], G = layout.rows[l], o = layout.offsets[l], n = layout.ln_widths[l];
+  at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
+    std::vector<T> da(G);
+    for (int64_t b = b0; b < b1; ++b) {
+      const Masks<T> m(layout, st, b, l);
+      const T copy = m.copy, update = m.update, keep = m.keep;
+      const T* act = ap + b * 4 * H;
+      const T* tc = tcp + b * H;
+      const T* cp = st.c_prev + b * N + o;
+      const T* hp = st.h_prev + b * N + o;
+      const T* dh = g.dh + b * N + o;
+      const T* dc = g.dc + b * N + o;
+      T* dcp = g.dc_prev + b * N + o;
+      T* dhp = g.dh_prev + b * N + o;
+      T d_update = 0, d_keep = 0, d_copy = 0;
+      // h = keep * o*tanh(c) + copy * h_prev ;  c = keep*i*g + (update*f + copy)*c_prev
+#pragma omp simd reduction(+ : d_update, d_keep, d_copy)
+      for (int64_t j = 0; j < H; ++j) {
+        const T f = act[j], i = act[H + j], og = act[2 * H + j], gg = act[3 * H + j], tcj = tc[j];
+        const T dhk = dh[j] * keep;
+        const T dcn = dc[j] + dhk * og * (T(1) - tcj * tcj);
+        const T dcnk = dcn * keep;
+        const T d_f = dcn * update * cp[j], d_i = dcnk * gg, d_g = dcnk * i, d_o = dhk * tcj;
+        dcp[j] = dcn * (update * f + copy);
+        dhp[j] += dh[j] * copy;
+        d_update += dcn * f * cp[j];
+        d_keep += dcn * i * gg + dh[j] * og * tcj;
+        d_copy += dcn * cp[j] + dh[j] * hp[j];
+        da[j] = d_f * f * (T(1) - f);
+        da[H + j] = d_i * i * (T(1) - i);
+        da[2 * H + j] = d_o * og * (T(1) - og);
+        da[3 * H + j] = d_g * (T(1) - gg * gg);
+      }
+      d_copy -= d_keep;  // keep = 1 - copy
+      dzp[b] = -d_copy * (T(1) - m.zb) - d_update * m.zb;
+      T dzb_b = (d_update - d_copy) * (T(1) - m.zp);
+      if (layout.has_z[l]) {
+        T dz = g.dz[b * L + l];
+        const T soft = st.z_soft[b * L + l];
+        if (layout.nested && l > 0) {
+          dzb_b += dz * (soft > T(0.5) ? T(1) : T(0));
+          dz *= m.zb;
+        }
+        // straight-through: dz/dz~ = 1; the hard sigmoid passes a/2 inside (0, 1);
+        // the unclamped line (a*s + 1)/2 passes a/2 everywhere
+        da[4 * H] = ((soft > T(0) && soft < T(1)) ? dz : T(0)) * half_slope + dzl[b * L + l] * half_slope;
+      }
+      dzb[b] = dzb_b;
+      T* ds = dsp + b * G;
+      if (n) {  // layer-norm backward over the first n rows
+        std::copy(da.begin(), da.begin() + n, dA_ln + b * n);
+        const T* sb = sp + b * G;
+        const T mu = mean_p[b], r = rstd_p[b];
+        T mdn = 0, mdnx = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const T xh = (sb[j] - mu) * r, dn = da[j] * gw[j];
+          mdn += dn;
+          mdnx += dn * xh;
+        }
+        mdn /= n;
+        mdnx /= n;
+        for (int64_t j = 0; j < n; ++j) {
+          const T xh = (sb[j] - mu) * r;
+          ds[j] = r * (da[j] * gw[j] - mdn - xh * mdnx);
+        }
+        for (int64_t j = n; j < G; ++j) ds[j] = da[j];
+      } else {
+        std::copy(da.begin(), da.end(), ds);
+      }
+    }
+  });
+}
+
+// The layer norm's gain and bias are shared by the rows: their gradients summed here, serially.
+template <typename T>
+void add_ln_param_grads(int64_t n, int64_t G, int64_t B, const T* sp, const T* dA_ln, const T* mean_p,
+                        const T* rstd_p, T* dgw, T* dgb) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* sb = sp + b * G;
+    const T* dab = dA_ln + b * n;
+    const T m = mean_p[b], r = rstd_p[b];
+    for (int64_t j = 0; j < n; ++j) {
+      dgw[j] += dab[j] * (sb[j] - m) * r;
+      dgb[j] += dab[j];
+    }
+  }
+}
+
+// Back through u = [h_prev, zp*h_above, zb*h_below]: du spread over the states it came from.
+template <typename T>
+void scatter_du(const Layout& layout, const Step<T>& st, const StepGrads<T>& g, int64_t l, int64_t B, const T* du,
+                T* dzp, const T* dzb) {
+  const int64_t N = layout.total(), L = layout.L(), H = layout.sizes[l], I = layout.in_widths[l], o = layout.offsets[l];
+  at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const T* d = du + b * I;
+      const T* hp = st.h_prev + b * N;
+      T* dhp = g.dh_prev + b * N;
+      for (int64_t j = 0; j < H; ++j) dhp[o + j] += d[j];
+      int64_t k = H;
+      if (layout.above[l]) {
+        const T zp = st.z_prev[b * L + l];
+        const int64_t oa = layout.offsets[l + 1];
+        T acc = 0;
+        for (int64_t j = 0; j < layout.above[l]; ++j) {
+          dhp[oa + j] += zp * d[k + j];
+          acc += d[k + j] * hp[oa + j];
+        }
+        dzp[b] += acc;
+        k += layout.above[l];
+      }
+      if (layout.below[l]) {
+        const T zb = st.z_now[b * L + l - 1];
+        const int64_t ob = layout.offsets[l - 1];
+        const T* hn = st.h_now + b * N + ob;
+        T* dhb = g.dh + b * N + ob;
+        T acc = 0;
+        for (int64_t j = 0; j < layout.below[l]; ++j) {
+          dhb[j] += zb * d[k + j];
+          acc += d[k + j] * hn[j];
+        }
+        g.dz[b * L + l - 1] += dzb[b] + acc;
+      }
+      if (layout.has_z[l]) g.dz_prev[b * L + l] += dzp[b];
+    }
+  });
+}
+
+template <typename T>
+void backward_loop(const Layout& layout, const at::Tensor& dH, const at::Tensor& dZ, const at::Tensor& dZline,
+                   const ForwardBuffers& saved, const std::vector<at::Tensor>& Wt,
+                   const std::vector<at::Tensor>& ln_w, double slope, BackwardResult& res) {
+  const int64_t Tn = saved.Zsoft.size(0), B = saved.Zsoft.size(1), L = layout.L(), N = layout.total();
+  const T half_slope = T(0.5 * slope);
+  auto opts = saved.H.options();
+  // the gradients reaching step t (now) and step t - 1 (prev): two buffers each, swapped
+  at::Tensor dh_now = dH[Tn - 1].clone(), dc_now = at::zeros({B, N}, opts), dz_now = dZ[Tn - 1].clone();
+  at::Tensor dh_prev = at::empty({B, N}, opts), dc_prev = at::empty({B, N}, opts), dz_prev = at::empty({B, L}, opts);
+  std::vector<StepProduct> prod;
+  for (int64_t l = 0; l < L; ++l) prod.emplace_back(Wt[l], B, Tn);
+  std::vector<T> dzp(B), dzb(B);
+  std::vector<at::Tensor> dA_ln(L);  // this step's gradient after layer norm, for its gain and bias
+  for (int64_t l = 0; l < L; ++l) dA_ln[l] = at::empty({B, std::max<int64_t>(layout.ln_widths[l], 1)}, opts);
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    if (t > 0) {
+      std::copy_n(dH.data_ptr<T>() + (t - 1) * B * N, B * N, dh_prev.data_ptr<T>());
+      std::copy_n(dZ.data_ptr<T>() + (t - 1) * B * L, B * L, dz_prev.data_ptr<T>());
+    } else {
+      dh_prev.zero_();
+      dz_prev.zero_();
+    }
+    const Step<T> st(saved, t);
+    const StepGrads<T> g{dh_now.data_ptr<T>(), dc_now.data_ptr<T>(), dz_now.data_ptr<T>(),
+                         dh_prev.data_ptr<T>(), dc_prev.data_ptr<T>(), dz_prev.data_ptr<T>()};
+    const T* dzl = dZline[t].data_ptr<T>();
+    for (int64_t l = L - 1; l >= 0; --l) {
+      const int64_t n = layout.ln_widths[l];
+      const T* sp = saved.S[l][t].data_ptr<T>();
+      const T* mean_p = n ? saved.Mean[l][t].data_ptr<T>() : nullptr;
+      const T* rstd_p = n ? saved.Rstd[l][t].data_ptr<T>() : nullptr;
+      const at::Tensor ds_t = res.dS[l][t];
+      cell_backward(layout, st, g, l, B, saved.A[l][t].data_ptr<T>(), saved.TC[l][t].data_ptr<T>(), sp, dzl, mean_p,
+                    rstd_p, n ? ln_w[l].data_ptr<T>() : nullptr, half_slope, ds_t.data_ptr<T>(),
+                    dA_ln[l].data_ptr<T>(), dzp.data(), dzb.data());
+      if (n) add_ln_param_grads(n, layout.rows[l], B, sp, dA_ln[l].data_ptr<T>(), mean_p, rstd_p,
+                                res.dLNw[l].data_ptr<T>(), res.dLNb[l].data_ptr<T>());
+      const at::Tensor du = prod[l](ds_t);
+      scatter_du(layout, st, g, l, B, du.data_ptr<T>(), dzp.data(), dzb.data());
+    }
+    std::swap(dh_now, dh_prev);
+    std::swap(dc_now, dc_prev);
+    std::swap(dz_now, dz_prev);
+  }
+}
+
+}  // namespace
+
+// --- entry points: the Python side passes the named fields and gets named buffers back ---------
+
+ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at::Tensor c0, at::Tensor z0,
+                       std::vector<at::Tensor> W, std::vector<at::Tensor> bias, std::vector<at::Tensor> ln_w,
+                       std::vector<at::Tensor> ln_b, at::Tensor slope, bool skip_copy) {
+  const int64_t Tn = pre0.size(0), B = pre0.size(1), L = layout.L(), N = layout.total();
+  auto opts = pre0.options();
+  ForwardBuffers buf;
+  buf.H = at::empty({Tn + 1, B, N}, opts);
+  buf.C = at::empty({Tn + 1, B, N}, opts);
+  buf.Z = at::empty({Tn + 1, B, L}, opts);
+  buf.Zsoft = at::zeros({Tn, B, L}, opts);
+  buf.Zline = at::zeros({Tn, B, L}, opts);
+  buf.H[0].copy_(h0);
+  buf.C[0].copy_(c0);
+  buf.Z[0].copy_(z0);
+  for (int64_t l = 0; l < L; ++l) {
+    if (!layout.has_z[l]) buf.Z[0].select(1, l).zero_();  // a layer without detector never flushes
+    buf.U.push_back(at::empty({Tn, B, layout.in_widths[l]}, opts));
+    buf.S.push_back(at::empty({Tn, B, layout.rows[l]}, opts));
+    buf.A.push_back(at::empty({Tn, B, 4 * layout.sizes[l]}, opts));
+    buf.TC.push_back(at::empty({Tn, B, layout.sizes[l]}, opts));
+    buf.Mean.push_back(at::empty({Tn, B}, opts));
+    buf.Rstd.push_back(at::empty({Tn, B}, opts));
+  }
+  const double a = slope.item<double>();
+  AT_DISPATCH_FLOATING_TYPES(pre0.scalar_type(), "hmlstm_forward", [&] {
+    forward_loop<scalar_t>(layout, pre0, W, bias, ln_w, ln_b, a, skip_copy, buf);
+  });
+  return buf;
+}
+
+BackwardResult backward(const Layout& layout, at::Tensor dH, at::Tensor dZ, at::Tensor dZline, at::Tensor H,
+                        at::Tensor C, at::Tensor Z, at::Tensor Zsoft, std::vector<at::Tensor> S,
+                        std::vector<at::Tensor> A, std::vector<at::Tensor> TC, std::vector<at::Tensor> Mean,
+                        std::vector<at::Tensor> Rstd, std::vector<at::Tensor> W, std::vector<at::Tensor> ln_w,
+                        at::Tensor slope) {
+  const int64_t L = layout.L();
+  auto opts = H.options();
+  ForwardBuffers saved{H, C, Z, Zsoft, at::Tensor(), {}, S, A, TC, Mean, Rstd};
+  BackwardResult res;
+  std::vector<at::Tensor> Wt;
+  for (int64_t l = 0; l < L; ++l) {
+    Wt.push_back(W[l].t());  // a view: StepProduct packs W itself
+    res.dS.push_back(at::empty_like(S[l]));
+    res.dLNw.push_back(at::zeros({layout.ln_widths[l]}, opts));
+    res.dLNb.push_back(at::zeros({layout.ln_widths[l]}, opts));
+  }
+  const double a = slope.item<double>();
+  AT_DISPATCH_FLOATING_TYPES(H.scalar_type(), "hmlstm_backward", [&] {
+    backward_loop<scalar_t>(layout, dH.contiguous(), dZ.contiguous(), dZline.contiguous(), saved, Wt, ln_w, a, res);
+  });
+  return res;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  py::class_<Layout>(m, "Layout")
+      .def(py::init<>())
+      .def_readwrite("sizes", &Layout::sizes)
+      .def_readwrite("offsets", &Layout::offsets)
+      .def_readwrite("rows", &Layout::rows)
+      .def_readwrite("above", &Layout::above)
+      .def_readwrite("below", &Layout::below)
+      .def_readwrite("in_widths", &Layout::in_widths)
+      .def_readwrite("ln_widths", &Layout::ln_widths)
+      .def_readwrite("has_z", &Layout::has_z)
+      .def_readwrite("ln", &Layout::ln)
+      .def_readwrite("nested", &Layout::nested);
+  py::class_<ForwardBuffers>(m, "ForwardBuffers")
+      .def_readonly("H", &ForwardBuffers::H)
+      .def_readonly("C", &ForwardBuffers::C)
+      .def_readonly("Z", &ForwardBuffers::Z)
+      .def_readonly("Zsoft", &ForwardBuffers::Zsoft)
+      .def_readonly("Zline", &ForwardBuffers::Zline)
+      .def_readonly("U", &ForwardBuffers::U)
+      .def_readonly("S", &ForwardBuffers::S)
+      .def_readonly("A", &ForwardBuffers::A)
+      .def_readonly("TC", &ForwardBuffers::TC)
+      .def_readonly("Mean", &ForwardBuffers::Mean)
+      .def_readonly("Rstd", &ForwardBuffers::Rstd);
+  py::class_<BackwardResult>(m, "BackwardResult")
+      .def_readonly("dS", &BackwardResult::dS)
+      .def_readonly("dLNw", &BackwardResult::dLNw)
+      .def_readonly("dLNb", &BackwardResult::dLNb);
+  m.def("forward", &forward, "HM-LSTM forward time loop", py::arg("layout"), py::arg("pre0"), py::arg("h0"),
+        py::arg("c0"), py::arg("z0"), py::arg("W"), py::arg("bias"), py::arg("ln_w"), py::arg("ln_b"),
+        py::arg("slope"), py::arg("skip_copy"));
+  m.def("backward", &backward, "HM-LSTM backward time loop", py::arg("layout"), py::arg("dH"), py::arg("dZ"),
+        py::arg("dZline"), py::arg("H"), py::arg("C"), py::arg("Z"), py::arg("Zsoft"), py::arg("S"), py::arg("A"),
+        py::arg("TC"), py::arg("Mean"), py::arg("Rstd"), py::arg("W"), py::arg("ln_w"), py::arg("slope"));
+}
