@@ -1,54 +1,20 @@
-"""Text analysis for the service: typed text in, traces out, with a prefix cache.
+"""Analysis for the service: typed text or ink in, traces out.
 
-One more character typed at the end must not re-run the whole text. Each checkpoint
-keeps its last few analyses (ids, traces, final state) in a small LRU cache; a new text
-continues from the longest cached prefix of what the model reads, so typing costs one
-step per new character, whatever the length of the text.
+Text continues from the longest prefix in the checkpoint's cache (`app.cache`), so typing costs
+one model step per new character, whatever the length of the text.
 """
 from __future__ import annotations
-
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
+from app.registry import Loaded
 from model import boundaries
 from model.ink import InkStats, preprocess
 from model.traces import Trace, finite_or_none, layers_json, run_traces
 
 
-class PrefixCache:
-    """Analyses keyed by the ids the model read; bounded by entry count."""
-
-    def __init__(self, entries: int):
-        self.entries = entries
-        self._items: OrderedDict[bytes, Trace] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def longest_prefix(self, key: bytes) -> tuple[int, Trace | None]:
-        """(number of ids covered, trace) of the longest cached prefix of `key`."""
-        best, found = b"", None
-        with self._lock:
-            for k, trace in self._items.items():
-                if len(k) > len(best) and key.startswith(k):
-                    best, found = k, trace
-            if found is not None:
-                self._items.move_to_end(best)
-        return len(best) // 4, found
-
-    def put(self, key: bytes, trace: Trace) -> None:
-        with self._lock:
-            self._items[key] = trace
-            self._items.move_to_end(key)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
-
-    def __len__(self):
-        return len(self._items)
-
-
-def analyse_text(loaded, text: str) -> dict:
+def analyse_text(loaded: Loaded, text: str) -> dict:
     """The body of a POST /api/text answer for one checkpoint."""
     reading = loaded.vocab.read(text)
     ids = np.asarray(reading.ids, dtype=np.int32)
@@ -76,7 +42,7 @@ def analyse_text(loaded, text: str) -> dict:
     }
 
 
-def _surprisal_row(loaded, trace: Trace, chars) -> dict | None:
+def _surprisal_row(loaded: Loaded, trace: Trace, chars) -> dict | None:
     """The surprisal-peak baseline at the threshold chosen on valid (when the checkpoint has one)."""
     base = loaded.config.get("metrics", {}).get("test", {}).get("baselines", {}).get("surprisal")
     if not base or base.get("threshold_bits") is None:
@@ -86,7 +52,7 @@ def _surprisal_row(loaded, trace: Trace, chars) -> dict | None:
     return {"z": z.astype(int).tolist(), "threshold_bits": thr, "threshold_from": base.get("threshold_from")}
 
 
-def analyse_ink(loaded, strokes: list[list[tuple[float, float]]]) -> dict:
+def analyse_ink(loaded: Loaded, strokes: list[list[tuple[float, float]]]) -> dict:
     """The body of a POST /api/ink answer. The normalisation uses the whole line (its RMS step),
     so a new stroke changes every earlier point's input: ink is analysed whole each time."""
     x = preprocess(strokes, InkStats.from_dict(loaded.config["normalisation"]))

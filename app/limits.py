@@ -72,16 +72,29 @@ class RateLimiter:
 
 class BodyLimit:
     """ASGI middleware: 413 for a body over `limit` bytes, declared (Content-Length) or streamed
-    (chunked), before the application reads any more of it."""
+    (chunked), before the application reads any more of it.
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    The 413 goes out only once the client has finished sending (the rest of the body is read and
+    thrown away, up to `drain_limit` bytes). A server that answers and closes while the client is
+    still sending makes the client's socket reset: clients that send the whole body before reading
+    (Python's urllib) then see "connection reset by peer" instead of the 413. Past `drain_limit` the
+    answer goes out at once and the connection may be closed. A client that asked to wait for
+    `100 Continue` has sent no body yet: it is answered at once."""
+
+    def __init__(self, app, limit: int, drain_limit: int = 64 << 20):
+        self.app, self.limit, self.drain_limit = app, limit, drain_limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            return await self._refuse(send)
+        if declared is not None and int(declared) > self.limit:
+            waits_for_100_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+            if int(declared) <= self.drain_limit and not waits_for_100_continue:
+                await self._drain(receive, 0)
             return await self._refuse(send)
         received, refused = 0, False
 
@@ -91,7 +104,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit and not refused:
-                    refused = True                      # answer now; the application sees the client leave
+                    refused = True                      # the application sees the client leave
+                    if message.get("more_body", False):
+                        await self._drain(receive, received)
                     await self._refuse(send)
                     return {"type": "http.disconnect"}
             return message
@@ -100,6 +115,16 @@ class BodyLimit:
             if not refused:                             # after a 413 nothing else goes out
                 await send(message)
         await self.app(scope, counted, guarded)
+
+    async def _drain(self, receive, received: int) -> None:
+        """Read and drop the rest of the body, until its end, the client leaving or `drain_limit`."""
+        while received <= self.drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _refuse(self, send):
         body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()

@@ -8,9 +8,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.analysis import PrefixCache
+from app.cache import PrefixCache
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.data import Vocabulary
+from model.hmlstm import HMLSTMModel
 
 log = logging.getLogger("lens")
 
@@ -18,7 +19,7 @@ log = logging.getLogger("lens")
 @dataclass
 class Loaded:
     name: str
-    model: object
+    model: HMLSTMModel
     config: dict
     vocab: Vocabulary | None
     cache: PrefixCache = field(repr=False)

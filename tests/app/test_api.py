@@ -121,10 +121,11 @@ def test_malformed_and_oversized_bodies(client):
 
 def test_no_traceback_reaches_a_client(client, monkeypatch):
     import app.main as main
+    import app.routes.api as api
 
     def boom(*a, **k):
         raise RuntimeError("secret internals")
-    monkeypatch.setattr(main, "analyse_text", boom)
+    monkeypatch.setattr(api, "analyse_text", boom)
     from fastapi.testclient import TestClient
     with TestClient(main.create_app(client.app.state.settings), raise_server_exceptions=False) as c:
         r = c.post("/api/text", json={"text": "abc"})

@@ -74,6 +74,7 @@ def test_rate_limiter_forgets_idle_clients():
 
 def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
     import app.main as main
+    import app.routes.api as api
     tight = settings.model_copy(update={"rate_per_s": 0.5, "rate_burst": 2})
     with TestClient(main.create_app(tight)) as c:
         codes = [c.post("/api/text", json={"text": "the cat"}).status_code for _ in range(3)]
@@ -81,12 +82,12 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
         r = c.post("/api/text", json={"text": "the cat"})
         assert r.status_code == 429 and "Retry-After" in r.headers and "too many" in r.json()["detail"]
 
-    real = main.analyse_text
+    real = api.analyse_text
 
     def slow(loaded, text):
         time.sleep(0.5)
         return real(loaded, text)
-    monkeypatch.setattr(main, "analyse_text", slow)
+    monkeypatch.setattr(api, "analyse_text", slow)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 0.1})
     with TestClient(main.create_app(busy)) as c:
         codes = []
@@ -133,3 +134,35 @@ def test_large_buffers_go_back_to_the_os_after_startup():
         return int(r.stdout)
     assert mapped("pinned") >= 1 << 20
     assert mapped("dynamic") == 0
+
+
+def test_bad_requests_are_refused_without_waiting_for_a_run_slot(settings, monkeypatch):
+    """With the only run slot held and no room to wait, a request that fails validation, is over a
+    limit or names an unknown model still gets its own 4xx at once, never the queue's 503."""
+    import app.main as main
+    import app.routes.api as api
+    holding, release = threading.Event(), threading.Event()
+    real = api.analyse_text
+
+    def held(loaded, text):
+        holding.set()
+        release.wait(10)
+        return real(loaded, text)
+    monkeypatch.setattr(api, "analyse_text", held)
+    busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 5})
+    with TestClient(main.create_app(busy)) as c:
+        first = threading.Thread(target=lambda: c.post("/api/text", json={"text": "the cat"}))
+        first.start()
+        assert holding.wait(10)
+        try:
+            t0 = time.monotonic()
+            assert c.post("/api/text", json={"text": 5}).status_code == 422
+            assert c.post("/api/text", json={"text": "x" * 301, "model": "nope"}).status_code == 413
+            assert c.post("/api/text", json={"text": "a", "model": "nope"}).status_code == 404
+            assert c.post("/api/text", json={"text": "a", "model": "toy-ink"}).status_code == 400
+            assert c.post("/api/ink", json={"strokes": [[[0, 0]]] * 201}).status_code == 413
+            assert c.post("/api/text", json={"text": "a"}).status_code == 503      # a good one is refused
+            assert time.monotonic() - t0 < 2
+        finally:
+            release.set()
+            first.join()
