@@ -1,0 +1,91 @@
+"""The API docs in a real browser: /docs (Swagger UI 5) and /redoc render our OpenAPI 3.1 schema
+offline, from files we serve, under the docs pages' Content-Security-Policy.
+
+Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at.
+"""
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.server import running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# ReDoc's sidebar credit is a logo that it always fetches from Redocly's CDN (it hides itself when
+# that fails): the one outside load on these pages, and the policy blocks it.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    no_checkpoints = tmp_path_factory.mktemp("no-checkpoints")       # the schema needs no model
+    with running_server({"LENS_CHECKPOINT_DIR": str(no_checkpoints)}) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+        "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    os.environ.update(SE_MANAGER_PATH="/bin/false", SE_OFFLINE="true", SE_AVOID_STATS="true")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    # --no-sandbox only because this browser visits pages served on 127.0.0.1 by the tests
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-extensions", "--window-size=1400,2000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    folder = Path(os.environ.get("LENS_ARTIFACTS") or tmp_path_factory.mktemp("screens"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for(driver, script, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_swagger_ui_lists_the_operations(server, browser, artifacts):
+    browser.get_log("browser")                                       # start from a clean log
+    browser.get(server + "/docs")
+    path = wait_for(browser, "const op = document.querySelector('#operations-default-text_api_text_post');"
+                             "return op && op.querySelector('.opblock-summary-path').innerText")
+    assert path.strip() == "/api/text"
+    assert "POST" in browser.execute_script(
+        "return document.querySelector('#operations-default-text_api_text_post .opblock-summary-method').innerText")
+    text = browser.execute_script("return document.body.innerText")
+    assert "Unable to render" not in text and "OAS 3.1" in text
+    browser.save_screenshot(str(artifacts / "docs-swagger.png"))
+    assert console_errors(browser) == []
+
+
+def test_redoc_renders_the_operations(server, browser, artifacts):
+    browser.get_log("browser")
+    browser.get(server + "/redoc")
+    section = wait_for(browser, "const op = document.querySelector("
+                                "'[data-section-id=\"operation/text_api_text_post\"]'); return op && op.innerText")
+    assert "/api/text" in section and "POST" in section
+    browser.save_screenshot(str(artifacts / "docs-redoc.png"))
+    errors = console_errors(browser)
+    assert all(REDOC_LOGO in e and "Content Security Policy" in e for e in errors), errors
