@@ -19,7 +19,7 @@ from app.memory import return_large_buffers_to_the_os
 from app.middleware import security_headers
 from app.registry import discover
 from app.routes import api, pages, vendor
-from app.settings import ROOT, Settings
+from app.settings import STATIC, Settings
 
 
 @asynccontextmanager
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected)
     for routes in (api, pages, vendor):
         app.include_router(routes.router)
-    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 
 

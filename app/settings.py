@@ -3,9 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# the pages' files: at the top of a clone, inside the package once installed (pyproject.toml)
+WEB = ROOT if (ROOT / "templates").is_dir() else Path(__file__).resolve().parent
+TEMPLATES, STATIC = WEB / "templates", WEB / "static"
+
+
+def default_checkpoints() -> Path:
+    """The clone's checkpoints/, or ./checkpoints where the package is installed."""
+    return ROOT / "checkpoints" if (ROOT / "checkpoints").is_dir() else Path.cwd() / "checkpoints"
 
 
 class Settings(BaseSettings):
@@ -13,7 +22,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    checkpoint_dir: Path = ROOT / "checkpoints"
+    checkpoint_dir: Path = Field(default_factory=default_checkpoints)
     default_model: str = "ptb-3x256"          # the text checkpoint the page opens first
     max_text_chars: int = 5000
     max_points: int = 5000

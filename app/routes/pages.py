@@ -6,10 +6,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.deps import SettingsDep
-from app.settings import ROOT
+from app.settings import TEMPLATES
 
 PAGES = ("/", "/ink", "/embed")        # the paths that get the pages' Content-Security-Policy
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates = Jinja2Templates(directory=str(TEMPLATES))
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
