@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.cache import PrefixCache
-from model.checkpoint import CheckpointError, load_checkpoint
+from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint
 from model.data import Vocabulary
 from model.hmlstm import HMLSTMModel
 
@@ -23,10 +23,16 @@ class Loaded:
     config: dict
     vocab: Vocabulary | None
     cache: PrefixCache = field(repr=False)
+    unigram: object | None = field(default=None, repr=False)     # a SentencePieceProcessor
 
     @property
     def task(self) -> str:
         return self.model.cfg.task
+
+    @property
+    def spaces(self) -> bool:
+        """False for a checkpoint trained on text read without its whitespace (DESIGN.md section 8)."""
+        return self.config.get("spaces") is not False
 
     def describe(self) -> dict:
         cfg = self.model.cfg
@@ -34,7 +40,7 @@ class Loaded:
             "name": self.name, "task": cfg.task, "layers": cfg.num_layers, "hidden_sizes": cfg.hidden_sizes,
             "detectors": [cfg.has_detector(l) for l in range(cfg.num_layers)],
             "parameters": sum(p.numel() for p in self.model.parameters()),
-            "layer_norm": cfg.layer_norm, "nested": cfg.nested,
+            "layer_norm": cfg.layer_norm, "nested": cfg.nested, "spaces": self.spaces,
             "vocabulary": self.vocab.symbols if self.vocab else None,
             "training": self.config.get("training", {}), "metrics": self.config.get("metrics", {}),
         }
@@ -53,6 +59,19 @@ def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
             log.warning("skipping checkpoint %s: %s", sub.name, e)
             continue
         vocab = Vocabulary(config["vocabulary"]) if model.cfg.task == "text" else None
-        found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries))
+        found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries), _unigram(sub))
         log.info("loaded checkpoint %s (%s)", sub.name, model.cfg.task)
     return found
+
+
+def _unigram(folder: Path):
+    """The checkpoint's SentencePiece model, where it has one (a protobuf file: nothing is unpickled)."""
+    path = folder / UNIGRAM
+    if not path.is_file():
+        return None
+    import sentencepiece
+    try:
+        return sentencepiece.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError) as e:
+        log.warning("checkpoint %s: its %s does not load (%s)", folder.name, UNIGRAM, e)
+        return None

@@ -38,6 +38,12 @@ class SurprisalRow(BaseModel):
     threshold_from: str | None
 
 
+class BaselineRow(BaseModel):
+    name: str
+    z: list[int] = Field(description="1: a boundary after position t")
+    how: str
+
+
 class TextResponse(BaseModel):
     model: str
     task: Literal["text"]
@@ -47,8 +53,11 @@ class TextResponse(BaseModel):
     unknown: list[bool]
     surprisal: list[float | None] = Field(description="bits; null for the first character")
     layers: list[LayerTrace]
+    spaces: bool = Field(description="false: the checkpoint reads text without its whitespace, and the typed "
+                                     "spaces are the gold word ends")
     gold_word_ends: list[int]
     surprisal_boundaries: SurprisalRow | None
+    baseline_rows: list[BaselineRow] = Field(description="baselines' boundaries, drawn beside the layers")
     reused_prefix: int = Field(description="positions taken from the prefix cache")
 
 

@@ -21,6 +21,7 @@ from model.data import Vocabulary
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
 CONFIG, WEIGHTS = "config.json", "weights.safetensors"
+UNIGRAM = "unigram.model"      # spaceless checkpoints: the SentencePiece baseline chosen on valid (a protobuf)
 FORMAT = "hmlstm-boundary-lens/1"
 
 

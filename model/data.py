@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 UNKNOWN = "\ufffd"             # shown for characters the model cannot read
@@ -32,6 +33,36 @@ def read_ptb_split(path: Path) -> str:
     return "".join("".join(" " if c == "_" else c for c in line.split()) + "\n" for line in lines)
 
 
+@dataclass
+class Spaceless:
+    """A text read without its whitespace (DESIGN.md section 8): each line with its spaces taken
+    out, the newline kept (a given boundary between lines). `word_ends[t]`: a word ends after
+    character t, where whitespace followed it in its line and at the line's end (gold); never on a
+    newline, which is not scored."""
+    text: str
+    word_ends: np.ndarray
+
+    @classmethod
+    def of(cls, text: str) -> "Spaceless":
+        kept: list[str] = []
+        ends: list[bool] = []
+        line_start = 0                      # index in `kept` where the current line begins
+        for c in text:
+            if c == "\n" or c.isspace():
+                if len(kept) > line_start:
+                    ends[-1] = True          # whitespace or the line's end after a character: a word ends
+                if c == "\n":
+                    kept.append(c)
+                    ends.append(False)
+                    line_start = len(kept)
+            else:
+                kept.append(c)
+                ends.append(False)
+        if len(kept) > line_start:
+            ends[-1] = True                  # a last line without its newline
+        return cls("".join(kept), np.array(ends, dtype=bool))
+
+
 def read_text_file(path: str | Path) -> str:
     """A UTF-8 text file's contents, or a DataError saying what is wrong with it."""
     path = Path(path)
@@ -47,7 +78,8 @@ def read_text_file(path: str | Path) -> str:
 
 
 def load_corpus(data_dir: str | Path | None = None, text_file: str | Path | None = None) -> dict[str, str]:
-    """{"train", "valid", "test"} -> text. A plain text file is split 90/5/5 by lines."""
+    """{"train", "valid", "test"} -> text, with its whitespace. A plain text file is split 90/5/5
+    by lines."""
     if text_file is not None:
         text = read_text_file(text_file)
         lines = text.splitlines(keepends=True)
@@ -104,6 +136,22 @@ class Vocabulary:
         if c.isspace() and " " in self.index:
             return " "
         return UNKNOWN
+
+    @property
+    def has_space(self) -> bool:
+        """Whether this alphabet has the space: a spaceless model's (DESIGN.md section 8) does not."""
+        return " " in self.index
+
+    def read_without_spaces(self, text: str) -> tuple["ModelReading", np.ndarray]:
+        """Typed text read the spaceless way: mapped as `read` maps it, its whitespace then taken out
+        (newlines kept); the typed spaces become the gold word ends (`Spaceless`)."""
+        full = self.read(text)
+        blank = [c != "\n" and text[a:b].isspace() for c, (a, b) in zip(full.chars, full.source_spans)]
+        gold = Spaceless.of("".join(" " if w else c for c, w in zip(full.chars, blank))).word_ends
+        keep = [i for i, w in enumerate(blank) if not w]
+        reading = ModelReading([full.chars[i] for i in keep], [full.ids[i] for i in keep],
+                               [full.source_spans[i] for i in keep])
+        return reading, gold
 
     def read(self, text: str) -> "ModelReading":
         """What the model reads of typed text: symbols, ids and the span each came from."""

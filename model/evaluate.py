@@ -2,37 +2,58 @@
 
     python -m model.evaluate --checkpoint checkpoints/ptb-3x256 --split test --json
     python -m model.evaluate --checkpoint checkpoints/ptb-3x256 --text-file notes.txt --json
+    python -m model.evaluate --checkpoint checkpoints/ptb-nospace-3x256 --no-spaces --split test --json
 
-Text prints one JSON object (DESIGN.md section 6): BPC over the split read as one
-contiguous stream (the state carried, only the first character unscored), and per layer
-with a detector its boundary rate, strict and tolerant word-boundary precision / recall /
-F1, word-token F1 and the F1 of random boundaries at the same rate (strict, and tolerant in
-expectation); beside them the surprisal-peak baseline of the same model, its threshold chosen
-on the valid split.
+With spaces (DESIGN.md section 6): BPC over the split read as one contiguous stream (the state
+carried, only the first character unscored), and per layer with a detector its boundary rate,
+strict and tolerant word-boundary precision / recall / F1, word-token F1 and the F1 of random
+boundaries at the same rate (strict, and tolerant in expectation); beside them the surprisal-peak
+baseline of the same model (its threshold chosen on the valid split) and the trivial rule that
+fires on every whitespace character.
+
+Without spaces (section 8; the default for a checkpoint whose config says "spaces": false): each
+line is read with its whitespace removed; per layer, token and boundary scores at lag 0 and lag 1,
+the lag chosen on valid; beside them random boundaries, the model's own surprisal and entropy
+peaks (thresholds chosen on valid), SentencePiece unigram and Morfessor Baseline (trained on the
+spaceless training lines, cached in --cache-dir).
+
 `--record` also writes the result into the checkpoint's config.json metrics.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from model import boundaries
-from model.checkpoint import CheckpointError, load_checkpoint, read_config, write_config
-from model.data import DataError, Vocabulary, load_corpus, read_text_file
+from model import boundaries, discovery
+from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
+from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.tasks import ink_loglik
 from model.traces import run_traces
 
+HOW_TEXT = ("one contiguous stream, state carried, first character unscored; strict gold = non-space char "
+            "followed by whitespace or end; tolerant also credits a firing on the whitespace right after; token "
+            "F1 on the text without whitespace; random_f1(_tolerant): boundaries fired at random at the layer's "
+            "rate; whitespace: the trivial rule z = 1 on every whitespace character")
+HOW_SPACELESS = ("each line read with its whitespace removed, the newline kept (a given boundary), the stream "
+                 "carried across lines; gold: a word ends after each character that whitespace followed in its "
+                 "line and at the line's end; token and boundary P/R/F1 line by line (boundary: gaps inside "
+                 "lines); lag 0: z_t = 1 is a boundary after t, lag 1: before t; a layer's lag and every "
+                 "baseline's threshold or vocabulary size chosen on valid (supervised choices; the detectors "
+                 "themselves use no label)")
+
 
 def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = None,
                 threshold_from: str = "the same text", exact: bool = True) -> dict:
-    """Scores of one text. exact: the text is in the corpus's alphabet already (a split);
-    otherwise it is read as typed text (DESIGN.md section 7)."""
+    """Scores of one text with its spaces. exact: the text is in the corpus's alphabet already (a
+    split); otherwise it is read as typed text (DESIGN.md section 7)."""
     if exact:
         chars = list(text)
         ids = vocab.encode(text)
@@ -44,22 +65,96 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
     trace = run_traces(model, ids)
     cfg = model.cfg
     surprisal = trace.loss
-    layers = []
-    for l in range(cfg.num_layers):
-        if cfg.has_detector(l):
-            layers.append({"layer": l + 1, **boundaries.layer_scores(trace.z[:, l], chars)})
+    layers = [{"layer": l + 1, **boundaries.layer_scores(trace.z[:, l], chars)}
+              for l in range(cfg.num_layers) if cfg.has_detector(l)]
+    gold_rate = float(boundaries.gold_word_ends(chars).mean())
     if threshold is None:
-        threshold = boundaries.rate_matching_threshold(surprisal, chars, float(boundaries.gold_word_ends(chars).mean()))
-    base_z = boundaries.surprisal_boundaries(surprisal, chars, threshold)
-    baseline = {**boundaries.strict_scores(base_z, chars), "word_token_f1": boundaries.token_f1(base_z, chars),
-                "word_token_f1_tolerant": boundaries.token_f1(base_z, chars, tolerant=True),
-                "boundary_rate": float(base_z.mean()), "threshold_bits": threshold,
-                "threshold_from": threshold_from}
-    return {"bpc": float(np.nanmean(surprisal)), "chars": len(chars),
-            "scored_chars": int(np.isfinite(surprisal).sum()),
-            "gold_word_end_rate": float(boundaries.gold_word_ends(chars).mean()),
-            "layers": layers, "baselines": {"surprisal": baseline, "random": "per layer: random_f1"}}
+        threshold = boundaries.rate_matching_threshold(surprisal, chars, gold_rate)
+    peaks = boundaries.surprisal_boundaries(surprisal, chars, threshold)
+    surprisal_baseline = {**boundaries.strict_scores(peaks, chars), "word_token_f1": boundaries.token_f1(peaks, chars),
+                          "word_token_f1_tolerant": boundaries.token_f1(peaks, chars, tolerant=True),
+                          "boundary_rate": float(peaks.mean()), "threshold_bits": threshold,
+                          "threshold_from": threshold_from}
+    return {"spaces": True, "bpc": float(np.nanmean(surprisal)), "chars": len(chars),
+            "scored_chars": int(np.isfinite(surprisal).sum()), "gold_word_end_rate": gold_rate,
+            "layers": layers,
+            "baselines": {"surprisal": surprisal_baseline,
+                          "whitespace": boundaries.layer_scores(boundaries.is_space(chars), chars),
+                          "random": "per layer: random_f1"}}
 
+
+def valid_threshold(model, vocab, corpus, max_chars) -> float:
+    """The surprisal threshold that matches the valid split's gold word-end rate."""
+    text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
+    chars = list(text)
+    trace = run_traces(model, vocab.encode(text))
+    return boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
+
+
+# --- without spaces -----------------------------------------------------------------------------
+
+class SpacelessRun:
+    """One spaceless text run through the model: its lines, gold and traces."""
+
+    def __init__(self, model, chars: list[str], ids: torch.Tensor, gold: np.ndarray):
+        if len(chars) < 2:
+            raise DataError("the text needs at least two characters")
+        self.model, self.chars = model, chars
+        self.text = "".join(chars)
+        self.lines = discovery.Lines.of(self.text, gold)
+        self.trace = run_traces(model, ids)
+
+    @classmethod
+    def of_split(cls, model, vocab: Vocabulary, text: str) -> "SpacelessRun":
+        spaceless = Spaceless.of(text)
+        return cls(model, list(spaceless.text), vocab.encode(spaceless.text), spaceless.word_ends)
+
+    @classmethod
+    def of_typed(cls, model, vocab: Vocabulary, text: str) -> "SpacelessRun":
+        reading, gold = vocab.read_without_spaces(text)
+        return cls(model, reading.chars, torch.tensor(reading.ids, dtype=torch.long), gold)
+
+    def detector_layers(self) -> list[int]:
+        cfg = self.model.cfg
+        return [l for l in range(cfg.num_layers) if cfg.has_detector(l)]
+
+    def segmenter_input(self) -> tuple[list[str], discovery.Lines, int]:
+        return [self.text[a:b] for a, b in self.lines.spans], self.lines, len(self.text)
+
+
+def spaceless_report(test: SpacelessRun, valid: SpacelessRun | None, chosen_on: str,
+                     segmenters: discovery.SegmenterCache | None = None, morfessor_lines: int = 0) -> dict:
+    """DESIGN.md section 8's JSON for `test`; lags and thresholds chosen on `valid` (or on `test`
+    itself when there is no valid, as `chosen_on` says)."""
+    pick = valid or test
+    layers = []
+    for l in test.detector_layers():
+        lag = discovery.layer_scores(pick.trace.z[:, l], pick.lines)["lag"]
+        layers.append({"layer": l + 1, **discovery.layer_scores(test.trace.z[:, l], test.lines, lag=lag)})
+    theta_s = discovery.best_threshold(pick.trace.loss, lambda th: discovery.surprisal_boundaries(pick.trace.loss, th),
+                                       pick.lines)
+    theta_e = discovery.best_threshold(pick.trace.entropy,
+                                       lambda th: discovery.entropy_boundaries(pick.trace.entropy, th), pick.lines)
+    base = {
+        "random": discovery.random_scores(test.lines, test.lines.gold_rate),
+        "surprisal": discovery.thresholded(test.trace.loss, lambda th: discovery.surprisal_boundaries(test.trace.loss, th),
+                                           test.lines, theta_s, chosen_on),
+        "entropy": discovery.thresholded(test.trace.entropy, lambda th: discovery.entropy_boundaries(test.trace.entropy, th),
+                                         test.lines, theta_e, chosen_on),
+    }
+    if segmenters is not None and valid is not None:
+        base["sentencepiece"] = discovery.sentencepiece_baseline(segmenters, valid.segmenter_input(),
+                                                                 test.segmenter_input())
+        if morfessor_lines:
+            base["morfessor"] = discovery.morfessor_baseline(segmenters, test.segmenter_input(), morfessor_lines)
+    loss = test.trace.loss
+    return {"spaces": False, "bpc": float(np.nanmean(loss)), "chars": len(test.chars),
+            "scored_chars": int(np.isfinite(loss).sum()), "lines": len(test.lines.spans),
+            "gold_boundary_rate": test.lines.gold_rate, "layers": layers, "baselines": base,
+            "chosen_on": chosen_on, "how": HOW_SPACELESS}
+
+
+# --- ink -----------------------------------------------------------------------------------
 
 def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups and,
@@ -93,15 +188,9 @@ SYNTHETIC_TEXTS = ["the quick brown fox", "a small house by the river", "letters
                    "hierarchical boundaries", "minimum of words and ink"]
 
 
-def valid_threshold(model, vocab, corpus, max_chars) -> float:
-    """The surprisal threshold that matches the valid split's gold word-end rate."""
-    text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
-    chars = list(text)
-    trace = run_traces(model, vocab.encode(text))
-    return boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
+# --- the command ------------------------------------------------------------------------------
 
-
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     src = p.add_mutually_exclusive_group()
@@ -109,15 +198,26 @@ def main(argv=None):
     src.add_argument("--text-file", help="evaluate any UTF-8 text, read as typed text")
     p.add_argument("--split", choices=["test", "valid"], default="test")
     p.add_argument("--max-chars", type=int, default=0, help="only the first N characters")
+    p.add_argument("--no-spaces", action="store_true",
+                   help="read the text without its whitespace (the default for a spaceless checkpoint)")
+    p.add_argument("--cache-dir", default=".cache/segmenters",
+                   help="spaceless: where the trained SentencePiece and Morfessor baselines are kept")
+    p.add_argument("--morfessor-lines", type=int, default=5000,
+                   help="spaceless: training lines for Morfessor (0: leave it out; 5,000 take minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
     p.add_argument("--record", action="store_true", help="write the result into the checkpoint's metrics")
     p.add_argument("--max-lines", type=int, default=0, help="ink: only the first N validation lines")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.max_chars < 0:
         p.error("--max-chars must be positive")
+    return args, p
+
+
+def main(argv=None):
+    args, parser = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         model, config = load_checkpoint(args.checkpoint)
     except CheckpointError as e:
@@ -125,46 +225,78 @@ def main(argv=None):
     t0 = time.time()
     if model.cfg.task == "ink":
         if args.text_file:
-            p.error("--text-file is for text checkpoints")
+            parser.error("--text-file is for text checkpoints")
         try:
             lines = [s for _, s in IamOnDB(args.data_dir).lines("validation", limit=args.max_lines)]
         except InkError as e:
             sys.exit(f"model.evaluate: {e}")
         result = ink_report(model, config, lines)
         result.update(split="valid", checkpoint=str(args.checkpoint), seconds=round(time.time() - t0, 1))
-        return finish(args, model, result, "valid")
+        return finish(args, result, "valid")
     vocab = Vocabulary(config["vocabulary"])
+    spaceless = args.no_spaces or config.get("spaces") is False
     try:
-        if args.text_file:
-            text = read_text_file(args.text_file)
-            if args.max_chars:
-                text = text[:args.max_chars]
-            result = text_report(model, vocab, text, exact=False)
-            result["data"] = str(args.text_file)
-        else:
-            corpus = load_corpus(args.data_dir)
-            text = corpus[args.split][:args.max_chars] if args.max_chars else corpus[args.split]
-            if args.split == "valid":
-                result = text_report(model, vocab, text, threshold_from="valid (this split)")
-            else:
-                thr = valid_threshold(model, vocab, corpus, args.max_chars)
-                result = text_report(model, vocab, text, threshold=thr, threshold_from="valid split")
-            result["data"] = f"Penn Treebank {args.split} split" + (f", first {args.max_chars} chars" if args.max_chars else "")
+        result, files = (evaluate_spaceless if spaceless else evaluate_with_spaces)(args, model, vocab)
     except DataError as e:
         sys.exit(f"model.evaluate: {e}")
-    result["split"] = args.split if not args.text_file else None
-    result["checkpoint"] = str(args.checkpoint)
-    result["seconds"] = round(time.time() - t0, 1)
-    result["how"] = ("one contiguous stream, state carried, first character unscored; strict gold = "
-                     "non-space char followed by whitespace or end; tolerant also credits a firing on the "
-                     "whitespace right after; token F1 on the text without whitespace; random_f1(_tolerant): "
-                     "boundaries fired at random at the layer's rate")
-    finish(args, model, result, "eval_text_file" if args.text_file else args.split)
+    result.update(split=args.split if not args.text_file else None, checkpoint=str(args.checkpoint),
+                  seconds=round(time.time() - t0, 1))
+    key = "eval_text_file" if args.text_file else args.split
+    finish(args, result, key + ("_spaceless" if spaceless and config.get("spaces") is not False else ""), files)
 
 
-def finish(args, model, result, key):
-    """Print the result; with --record also keep it in the checkpoint's metrics."""
+def _cut(text: str, max_chars: int) -> str:
+    return text[:max_chars] if max_chars else text
+
+
+def evaluate_with_spaces(args, model, vocab) -> dict:
+    if args.text_file:
+        result = text_report(model, vocab, _cut(read_text_file(args.text_file), args.max_chars), exact=False)
+        result["data"] = str(args.text_file)
+    else:
+        corpus = load_corpus(args.data_dir)
+        text = _cut(corpus[args.split], args.max_chars)
+        if args.split == "valid":
+            result = text_report(model, vocab, text, threshold_from="valid (this split)")
+        else:
+            thr = valid_threshold(model, vocab, corpus, args.max_chars)
+            result = text_report(model, vocab, text, threshold=thr, threshold_from="valid split")
+        result["data"] = f"Penn Treebank {args.split} split" + (f", first {args.max_chars} chars" if args.max_chars else "")
+    result["how"] = HOW_TEXT
+    return result, {}
+
+
+def evaluate_spaceless(args, model, vocab) -> tuple[dict, dict]:
+    """The report, and the files that --record keeps beside the checkpoint (the unigram baseline
+    chosen on valid, which the page draws as a row)."""
+    if args.text_file:
+        test = SpacelessRun.of_typed(model, vocab, _cut(read_text_file(args.text_file), args.max_chars))
+        result = spaceless_report(test, None, "the same text")
+        result["data"] = f"{args.text_file}, read without spaces"
+        return result, {}
+    corpus = load_corpus(args.data_dir)
+    valid = SpacelessRun.of_split(model, vocab, _cut(corpus["valid"], args.max_chars))
+    files = {}
+    if args.split == "valid":
+        result = spaceless_report(valid, None, "valid (this split)")
+    else:
+        test = SpacelessRun.of_split(model, vocab, _cut(corpus["test"], args.max_chars))
+        train_lines = [line for line in Spaceless.of(corpus["train"]).text.split("\n") if line]
+        segmenters = discovery.SegmenterCache(Path(args.cache_dir), train_lines)
+        result = spaceless_report(test, valid, "valid split", segmenters, args.morfessor_lines)
+        chosen = result["baselines"]["sentencepiece"]["vocab_size"]
+        files[UNIGRAM] = segmenters.folder / f"unigram-{chosen}.model"
+    result["data"] = (f"Penn Treebank {args.split} split without spaces"
+                      + (f", first {args.max_chars} chars" if args.max_chars else ""))
+    return result, files
+
+
+def finish(args, result, key, files: dict | None = None):
+    """Print the result; with --record also keep it in the checkpoint's metrics (and `files`, name ->
+    path, beside it)."""
     if args.record:
+        for name, path in (files or {}).items():
+            shutil.copyfile(path, Path(args.checkpoint) / name)
         config = read_config(args.checkpoint)
         config.setdefault("metrics", {})[key] = result
         if key == "test" and "bpc" in result:

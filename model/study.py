@@ -2,18 +2,23 @@
 evaluate them on valid, and write a self-contained HTML report.
 
     python -m model.study --out study --budget-chars 3000000 --seeds 3 --jobs 2
+    python -m model.study --out study-nospace --no-spaces --budget-chars 2000000 --seeds 3
     python -m model.study --out study --report-only          (rebuild the report from results)
 
 Each run is `model.train` with one factor changed from the baseline (a small model, a budget
-in characters, not minutes), then `model.evaluate`'s scores on a slice of the valid split:
-BPC, and per layer the boundary rate, strict and tolerant word-boundary F1, word-token F1 and
-the random F1 at the same rate, beside the surprisal-peak baseline of the same model. Runs
-that finished are kept (results.json) and skipped when the study is run again. Test is never
-touched: choices are made on valid.
+in characters, not minutes), then `model.evaluate`'s scores on a slice of the valid split.
+With spaces: BPC, and per layer the boundary rate, strict and tolerant word-boundary F1,
+word-token F1 and the random F1 at the same rate, beside the surprisal-peak baseline of the
+same model. Without spaces (DESIGN.md section 8): BPC, and per layer the rate, the lag and the
+token and boundary F1 beside random boundaries at its rate, and the model's own surprisal and
+entropy baselines (their thresholds chosen on the same slice). Runs that finished are kept
+(results.json) and skipped when the study is run again. Test is never touched: choices are
+made on valid.
 """
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import statistics
@@ -21,6 +26,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +50,29 @@ VARIANTS = {
     "prior: layer 2 rate 0.2": {"--z-rate": "none/0.2"},
     "prior: rates 0.4 / 0.2": {"--z-rate": "0.4/0.2"},
 }
+# without spaces (issue 14): the project's defaults as the baseline, the paper's objective alone
+# as its own row, one factor at a time; "beyond" rows add an objective from the boundary literature
+SPACELESS_BASELINE = {"--layer-norm": "gates", "--z-bias": "0.5", "--slope-rate": "0.04"}
+SPACELESS_VARIANTS = {
+    "baseline": {},
+    "paper objective alone (no guard)": {"--z-band": "off"},
+    "z-bias +2": {"--z-bias": "2"},
+    "slope fast (+1/epoch)": {"--slope-rate": "1.0"},
+    "nested boundaries": {"--nested": None},
+    "prior: rates 0.2 / 0.1": {"--z-rate": "0.2/0.1"},
+    "beyond: ratio loss N = 5 / 10": {"--ratio-target": "5/10"},
+    "beyond: entropy guide, layer 1 at 0.2": {"--entropy-guide": "0.2/none"},
+    "beyond: entropy guide, layer 2 at 0.2": {"--entropy-guide": "none/0.2"},
+}
 PAPER = [v for v in VARIANTS if not v.startswith("prior")]
+
+
+def baseline_of(args) -> dict:
+    return SPACELESS_BASELINE if args.no_spaces else BASELINE
+
+
+def variants_of(args) -> dict:
+    return SPACELESS_VARIANTS if args.no_spaces else VARIANTS
 
 
 def slug(name: str) -> str:
@@ -59,7 +87,7 @@ def run_one(name: str, seed: int, args) -> dict:
         return json.loads(done.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     updates = max(1, args.budget_chars // (args.batch * args.bptt))
-    flags = {**BASELINE, **VARIANTS[name]}
+    flags = {**baseline_of(args), **variants_of(args)[name]}
     cmd = [sys.executable, "-m", "model.train", "--task", "text", "--out", str(folder / "checkpoint"),
            "--run-dir", str(folder / "run"), "--layers", str(args.layers), "--hidden", str(args.hidden),
            "--embed", str(args.embed), "--batch", str(args.batch), "--bptt", str(args.bptt),
@@ -70,6 +98,8 @@ def run_one(name: str, seed: int, args) -> dict:
         cmd += ["--data-dir", args.data_dir]
     if args.text_file:
         cmd += ["--text-file", args.text_file]
+    if args.no_spaces:
+        cmd.append("--no-spaces")
     for k, v in flags.items():
         cmd += [k] if v is None else [k, v]
     if (folder / "run" / "trainer.json").is_file():
@@ -82,12 +112,15 @@ def run_one(name: str, seed: int, args) -> dict:
         return None
     # the model as it is at the end of the budget (a fixed budget: no choosing among epochs)
     from model.data import Vocabulary, load_corpus
-    from model.evaluate import text_report
+    from model.evaluate import SpacelessRun, spaceless_report, text_report
     from model.train import load_run_model
     model, saved = load_run_model(folder / "run")
     vocab = Vocabulary(saved["data"]["vocabulary"])                       # the alphabet model.train read
-    corpus = load_corpus(args.data_dir, args.text_file)
-    report = text_report(model, vocab, corpus["valid"][:args.valid_chars], threshold_from="valid slice")
+    valid = load_corpus(args.data_dir, args.text_file)["valid"][:args.valid_chars]
+    if args.no_spaces:
+        report = spaceless_report(SpacelessRun.of_split(model, vocab, valid), None, "valid slice")
+    else:
+        report = text_report(model, vocab, valid, threshold_from="valid slice")
     log = [json.loads(line) for line in (folder / "run.jsonl").read_text().splitlines()]
     curve = [{"step": r["step"], "rates": r["boundary_rate"], "bpc": r.get("bpc")} for r in log if r["event"] == "train"]
     collapses = [r for r in log if r["event"] == "collapse"]
@@ -100,24 +133,55 @@ def run_one(name: str, seed: int, args) -> dict:
 
 # --- the report ------------------------------------------------------------------------
 
+class Column(NamedTuple):
+    key: str
+    label: str
+    get: Callable[[dict], float]
+
+
+# what the report shows of a run (run-level) and of each of its layers, with and without spaces
+RUN_COLUMNS = {
+    True: [Column("bpc", "BPC", lambda v: v["bpc"]),
+           Column("surprisal_f1", "surprisal F1", lambda v: v["baselines"]["surprisal"]["f1"]),
+           Column("surprisal_token_f1", "surprisal token F1", lambda v: v["baselines"]["surprisal"]["word_token_f1"])],
+    False: [Column("bpc", "BPC", lambda v: v["bpc"]),
+            Column("surprisal_token_f1", "surprisal token F1", lambda v: v["baselines"]["surprisal"]["token"]["f1"]),
+            Column("entropy_token_f1", "entropy token F1", lambda v: v["baselines"]["entropy"]["token"]["f1"]),
+            Column("entropy_boundary_f1", "entropy boundary F1",
+                   lambda v: v["baselines"]["entropy"]["boundary"]["f1"])],
+}
+LAYER_COLUMNS = {
+    True: [Column("rate", "rate", lambda x: x["boundary_rate"]),
+           Column("f1", "F1", lambda x: x["word_boundary"]["f1"]),
+           Column("tolerant_f1", "tol. F1", lambda x: x["word_boundary_tolerant"]["f1"]),
+           Column("token_f1", "token F1", lambda x: x["word_token_f1"]),
+           Column("random_f1", "random F1", lambda x: x["random_f1"])],
+    False: [Column("rate", "rate", lambda x: x["boundary_rate"]),
+            Column("lag", "lag", lambda x: x["lag"]),
+            Column("token_f1", "token F1", lambda x: x["token"]["f1"]),
+            Column("boundary_f1", "boundary F1", lambda x: x["boundary"]["f1"]),
+            Column("random_token_f1", "random token F1", lambda x: x["random"]["token"]["f1"])],
+}
+NOT_SCORES = ("rate", "lag", "bpc")
+
+
+def _spaces(results: list[dict]) -> bool:
+    return not results or results[0]["valid"].get("spaces", True)
+
+
 def summarise(results: list[dict]) -> dict:
     """variant -> per-metric (mean, std, n) over seeds."""
+    spaces = _spaces(results)
     by: dict[str, list] = {}
     for r in results:
         by.setdefault(r["variant"], []).append(r)
     table = {}
     for name, runs in by.items():
-        row = {"seeds": len(runs), "bpc": _ms([r["valid"]["bpc"] for r in runs]),
-               "surprisal_f1": _ms([r["valid"]["baselines"]["surprisal"]["f1"] for r in runs]),
-               "surprisal_token_f1": _ms([r["valid"]["baselines"]["surprisal"]["word_token_f1"] for r in runs]),
-               "collapses": sum(len(r["collapse_events"]) for r in runs), "layers": []}
+        row = {"seeds": len(runs), "collapses": sum(len(r["collapse_events"]) for r in runs),
+               **{c.key: _ms([c.get(r["valid"]) for r in runs]) for c in RUN_COLUMNS[spaces]}, "layers": []}
         for k, layer in enumerate(runs[0]["valid"]["layers"]):
-            get = lambda f: _ms([f(r["valid"]["layers"][k]) for r in runs])  # noqa: E731
-            row["layers"].append({
-                "layer": layer["layer"], "rate": get(lambda x: x["boundary_rate"]),
-                "f1": get(lambda x: x["word_boundary"]["f1"]),
-                "tolerant_f1": get(lambda x: x["word_boundary_tolerant"]["f1"]),
-                "token_f1": get(lambda x: x["word_token_f1"]), "random_f1": get(lambda x: x["random_f1"])})
+            row["layers"].append({"layer": layer["layer"], **{
+                c.key: _ms([c.get(r["valid"]["layers"][k]) for r in runs]) for c in LAYER_COLUMNS[spaces]}})
         table[name] = row
     return table
 
@@ -129,19 +193,24 @@ def _ms(xs):
 def write_report(results: list[dict], path: Path, args) -> None:
     import plotly.graph_objects as go
     import plotly.io as pio
+    spaces = _spaces(results)
     table = summarise(results)
-    names = [v for v in VARIANTS if v in table]
+    order = list(VARIANTS) + [v for v in SPACELESS_VARIANTS if v not in VARIANTS]
+    names = [v for v in order if v in table]
+    run_cols, layer_cols = RUN_COLUMNS[spaces], LAYER_COLUMNS[spaces]
     figs = []
     L = max(len(t["layers"]) for t in table.values())
     for k in range(L):
         fig = go.Figure()
-        fig.add_bar(name="strict F1", x=names, y=[table[n]["layers"][k]["f1"][0] for n in names],
-                    error_y={"array": [table[n]["layers"][k]["f1"][1] for n in names]})
-        fig.add_bar(name="tolerant F1", x=names, y=[table[n]["layers"][k]["tolerant_f1"][0] for n in names])
-        fig.add_bar(name="random F1 at the same rate", x=names, y=[table[n]["layers"][k]["random_f1"][0] for n in names])
-        fig.add_bar(name="surprisal baseline F1", x=names, y=[table[n]["surprisal_f1"][0] for n in names])
-        fig.update_layout(title=f"Layer {k + 1}: word-boundary F1 against gold whitespace (valid, mean over seeds)",
-                          barmode="group", height=420)
+        for c in layer_cols:
+            if c.key not in NOT_SCORES:
+                fig.add_bar(name=c.label, x=names, y=[table[n]["layers"][k][c.key][0] for n in names],
+                            error_y={"array": [table[n]["layers"][k][c.key][1] for n in names]})
+        for c in run_cols:
+            if c.key not in NOT_SCORES:
+                fig.add_bar(name=f"baseline: {c.label}", x=names, y=[table[n][c.key][0] for n in names])
+        what = "word-boundary F1 against gold whitespace" if spaces else "word discovery without spaces"
+        fig.update_layout(title=f"Layer {k + 1}: {what} (valid, mean over seeds)", barmode="group", height=440)
         figs.append(fig)
     fig = go.Figure()
     fig.add_bar(x=names, y=[table[n]["bpc"][0] for n in names], error_y={"array": [table[n]["bpc"][1] for n in names]})
@@ -161,30 +230,39 @@ def write_report(results: list[dict], path: Path, args) -> None:
     rows = []
     for n in names:
         t = table[n]
-        cells = "".join(f"<td>{_fmt(l['rate'])}</td><td>{_fmt(l['f1'])}</td><td>{_fmt(l['tolerant_f1'])}</td>"
-                        f"<td>{_fmt(l['token_f1'])}</td><td>{_fmt(l['random_f1'])}</td>" for l in t["layers"])
-        rows.append(f"<tr><td>{n}</td><td>{t['seeds']}</td><td>{_fmt(t['bpc'])}</td>{cells}"
-                    f"<td>{_fmt(t['surprisal_f1'])}</td><td>{_fmt(t['surprisal_token_f1'])}</td>"
-                    f"<td>{t['collapses']}</td></tr>")
-    head = "".join(f"<th>L{k + 1} rate</th><th>L{k + 1} F1</th><th>L{k + 1} tol. F1</th><th>L{k + 1} token F1</th>"
-                   f"<th>L{k + 1} random F1</th>" for k in range(L))
+        cells = "".join(f"<td>{_fmt(layer[c.key])}</td>" for layer in t["layers"] for c in layer_cols)
+        rows.append(f"<tr><td>{html.escape(n)}</td><td>{t['seeds']}</td>{cells}"
+                    + "".join(f"<td>{_fmt(t[c.key])}</td>" for c in run_cols) + f"<td>{t['collapses']}</td></tr>")
+    head = "".join(f"<th>L{k + 1} {c.label}</th>" for k in range(L) for c in layer_cols)
+    head += "".join(f"<th>{c.label}</th>" for c in run_cols)
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     budget = results[0]["chars"] if results else 0
-    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>HM-LSTM boundary study</title>
+    if spaces:
+        setting = ("Strict: the last letter of a word; tolerant: it or the whitespace after it; token F1: on the "
+                   "text without whitespace. The surprisal baseline's threshold matches the gold rate.")
+        title = "Do the boundaries mean anything?"
+    else:
+        setting = ("Text read without its spaces (DESIGN.md section 8): token and boundary F1 line by line; a layer "
+                   "is read at the lag (0: a boundary after the character, 1: before it) with the better token F1; "
+                   "random: boundaries at the layer's rate (5 draws); the surprisal and entropy baselines' "
+                   "thresholds are chosen on the same slice for the best token F1 (a supervised choice; the "
+                   "detectors use no label).")
+        title = "Do the detectors find words without spaces?"
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>HM-LSTM boundary study</title>
 <style>body{{font:14px system-ui,sans-serif;margin:1.5rem;max-width:1400px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ddd;padding:2px 6px;text-align:right}}td:first-child{{text-align:left}}</style></head><body>
-<h1>Do the boundaries mean anything?</h1>
+<h1>{title}</h1>
 <p>{len(results)} runs: {len(names)} variants x up to {args.seeds} seeds; {args.layers} x {args.hidden}, batch {args.batch},
 BPTT {args.bptt}, a budget of {budget:,} training characters each; scored on the first {args.valid_chars:,} characters
-of the valid split (test untouched). Mean ± std over seeds. Strict: the last letter of a word; tolerant: it or the
-whitespace after it; token F1: on the text without whitespace. Baseline flags: {json.dumps(BASELINE)}. Variants
-named "prior" go beyond the paper: "band" adds the collapse guard's loss (zero while a detector's rate is
-inside the band), "rate" moves each detector's threshold toward a target rate after every update
-(a controller on the z row's bias, not a loss).</p>
-<table><tr><th>variant</th><th>seeds</th><th>BPC</th>{head}<th>surprisal F1</th><th>surprisal token F1</th>
-<th>collapse events</th></tr>{''.join(rows)}</table>
+of the valid split (test untouched). Mean ± std over seeds. {setting} Baseline flags:
+{html.escape(json.dumps(baseline_of(args)))}. Variants named "prior" go beyond the paper: "band" adds the collapse
+guard's loss (zero while a detector's rate is inside the band), "rate" moves each detector's threshold toward a
+target rate after every update (a controller on the z row's bias, not a loss); "beyond" rows add an objective from
+the boundary literature: H-Net's ratio loss toward a downsampling factor N, or the entropy guide (a detector pulled
+toward firing where the model's own next-character entropy is highest in its batch).</p>
+<table><tr><th>variant</th><th>seeds</th>{head}<th>collapse events</th></tr>{''.join(rows)}</table>
 {''.join(parts)}</body></html>"""
-    path.write_text(html)
+    path.write_text(page)
 
 
 def _fmt(ms):
@@ -197,6 +275,7 @@ def main(argv=None):
     p.add_argument("--out", default="study")
     p.add_argument("--data-dir")
     p.add_argument("--text-file")
+    p.add_argument("--no-spaces", action="store_true", help="the spaceless setting (DESIGN.md section 8)")
     p.add_argument("--variants", default="all",
                    help="'all', 'paper', or comma-separated slugs (e.g. baseline,z-bias-0,layer-norm-off)")
     p.add_argument("--seeds", type=int, default=3)
@@ -212,7 +291,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
-    by_slug = {slug(v): v for v in VARIANTS}
+    by_slug = {slug(v): v for v in variants_of(args)}
     wanted = {"all": list(by_slug), "paper": [slug(v) for v in PAPER]}.get(args.variants) or \
         [v.strip() for v in args.variants.split(",")]
     unknown = [n for n in wanted if n not in by_slug]

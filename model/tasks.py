@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from model.checkpoint import read_config
-from model.data import Vocabulary, batchify, load_corpus, stream_batches
+from model.data import Spaceless, Vocabulary, batchify, load_corpus, stream_batches
 from model.ink import IamOnDB, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.traces import LOG2E
 
@@ -46,6 +46,9 @@ class TextTask:
 
     def __init__(self, args, out_dir, resume: bool):
         corpus = load_corpus(args.data_dir, args.text_file)
+        self.spaces = not args.no_spaces
+        if not self.spaces:                      # each line without its whitespace (DESIGN.md section 8)
+            corpus = {split: Spaceless.of(text).text for split, text in corpus.items()}
         if resume and (out_dir / "config.json").is_file():
             self.vocab = Vocabulary(read_config(out_dir)["vocabulary"])
         else:
@@ -53,7 +56,8 @@ class TextTask:
         self.ids = {s: self.vocab.encode(t) for s, t in corpus.items()}
         if args.valid_chars:
             self.ids["valid"] = self.ids["valid"][:args.valid_chars]
-        self.data = args.text_file or "Penn Treebank (Mikolov char-level), train split"
+        self.data = (args.text_file or "Penn Treebank (Mikolov char-level), train split") + \
+            ("" if self.spaces else ", read without spaces")
         self.eval_batch = args.eval_batch
 
     def model_config(self, args) -> dict:
@@ -75,7 +79,7 @@ class TextTask:
                             "stream not scored"}
 
     def meta(self) -> dict:
-        return {"task": "text", "vocabulary": self.vocab.symbols}
+        return {"task": "text", "vocabulary": self.vocab.symbols, "spaces": self.spaces}
 
 
 class InkTask:

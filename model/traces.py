@@ -25,6 +25,7 @@ class Trace:
     h_norm: np.ndarray       # (T, L) ||h_t^l||
     gate: np.ndarray         # (T, L) g_t^l of the output module
     loss: np.ndarray         # (T,) text: surprisal in bits (NaN where unknown); ink: NLL in nats
+    entropy: np.ndarray      # (T,) text: bits of p(. | x_<=t), the prediction made after t; ink: NaN
     state: tuple             # (h, c, z) after the last position, batch 1
     next_out: torch.Tensor   # the head's output at the last position (predicts position T)
 
@@ -35,7 +36,7 @@ class Trace:
     def concat(a: "Trace", b: "Trace") -> "Trace":
         cat = lambda x, y: np.concatenate([x, y])  # noqa: E731
         return Trace(cat(a.z, b.z), cat(a.z_soft, b.z_soft), cat(a.op, b.op), cat(a.h_norm, b.h_norm),
-                     cat(a.gate, b.gate), cat(a.loss, b.loss), b.state, b.next_out)
+                     cat(a.gate, b.gate), cat(a.loss, b.loss), cat(a.entropy, b.entropy), b.state, b.next_out)
 
 
 def operations(z_prev_own: np.ndarray, z: np.ndarray, has_z: list[bool]) -> np.ndarray:
@@ -65,7 +66,7 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
     if state is None:
         state = model.rnn.initial_state(1)
     z_start = state[2][0].numpy().copy()
-    zs, softs, norms, gates, losses = [], [], [], [], []
+    zs, softs, norms, gates, losses, entropies = [], [], [], [], [], []
     for a in range(0, inputs.shape[0], chunk):
         piece = inputs[a:a + chunk]
         out = model(piece.unsqueeze(1), state)
@@ -79,11 +80,12 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
         scored = torch.cat([prev_out[None], preds[:-1]]) if prev_out is not None else preds[:-1]
         targets = piece if prev_out is not None else piece[1:]
         losses.append(_position_loss(model, scored, targets, leading_nan=prev_out is None))
+        entropies.append(_entropy_bits(model, preds))
         prev_out = preds[-1]
     z = torch.cat(zs).numpy()
     return Trace(z=z, z_soft=torch.cat(softs).numpy(), op=operations(z_start, z, has_z),
                  h_norm=torch.cat(norms).numpy(), gate=torch.cat(gates).numpy(),
-                 loss=np.concatenate(losses), state=state, next_out=prev_out)
+                 loss=np.concatenate(losses), entropy=np.concatenate(entropies), state=state, next_out=prev_out)
 
 
 def _position_loss(model, scored, targets, leading_nan: bool) -> np.ndarray:
@@ -93,6 +95,13 @@ def _position_loss(model, scored, targets, leading_nan: bool) -> np.ndarray:
     else:
         loss = model.head.nll(scored, targets).numpy()
     return np.concatenate([[np.nan], loss]) if leading_nan else loss
+
+
+def _entropy_bits(model, preds) -> np.ndarray:
+    if model.cfg.task != "text":
+        return np.full(preds.shape[0], np.nan)
+    logp = F.log_softmax(preds.float(), -1)
+    return (-(logp.exp() * logp).sum(-1) * LOG2E).numpy()
 
 
 def layers_json(trace: Trace, cfg) -> list[dict]:

@@ -31,6 +31,7 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, 
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
+from model.priors import band_penalty, detector_rates, entropy_guide_loss, ratio_loss, steer_rates
 from model.tasks import make_task
 
 
@@ -42,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb), or IAM-OnDB for ink "
                                       "(default ../shared/data/iam-ondb)")
     p.add_argument("--text-file", help="train on any UTF-8 text file instead (split 90/5/5 by lines)")
+    p.add_argument("--no-spaces", action="store_true",
+                   help="text: read each line with its whitespace removed (DESIGN.md section 8); the alphabet "
+                        "has no space and the checkpoint records \"spaces\": false")
     k = p.add_argument_group("ink")
     k.add_argument("--synthetic", type=int, default=0, help="ink: train on this many synthetic cursive lines")
     k.add_argument("--max-lines", type=int, default=0, help="ink: read only the first N training lines")
@@ -74,6 +78,15 @@ def parse_args(argv=None):
                    help="a rate prior (beyond the paper): TARGET, or TARGET/TARGET/... per detector with 'none' "
                         "for no target; after each update a detector's threshold moves by gain x (rate - target)")
     a.add_argument("--z-rate-gain", type=float, default=0.1)
+    a.add_argument("--ratio-target", default="off",
+                   help="H-Net's ratio loss (beyond the paper): a target downsampling factor N > 1 (rate 1/N), or "
+                        "N/N/... per detector with 'none' for no target")
+    a.add_argument("--ratio-weight", type=float, default=0.03)
+    a.add_argument("--entropy-guide", default="off",
+                   help="beyond the paper: RATE, or RATE/RATE/... per detector with 'none': pull a detector "
+                        "toward firing on the RATE of positions where the model's own next-character "
+                        "entropy is highest (text only)")
+    a.add_argument("--entropy-guide-weight", type=float, default=1.0)
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, default=32)
     o.add_argument("--bptt", type=int, default=100)
@@ -115,6 +128,16 @@ def parse_args(argv=None):
         args.rate_targets = per_detector(args.z_rate, _rate_target, detectors)
     except ValueError as e:
         p.error(f"--z-rate (targets in [0, 1] or 'none'): {e}")
+    try:
+        args.ratio_targets = per_detector(args.ratio_target, _ratio_target, detectors)
+    except ValueError as e:
+        p.error(f"--ratio-target (factors N > 1 or 'none'): {e}")
+    try:
+        args.entropy_rates = per_detector(args.entropy_guide, _rate_target, detectors)
+    except ValueError as e:
+        p.error(f"--entropy-guide (rates in [0, 1] or 'none'): {e}")
+    if args.task == "ink" and (args.entropy_rates or args.no_spaces):
+        p.error("--entropy-guide and --no-spaces are for text")
     return args
 
 
@@ -147,61 +170,20 @@ def _rate_target(part: str) -> float | None:
     return t
 
 
+def _ratio_target(part: str) -> float | None:
+    if part.strip() == "none":
+        return None
+    n = float(part)
+    if not n > 1:
+        raise ValueError
+    return n
+
+
 def config_from_args(args, task) -> HMLSTMConfig:
     """The model these arguments describe, for this task's data (its vocabulary or input)."""
     return HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
                         output_size=args.output_size or args.hidden, top_detector=args.top_detector,
                         layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias)
-
-
-# --- the boundary priors ----------------------------------------------------------------
-
-def detector_rates(out: dict, cfg: HMLSTMConfig) -> list[torch.Tensor]:
-    """Each detector's firing rate in this batch, for the band guard.
-
-    Its value is the rate of the hard z, the rate that is measured and shown (the rate of z~
-    counts z~ just under 0.5 as half a firing).
-    Its gradient goes through the unclamped line (a*s + 1)/2, so it still reaches a detector
-    saturated at 0 or 1, where the paper's estimator passes nothing and a collapsed layer could
-    never come back.
-    """
-    rates = []
-    for l in range(cfg.num_layers):
-        if cfg.has_detector(l):
-            line = out["z_line"][..., l].mean()
-            rates.append(line + (out["z"][..., l].mean() - line).detach())
-    return rates
-
-
-def band_penalty(rates, bands, weight: float) -> torch.Tensor:
-    """The guard: weight x each rate's distance from its band [lo, hi], zero inside it."""
-    return weight * sum(torch.relu(r - hi) + torch.relu(lo - r)
-                        for r, (lo, hi) in zip(rates, bands, strict=True))
-
-
-@torch.no_grad()
-def steer_rates(out: dict, model: HMLSTMModel, targets, gain: float, world: int = 1) -> None:
-    """The rate prior: after each update, move each detector's threshold toward its target rate.
-
-    The threshold is the z row's bias (its shift after layer norm where the z row is
-    normalised); it moves by gain x (rate - target), a gradient step on (rate - target)^2 / 2
-    taken outside Adam, whose per-parameter normalisation caps a bias at lr per update. The
-    language model alone still decides which steps clear the threshold. Two losses were tried
-    first: sent through the whole line (a*s + 1)/2, hinge or square, the pull reached every
-    weight feeding the z row and the model stopped learning (valid 3.8-4.3 BPC against 1.84 in
-    the study's budget); restricted to the bias, Adam moved it too slowly to matter.
-    """
-    cfg = model.cfg
-    detectors = [l for l in range(cfg.num_layers) if cfg.has_detector(l)]
-    rates = out["z"][..., detectors].float().mean(dim=tuple(range(out["z"].dim() - 1)))
-    if world > 1:
-        dist.all_reduce(rates)
-        rates /= world
-    for l, rate, target in zip(detectors, rates.tolist(), targets, strict=True):
-        if target is not None:
-            layer = model.rnn.layers[l]
-            shift = layer.ln_bias if cfg.layer_norm == "all" else layer.bias
-            shift[-1] -= gain * (rate - target)
 
 
 def init_from(model: HMLSTMModel, task, folder) -> None:
@@ -425,6 +407,9 @@ class Trainer:
             "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
             "rate_band": {"band": [list(b) for b in args.band], "weight": args.z_band_weight} if args.band else None,
             "rate_prior": ({"targets": args.rate_targets, "gain": args.z_rate_gain} if args.rate_targets else None),
+            "ratio_loss": ({"targets": args.ratio_targets, "weight": args.ratio_weight} if args.ratio_targets else None),
+            "entropy_guide": ({"rates": args.entropy_rates, "weight": args.entropy_guide_weight}
+                              if args.entropy_rates else None),
             "seed": args.seed, "device": str(self.procs.device), "processes": self.procs.world,
             "init_from": Path(args.init_from).name if args.init_from else None}}
 
@@ -450,6 +435,11 @@ class Trainer:
             objective = loss
             if args.band:
                 objective = objective + band_penalty(detector_rates(out, model.cfg), args.band, args.z_band_weight)
+            if args.ratio_targets:
+                objective = objective + args.ratio_weight * ratio_loss(out, model.cfg, args.ratio_targets)
+            if args.entropy_rates:
+                objective = objective + args.entropy_guide_weight * entropy_guide_loss(out, model.cfg,
+                                                                                       args.entropy_rates)
         run.carried = out["state"]
         self.opt.zero_grad(set_to_none=True)
         objective.backward()

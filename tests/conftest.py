@@ -29,6 +29,19 @@ def checkpoint_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def spaceless_dir(tmp_path_factory):
+    """A text checkpoint trained by model.train --no-spaces on the toy corpus, in a folder of its own."""
+    from model import train
+    from tests.helpers import toy_corpus
+    root = tmp_path_factory.mktemp("spaceless")
+    train.main(["--text-file", str(toy_corpus(root, lines=600)), "--out", str(root / "ckpts" / "toy-nospace"),
+                "--run-dir", str(root / "runs" / "toy-nospace"), "--hidden", "24", "--embed", "8", "--layers", "3",
+                "--batch", "8", "--bptt", "40", "--epochs", "1", "--no-progress", "--warmup", "5", "--no-spaces",
+                "--entropy-guide", "0.3/none"])
+    return root / "ckpts"
+
+
+@pytest.fixture(scope="session")
 def settings(checkpoint_dir):
     from app.settings import Settings
     return Settings(checkpoint_dir=checkpoint_dir, default_model="toy-a", max_text_chars=300,

@@ -165,15 +165,15 @@ def new_forward_buffers(layout: Layout, inputs: ForwardInputs) -> ForwardBuffers
 
 
 def flatten(tree) -> tuple[list, object]:
-    """The tensors of a NamedTuple of tensors, lists of tensors and Nones, in field order, and what
+    """The tensors of a NamedTuple of tensors, lists or tuples of them and Nones, in order, and what
     `unflatten` needs to rebuild it (autograd saves flat tensors; the loops read them by name)."""
     leaves: list = []
 
     def spec_of(node):
         if isinstance(node, tuple) and hasattr(node, "_fields"):
             return type(node), [spec_of(v) for v in node]
-        if isinstance(node, list):
-            return list, [spec_of(v) for v in node]
+        if isinstance(node, (list, tuple)):
+            return type(node), [spec_of(v) for v in node]
         if node is None:
             return None
         leaves.append(node)
@@ -191,5 +191,5 @@ def unflatten(leaves, spec):
             return next(it)
         kind, children = s
         values = [build(c) for c in children]
-        return values if kind is list else kind(*values)
+        return kind(values) if kind in (list, tuple) else kind(*values)
     return build(spec)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from model.loops.contract import (BackwardResult, ForwardBuffers, ForwardInputs, Layout, OutputGrads, StepWeights)
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
+NAME = "hmlstm_cpu"
+STALE_LOCK_S = 600            # a build takes well under a minute
 _LAYOUT_FIELDS = ("sizes", "offsets", "rows", "above", "below", "in_widths", "ln_widths", "has_z", "ln", "nested")
 _extension = None
 
@@ -23,12 +26,24 @@ def extension():
     if _extension is None:
         _extension = False
         try:
-            from torch.utils.cpp_extension import load
+            from torch.utils.cpp_extension import _get_build_directory, load
+            _remove_stale_lock(Path(_get_build_directory(NAME, verbose=False)) / "lock")
             flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()]
-            _extension = load(name="hmlstm_cpu", sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
+            _extension = load(name=NAME, sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
         except Exception as e:  # no compiler, no ninja: the Python loops still work
             log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _extension or None
+
+
+def _remove_stale_lock(lock: Path) -> None:
+    """A process killed while it built the extension leaves torch's build lock behind, and every
+    later build would wait for it forever: one older than any build is removed."""
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            log.warning("removing a stale build lock %s (its builder was killed)", lock)
+            lock.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
 
 
 def _vector_flags() -> list[str]:

@@ -177,3 +177,47 @@ def test_odd_text_is_read_not_refused(client, raw):
 def test_wrong_shapes_are_4xx(client, raw, status):
     r = client.post("/api/text", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == status and r.json()["detail"]
+
+
+def test_with_spaces_the_whitespace_rule_is_a_row(client):
+    body = client.post("/api/text", json={"text": "the cat sat"}).json()
+    assert body["spaces"] is True
+    rows = {r["name"]: r["z"] for r in body["baseline_rows"]}
+    assert rows["whitespace"] == [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+
+
+def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_dir, tmp_path):
+    import shutil
+
+    import sentencepiece
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+    from model.checkpoint import read_config, write_config
+    from tests.helpers import toy_text
+    ck = tmp_path / "ckpts" / "toy-nospace"
+    shutil.copytree(spaceless_dir / "toy-nospace", ck)
+    config = read_config(ck)       # what model.evaluate --record leaves: thresholds chosen on valid
+    config.setdefault("metrics", {})["test"] = {"baselines": {"surprisal": {"threshold_bits": 2.0},
+                                                              "entropy": {"threshold_bits": 1.5},
+                                                              "sentencepiece": {"vocab_size": 40}}}
+    write_config(ck, config)
+    lines = tmp_path / "lines.txt"
+    lines.write_text(toy_text(300).replace(" ", ""))
+    sentencepiece.SentencePieceTrainer.train(input=str(lines), model_prefix=str(ck / "unigram"), vocab_size=40,
+                                             model_type="unigram", add_dummy_prefix=False, hard_vocab_limit=False,
+                                             minloglevel=2)
+    settings = Settings(checkpoint_dir=tmp_path / "ckpts", default_model="toy-nospace")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/models").json()["models"][0]["spaces"] is False
+        body = client.post("/api/text", json={"text": "The cat sat\non a mat"}).json()
+    assert body["spaces"] is False and "".join(body["chars"]) == "thecatsat\nonamat"
+    assert body["gold_word_ends"] == [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1]
+    assert body["source_spans"][3] == [4, 5]                   # "c" of "cat" in what was typed
+    assert body["surprisal_boundaries"] is None
+    rows = {r["name"]: r for r in body["baseline_rows"]}
+    assert set(rows) == {"surprisal peaks", "entropy peaks", "unigram pieces"}
+    assert all(len(r["z"]) == len(body["chars"]) for r in rows.values())
+    newline = body["chars"].index("\n")
+    assert rows["unigram pieces"]["z"][newline] == 0 and rows["unigram pieces"]["z"][newline - 1] == 0

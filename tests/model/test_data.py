@@ -82,3 +82,20 @@ def test_the_reading_memo_stays_bounded():
     r = v.read(text + "a")
     assert len(v._memo) == MEMO_LIMIT
     assert r.chars[-1] == "a" and r.chars[0] == UNKNOWN                  # mapped all the same
+
+
+def test_spaceless_reading_keeps_newlines_and_marks_word_ends():
+    from model.data import Spaceless
+    s = Spaceless.of("the cat  sat\n a b\n\nxy")
+    assert s.text == "thecatsat\nab\n\nxy"
+    #                      t  h  e  c  a  t  s  a  t  \n a  b  \n \n x  y
+    assert s.word_ends.astype(int).tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1]
+
+
+def test_typed_text_without_spaces_keeps_where_each_symbol_came_from():
+    v = Vocabulary.from_text("abcdefghijklmnopqrstuvwxyzN\n")
+    assert not v.has_space
+    reading, gold = v.read_without_spaces("The cat 1,200\nok")
+    assert "".join(reading.chars) == "thecatN\nok"
+    assert gold.astype(int).tolist() == [0, 0, 1, 0, 0, 1, 1, 0, 0, 1]
+    assert reading.source_spans[3] == (4, 5) and reading.source_spans[6] == (8, 13)    # "c", then "1,200"

@@ -63,3 +63,36 @@ def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
     layer = r["layers"][0]
     assert layer["layer"] == 1 and {"boundary_rate", "penup", "char_boundary"} <= set(layer)
     assert set(layer["penup"]) == {"precision", "recall", "f1"}
+
+
+def test_with_spaces_the_whitespace_rule_stands_beside_the_layers(capsys, checkpoint_dir, tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(30, seed=4))
+    ws = run(capsys, "--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", str(f))["baselines"]["whitespace"]
+    assert ws["word_boundary_tolerant"]["f1"] == 1.0 and ws["word_boundary"]["f1"] == 0.0
+
+
+def test_spaceless_report_has_the_contract_fields(capsys, spaceless_dir, tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(40, seed=5))
+    r = run(capsys, "--checkpoint", str(spaceless_dir / "toy-nospace"), "--text-file", str(f))
+    assert r["spaces"] is False and r["chars"] == len(f.read_text().replace(" ", ""))
+    assert r["lines"] == 40 and 0 < r["gold_boundary_rate"] < 1
+    for layer in r["layers"]:
+        assert layer["lag"] in (0, 1) and set(layer["by_lag"]) == {"0", "1"}
+        assert layer["token"] == layer["by_lag"][str(layer["lag"])]["token"]
+        assert set(layer["boundary"]) == {"precision", "recall", "f1"}
+    b = r["baselines"]
+    assert {"random", "surprisal", "entropy"} <= set(b)
+    assert b["entropy"]["threshold_from"] == "the same text" and "threshold_bits" in b["surprisal"]
+
+
+def test_spaceless_reading_of_a_with_spaces_model_is_recorded_apart(capsys, checkpoint_dir, tmp_path):
+    model, config = load_checkpoint(checkpoint_dir / "toy-a")
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, model, {k: v for k, v in config.items() if k not in ("model", "format")})
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(20, seed=6))
+    r = run(capsys, "--checkpoint", str(ck), "--text-file", str(f), "--no-spaces", "--record")
+    assert r["spaces"] is False
+    assert read_config(ck)["metrics"]["eval_text_file_spaceless"]["bpc"] == r["bpc"]

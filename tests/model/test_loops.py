@@ -119,3 +119,41 @@ def test_inference_that_skips_copy_steps_gives_the_same_traces(ln, nested, batch
     assert torch.equal(fast[1], z)
     for a, b in zip(fast[:4], full[:4]):
         torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_stale_build_lock_is_removed_and_a_live_one_kept(tmp_path):
+    """A run killed while building the C++ loops leaves torch's lock behind; every later build would
+    wait for it forever."""
+    import os
+    import time
+
+    from model.loops import cpp
+    lock = tmp_path / "lock"
+    lock.touch()
+    cpp._remove_stale_lock(lock)
+    assert lock.exists()                                   # another process may be building now
+    old = time.time() - cpp.STALE_LOCK_S - 5
+    os.utime(lock, (old, old))
+    cpp._remove_stale_lock(lock)
+    assert not lock.exists()
+    cpp._remove_stale_lock(lock)                           # and no lock at all is fine
+
+
+def test_saved_buffers_round_trip_by_name():
+    """The autograd node saves the contract's named tensors flat and reads them back by name; the
+    CUDA graphs clone them keeping their types."""
+    from model.loops.contract import ForwardBuffers, LayerParams, flatten, unflatten
+    from model.loops.graphs import _clone, _tensors
+    t = lambda *s: torch.randn(*s)  # noqa: E731
+    buf = ForwardBuffers(t(3, 2, 5), t(3, 2, 5), t(3, 2, 2), t(2, 2, 2), None, [t(2, 2, 7), t(2, 2, 8)],
+                         [t(2, 2, 9), t(2, 2, 8)], [t(2, 2, 12), t(2, 2, 8)], [t(2, 2, 3), t(2, 2, 2)],
+                         [t(2, 2), t(2, 2)], [t(2, 2), t(2, 2)])
+    tree = (buf, [LayerParams(t(3, 13), None, t(4, 13), t(13), None, None)])
+    leaves, spec = flatten(tree)
+    assert len(leaves) == 4 + 2 * 6 + 3
+    back = unflatten(leaves, spec)
+    assert isinstance(back[0], ForwardBuffers) and back[0].Zline is None and back[1][0].top_down is None
+    assert back[0].S[1] is buf.S[1] and back[1][0].bias is tree[1][0].bias
+    copy = _clone(buf)
+    assert isinstance(copy, ForwardBuffers) and copy.U[0] is not buf.U[0]
+    assert all(torch.equal(a, b) for a, b in zip(_tensors(copy), _tensors(buf)))

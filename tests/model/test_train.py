@@ -196,3 +196,51 @@ def test_rate_prior_flag_takes_one_target_per_detector(tmp_path):
     assert args["rate_targets"] == [0.3] and args["z_rate_gain"] == 0.1
     with pytest.raises(SystemExit):
         run_train(tmp_path, "--z-rate", "0.3/0.2", name="bad")       # two targets, one detector
+
+
+def test_no_spaces_trains_on_lines_without_whitespace(tmp_path):
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "5", "--no-spaces", name="nospace")
+    config = json.loads((tmp_path / "run-nospace" / "trainer.json").read_text())
+    assert " " not in config["data"]["vocabulary"] and "\n" in config["data"]["vocabulary"]
+    assert config["data"]["spaces"] is False
+
+
+def test_the_spaceless_checkpoint_says_so(spaceless_dir):
+    model, config = load_checkpoint(spaceless_dir / "toy-nospace")
+    assert config["spaces"] is False and " " not in config["vocabulary"]
+    assert config["training"]["entropy_guide"] == {"rates": [0.3, None], "weight": 1.0}
+    assert "without spaces" in config["training"]["data"]
+
+
+def fake_out(cfg, T=40, B=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    line = (torch.rand(T, B, cfg.num_layers, generator=g) * 1.4 - 0.2).requires_grad_(True)
+    soft = line.detach().clamp(0, 1)
+    return {"z": (soft > 0.5).float(), "z_soft": soft, "z_line": line,
+            "out": torch.randn(T, B, cfg.vocab_size, generator=g) * 3}
+
+
+def test_ratio_loss_is_smallest_at_its_target_and_pulls_the_rate_toward_it():
+    cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
+    out = fake_out(cfg)
+    rate = out["z"][..., 0].mean().item()
+    loss = train.ratio_loss(out, cfg, [1 / (rate / 2), None])           # target: half the rate it has
+    loss.backward()
+    assert (out["z_line"].grad[..., 0] > 0).all()                       # gradient descent lowers z~
+    assert (out["z_line"].grad[..., 1:] == 0).all()
+    n = 4.0                                                             # at F = G = 1/N the loss is 1
+    f = torch.tensor(1 / n)
+    assert (n / (n - 1) * ((n - 1) * f * f + (1 - f) * (1 - f))).item() == pytest.approx(1.0)
+
+
+def test_entropy_guide_pulls_toward_firing_where_the_models_entropy_is_highest():
+    from model.priors import next_char_entropy
+    cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
+    out = fake_out(cfg, seed=3)
+    entropy = next_char_entropy(out["out"])
+    loss = train.entropy_guide_loss(out, cfg, [None, 0.25])
+    loss.backward()
+    grad = out["z_line"].grad[..., 1]
+    high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
+    assert (grad[high] <= 0).all() and (grad[~high] >= 0).all() and grad.abs().sum() > 0
+    assert (out["z_line"].grad[..., 0] == 0).all()                      # layer 1 has no target
