@@ -160,8 +160,11 @@ class HMLSTM(nn.Module):
         zeros = lambda w: torch.zeros(batch, w, device=device, dtype=dtype)  # noqa: E731
         return zeros(n), zeros(n), zeros(L)
 
-    def forward(self, x, state=None, backend: str | None = None):
+    def forward(self, x, state=None, backend: str | None = None, pre0: torch.Tensor | None = None):
         """Run the layers over x (T, B, input_size).
+
+        pre0: layer 1's bottom-up term and bias, W_0^1 x_t + b^1, when the caller has it already (a
+        table lookup for text at inference; see `HMLSTMModel.layer1_table`).
 
         backend: None (HMLSTM_LOOPS, by default "auto": the fused kernel with the C++ loops on the CPU
         where they build, Triton on a GPU), "auto", "cpp", "triton", "python" (the fused kernel's
@@ -177,7 +180,7 @@ class HMLSTM(nn.Module):
         state = tuple(s.detach() for s in state)
         if backend == "reference":
             return self.forward_reference(x, state)
-        out = hmlstm_sequence(self, x, state, backend)
+        out = hmlstm_sequence(self, x, state, backend, pre0)
         return out.h, out.z, out.z_soft, out.z_line, out.state
 
     def forward_reference(self, x, state):
@@ -260,10 +263,26 @@ class HMLSTMModel(nn.Module):
         `gate`, `state`.
         """
         x = self.embedding(inputs) if self.cfg.task == "text" else inputs
-        h, z, z_soft, z_line, state = self.rnn(x, state, backend=backend)
+        pre0 = None
+        if self.cfg.task == "text" and backend != "reference" and not torch.is_grad_enabled():
+            pre0 = self.layer1_table()[inputs]         # a gather instead of a product per character
+        h, z, z_soft, z_line, state = self.rnn(x, state, backend=backend, pre0=pre0)
         h_e, gate = self.output(h)
         return {"out": self.head(h_e), "h": h, "z": z, "z_soft": z_soft, "z_line": z_line,
                 "gate": gate, "state": state}
+
+    def layer1_table(self) -> torch.Tensor:
+        """W_0^1 E + b^1 for every symbol (vocabulary x rows): layer 1's bottom-up term, which depends
+        on the character alone. Kept until a parameter changes (DESIGN.md section 11)."""
+        layer = self.rnn.layers[0]
+        tensors = (self.embedding.weight, layer.bottom_up, layer.bias)
+        key = tuple((id(t), t._version, t.dtype, t.device) for t in tensors)
+        cached = getattr(self, "_layer1_table", None)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, torch.addmm(layer.bias, self.embedding.weight, layer.bottom_up))
+            self._layer1_table = cached
+        return cached[1]
 
     def set_slope(self, a: float):
         self.rnn.slope.fill_(float(a))

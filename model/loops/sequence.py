@@ -32,8 +32,10 @@ class SequenceOutput(NamedTuple):
     state: tuple             # (h, c, z) after the last step
 
 
-def hmlstm_sequence(rnn, x: torch.Tensor, state, backend: str | None = None) -> SequenceOutput:
-    """The fused forward of `HMLSTM` over x (T, B, input) from state (h, c, z)."""
+def hmlstm_sequence(rnn, x: torch.Tensor, state, backend: str | None = None,
+                    pre0: torch.Tensor | None = None) -> SequenceOutput:
+    """The fused forward of `HMLSTM` over x (T, B, input) from state (h, c, z); `pre0`, layer 1's
+    bottom-up term and bias when the caller has it (inference only: no gradient reaches it)."""
     layout = Layout.of(rnn.cfg)
     params = [LayerParams.of(layer) for layer in rnn.layers]
     flat = [p if p is not None else x.new_empty(0) for layer in params for p in layer]
@@ -42,8 +44,10 @@ def hmlstm_sequence(rnn, x: torch.Tensor, state, backend: str | None = None) -> 
     # without gradients the buffers for the backward are not needed, nor the gates of COPY steps
     skip_copy = not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in flat)))
     loops = select(x.device, x.dtype, backend)
+    if pre0 is not None and not skip_copy:
+        raise ValueError("a given pre0 is for inference: gradients would not reach layer 1's bottom-up weights")
     h, z, z_soft, z_line, hT, cT, zT = _HMLSTMSequence.apply(
-        layout, loops, skip_copy, _stacked_weights(rnn, params), x, h0, c0, z0, slope, *flat)
+        layout, loops, skip_copy, _stacked_weights(rnn, params), pre0, x, h0, c0, z0, slope, *flat)
     return SequenceOutput(h, z, z_soft, z_line, (hT, cT, zT))
 
 
@@ -84,13 +88,15 @@ class _HMLSTMSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, layout: Layout, loops: Loops, skip_copy: bool, W, x, h0, c0, z0, slope, *flat):
+    def forward(ctx, layout: Layout, loops: Loops, skip_copy: bool, W, given_pre0, x, h0, c0, z0, slope, *flat):
         T, B, _ = x.shape
         params = _per_layer(flat)
         weights = StepWeights(W, [p.bias for p in params], [p.ln_weight for p in params],
                               [p.ln_bias for p in params])
         # layer 1's bottom-up term (z^0 = 1) and bias, for every t at once
-        pre0 = torch.addmm(params[0].bias, x.reshape(T * B, -1), params[0].bottom_up).view(T, B, -1)
+        pre0 = given_pre0
+        if pre0 is None:
+            pre0 = torch.addmm(params[0].bias, x.reshape(T * B, -1), params[0].bottom_up).view(T, B, -1)
         buf = loops.forward(layout, ForwardInputs(pre0, h0, c0, z0, weights, slope), skip_copy)
         tensors, ctx.spec = flatten(_Saved(x, buf._replace(Zline=None), weights, slope, params))
         ctx.save_for_backward(*tensors)
@@ -122,9 +128,9 @@ class _HMLSTMSequence(torch.autograd.Function):
                 bias=dS.sum(0), ln_weight=res.dLNw[l] if layout.ln else None,
                 ln_bias=res.dLNb[l] if layout.ln else None))
         dx = None
-        if ctx.needs_input_grad[4]:
+        if ctx.needs_input_grad[5]:
             dx = (res.dS[0].reshape(T * B, -1) @ params[0].bottom_up.t()).view_as(saved.x)
-        # forward's inputs: layout, loops, skip_copy, W, x, h0, c0, z0, slope, then the flat parameters
-        grads_in = [None, None, None, None, dx, None, None, None, None,
+        # forward's inputs: layout, loops, skip_copy, W, pre0, x, h0, c0, z0, slope, then the flat parameters
+        grads_in = [None, None, None, None, None, dx, None, None, None, None,
                     *(g for layer in per_layer for g in layer)]
         return tuple(g if needed else None for g, needed in zip(grads_in, ctx.needs_input_grad))

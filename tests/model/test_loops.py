@@ -157,3 +157,40 @@ def test_saved_buffers_round_trip_by_name():
     copy = _clone(buf)
     assert isinstance(copy, ForwardBuffers) and copy.U[0] is not buf.U[0]
     assert all(torch.equal(a, b) for a, b in zip(_tensors(copy), _tensors(buf)))
+
+
+def _valid_text(chars: int) -> tuple[str, str]:
+    """The first characters of Penn Treebank valid where the shared data is here, else our own words."""
+    from model.data import DEFAULT_PTB_DIR, load_corpus
+    if (DEFAULT_PTB_DIR / "ptb.char.valid.txt").is_file():
+        return load_corpus()["valid"][:chars], "Penn Treebank valid"
+    from tests.helpers import toy_text
+    return (toy_text(chars // 20 + 1, seed=11) * 2)[:chars], "toy text"
+
+
+@pytest.mark.parametrize("name,chars", [
+    ("ptb-3x256", 3000),
+    pytest.param("ptb-3x256", 100_000, marks=pytest.mark.slow),
+    pytest.param("ptb-3x512", 20_000, marks=pytest.mark.slow),
+])
+def test_inference_that_skips_unchanged_work_is_exact_on_the_bundled_checkpoints(name, chars):
+    """Batch 1 without gradients skips products that the step's operation does not need or that did
+    not change (DESIGN.md section 11): z identical and every trace within 1e-5 of the dense path,
+    and a good share of the work left out."""
+    from model.checkpoint import load_checkpoint
+    from model.data import Vocabulary
+    from model.loops import cpp
+    from tests.helpers import ROOT
+    model, config = load_checkpoint(ROOT / "checkpoints" / name)
+    text, _ = _valid_text(chars)
+    ids = Vocabulary(config["vocabulary"]).encode(text)[:, None]
+    cpp.extension().reset_work_count()
+    with torch.no_grad():
+        fast = model(ids)
+    dense_work, done_work = cpp.extension().work_count()
+    x = model.embedding(ids).detach().requires_grad_()      # with gradients: the dense path, every product
+    h, z, z_soft, _, _ = model.rnn(x)
+    assert torch.equal(fast["z"], z.detach())
+    torch.testing.assert_close(fast["h"], h.detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(fast["z_soft"], z_soft.detach(), rtol=0, atol=1e-5)
+    assert 0.3 < done_work / dense_work < 0.9

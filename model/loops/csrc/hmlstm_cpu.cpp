@@ -321,6 +321,142 @@ void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vecto
   }
 }
 
+// --- inference that skips unchanged work (DESIGN.md section 11) --------------------------------
+
+// out += v M for v of length K and the K rows of M (row stride G) from `rows`: an axpy per row of M,
+// four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
+template <typename T>
+void add_vector_matrix(T* out, const T* v, const T* M, int64_t K, int64_t G) {
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const T a = v[k], b = v[k + 1], c = v[k + 2], d = v[k + 3];
+    const T *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
+#pragma omp simd
+    for (int64_t j = 0; j < G; ++j) out[j] += a * m0[j] + b * m1[j] + c * m2[j] + d * m3[j];
+  }
+  for (; k < K; ++k) {
+    const T a = v[k];
+    const T* m = M + k * G;
+#pragma omp simd
+    for (int64_t j = 0; j < G; ++j) out[j] += a * m[j];
+  }
+}
+
+// v . column j of M (K rows, stride G)
+template <typename T>
+T dot_column(const T* v, const T* M, int64_t K, int64_t G, int64_t j) {
+  T acc = 0;
+  for (int64_t k = 0; k < K; ++k) acc += v[k] * M[k * G + j];
+  return acc;
+}
+
+// What the dense path multiplies and what inference actually did, in multiply-adds.
+struct WorkCount {
+  int64_t dense = 0, done = 0;
+};
+WorkCount work_count;
+
+// One product of the inference loop: v W_part for one source of s (the layer's own h, the one above,
+// or the one below), kept until that source's h changes. `z_only`: only its z row is known.
+template <typename T>
+struct Partial {
+  std::vector<T> value;
+  bool full = false, z_only = false;
+  void forget() { full = z_only = false; }
+};
+
+// Batch 1, no gradients: per layer and step, only the products that this step's operation needs
+// and that changed since they were last computed. s = pre + U_l^l h^l [+ z_{t-1}^l U_{l+1}^l h^{l+1}]
+// [+ z_t^{l-1} W_{l-1}^l h^{l-1}], each term reused until its h changes. A COPY step needs the z row
+// alone, and nothing where the layer has no detector. Layer norm over all rows makes z depend on the
+// gates: such a layer computes every step in full.
+template <typename T>
+void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
+                const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
+                const std::vector<at::Tensor>& ln_b, double slope, ForwardBuffers& buf) {
+  const int64_t Tn = buf.Zsoft.size(0), L = layout.L(), N = layout.total();
+  const T half_slope = T(0.5 * slope);
+  std::vector<Partial<T>> own(L), above(L), below(L);
+  std::vector<std::vector<T>> s(L), act(L), tc(L);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t G = layout.rows[l];
+    own[l].value.resize(G);
+    above[l].value.resize(G);
+    below[l].value.resize(G);
+    s[l].resize(G);
+    act[l].resize(4 * layout.sizes[l]);
+    tc[l].resize(layout.sizes[l]);
+  }
+  const T* pre0p = pre0.data_ptr<T>();
+  int64_t dense = 0, done = 0;
+  // the product v W_part (rows k0..k0+K of W[l]), or its z row only
+  auto product = [&](Partial<T>& p, int64_t l, const T* v, int64_t k0, int64_t K, bool z_row_only) {
+    const int64_t G = layout.rows[l];
+    const T* M = W[l].data_ptr<T>() + k0 * G;
+    if (z_row_only) {
+      p.value[G - 1] = dot_column(v, M, K, G, G - 1);
+      p.z_only = true;
+      done += K;
+    } else {
+      std::fill(p.value.begin(), p.value.end(), T(0));
+      add_vector_matrix(p.value.data(), v, M, K, G);
+      p.full = true;
+      done += K * G;
+    }
+  };
+  for (int64_t t = 0; t < Tn; ++t) {
+    const Step<T> st(buf, t);
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t H = layout.sizes[l], G = layout.rows[l], o = layout.offsets[l], n = layout.ln_widths[l];
+      dense += layout.in_widths[l] * G;
+      const Masks<T> m(layout, st, 0, l);
+      const T* pre = l == 0 ? pre0p + t * G : bias[l].data_ptr<T>();
+      const bool z_alone = m.copy == T(1) && layout.ln != 2;
+      if (z_alone) {                       // COPY: h and c carry over; of s the z row at most
+        std::copy(st.h_prev + o, st.h_prev + o + H, st.h_now + o);
+        std::copy(st.c_prev + o, st.c_prev + o + H, st.c_now + o);
+        T line = T(0), soft = T(0), z = T(0);
+        if (layout.has_z[l]) {
+          if (!own[l].full && !own[l].z_only) product(own[l], l, st.h_prev + o, 0, H, true);
+          line = (pre[G - 1] + own[l].value[G - 1]) * half_slope + T(0.5);
+          soft = std::min(T(1), std::max(T(0), line));
+          z = (!layout.nested && soft > T(0.5)) ? T(1) : T(0);     // nested: z^{l-1} = 0 here
+        }
+        st.z_line[l] = line;
+        st.z_soft[l] = soft;
+        st.z_now[l] = z;
+        continue;
+      }
+      if (!own[l].full) product(own[l], l, st.h_prev + o, 0, H, false);
+      T* sl = s[l].data();
+#pragma omp simd
+      for (int64_t j = 0; j < G; ++j) sl[j] = pre[j] + own[l].value[j];
+      if (layout.above[l] && m.zp != T(0)) {
+        if (!above[l].full) product(above[l], l, st.h_prev + layout.offsets[l + 1], H, layout.above[l], false);
+        const T* a = above[l].value.data();
+#pragma omp simd
+        for (int64_t j = 0; j < G; ++j) sl[j] += a[j];
+      }
+      if (layout.below[l] && m.zb != T(0)) {
+        if (!below[l].full)
+          product(below[l], l, st.h_now + layout.offsets[l - 1], H + layout.above[l], layout.below[l], false);
+        const T* b = below[l].value.data();
+#pragma omp simd
+        for (int64_t j = 0; j < G; ++j) sl[j] += b[j];
+      }
+      T mean = 0, rstd = 0;
+      cell_forward(layout, st, l, 1, sl, 0, static_cast<const T*>(nullptr), sl, act[l].data(), tc[l].data(), &mean,
+                   &rstd, n ? ln_w[l].data_ptr<T>() : nullptr, n ? ln_b[l].data_ptr<T>() : nullptr, half_slope);
+      // h^l changed: every product of it is out of date
+      own[l].forget();
+      if (l > 0) above[l - 1].forget();
+      if (l + 1 < L) below[l + 1].forget();
+    }
+  }
+  work_count.dense += dense;
+  work_count.done += done;
+}
+
 // --- backward steps ---------------------------------------------------------------------------
 
 // The gradients reaching step t (of h, c, z) and those it passes to step t - 1.
@@ -540,7 +676,10 @@ ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at:
   }
   const double a = slope.item<double>();
   AT_DISPATCH_FLOATING_TYPES(pre0.scalar_type(), "hmlstm_forward", [&] {
-    forward_loop<scalar_t>(layout, pre0, W, bias, ln_w, ln_b, a, skip_copy, buf);
+    if (skip_copy && B == 1)
+      infer_loop<scalar_t>(layout, pre0.contiguous(), W, bias, ln_w, ln_b, a, buf);
+    else
+      forward_loop<scalar_t>(layout, pre0, W, bias, ln_w, ln_b, a, skip_copy, buf);
   });
   return buf;
 }
@@ -597,6 +736,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_readonly("dS", &BackwardResult::dS)
       .def_readonly("dLNw", &BackwardResult::dLNw)
       .def_readonly("dLNb", &BackwardResult::dLNb);
+  m.def("work_count", [] { return std::make_pair(work_count.dense, work_count.done); },
+        "multiply-adds of the dense path and of the inference loop, summed since the last reset");
+  m.def("reset_work_count", [] { work_count = WorkCount(); });
   m.def("forward", &forward, "HM-LSTM forward time loop", py::arg("layout"), py::arg("pre0"), py::arg("h0"),
         py::arg("c0"), py::arg("z0"), py::arg("W"), py::arg("bias"), py::arg("ln_w"), py::arg("ln_b"),
         py::arg("slope"), py::arg("skip_copy"));
