@@ -91,10 +91,13 @@ def next_char_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1) / 0.6931471805599453
 
 
-def entropy_guide_loss(out: dict, cfg: HMLSTMConfig, rates, margin: float = 0.25) -> torch.Tensor:
+def entropy_guide_loss(out: dict, cfg: HMLSTMConfig, rates, lag: int = 0, margin: float = 0.25) -> torch.Tensor:
     """Per detector with a target rate r: a hinge on the line toward firing (line > 0.5 + margin) at
     the r of this batch's positions where the model's own next-character entropy is highest, and
-    toward not firing (line < 0.5 - margin) elsewhere. The target is the model's, never gold."""
+    toward not firing (line < 0.5 - margin) elsewhere. The target is the model's, never gold.
+
+    lag 0: z_t is pulled toward the entropy after t (a boundary after t, known before x_{t+1} is
+    read); lag 1: z_{t+1} is (the detector may read x_{t+1} first, and is read at lag 1)."""
     entropy = next_char_entropy(out["out"])
     terms = []
     for l, rate in zip(detectors(cfg), rates, strict=True):
@@ -102,5 +105,8 @@ def entropy_guide_loss(out: dict, cfg: HMLSTMConfig, rates, margin: float = 0.25
             continue
         cut = torch.quantile(entropy.reshape(-1)[:65536], 1 - rate)
         sign = (entropy > cut).float() * 2 - 1                          # +1: should fire, -1: should not
-        terms.append(F.relu(margin - sign * (out["z_line"][..., l].float() - 0.5)).mean())
+        line = out["z_line"][..., l].float()
+        if lag:
+            sign, line = sign[:-lag], line[lag:]
+        terms.append(F.relu(margin - sign * (line - 0.5)).mean())
     return torch.stack(terms).mean()

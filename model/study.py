@@ -63,6 +63,10 @@ SPACELESS_VARIANTS = {
     "beyond: ratio loss N = 5 / 10": {"--ratio-target": "5/10"},
     "beyond: entropy guide, layer 1 at 0.2": {"--entropy-guide": "0.2/none"},
     "beyond: entropy guide, layer 2 at 0.2": {"--entropy-guide": "none/0.2"},
+    "beyond: entropy guide, layer 1 at 0.2, lag 1": {"--entropy-guide": "0.2/none", "--entropy-guide-lag": "1"},
+    "beyond: entropy guide, layer 2 at 0.2, lag 1": {"--entropy-guide": "none/0.2", "--entropy-guide-lag": "1"},
+    "beyond: entropy guide, layer 2 at 0.2, lag 1, weight 0.2": {
+        "--entropy-guide": "none/0.2", "--entropy-guide-lag": "1", "--entropy-guide-weight": "0.2"},
 }
 PAPER = [v for v in VARIANTS if not v.startswith("prior")]
 

@@ -87,6 +87,8 @@ def parse_args(argv=None):
                         "toward firing on the RATE of positions where the model's own next-character "
                         "entropy is highest (text only)")
     a.add_argument("--entropy-guide-weight", type=float, default=1.0)
+    a.add_argument("--entropy-guide-lag", type=int, choices=[0, 1], default=0,
+                   help="0: z_t follows the entropy after t; 1: z_{t+1} does (read at lag 1)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=int, default=32)
     o.add_argument("--bptt", type=int, default=100)
@@ -408,8 +410,8 @@ class Trainer:
             "rate_band": {"band": [list(b) for b in args.band], "weight": args.z_band_weight} if args.band else None,
             "rate_prior": ({"targets": args.rate_targets, "gain": args.z_rate_gain} if args.rate_targets else None),
             "ratio_loss": ({"targets": args.ratio_targets, "weight": args.ratio_weight} if args.ratio_targets else None),
-            "entropy_guide": ({"rates": args.entropy_rates, "weight": args.entropy_guide_weight}
-                              if args.entropy_rates else None),
+            "entropy_guide": ({"rates": args.entropy_rates, "weight": args.entropy_guide_weight,
+                               "lag": args.entropy_guide_lag} if args.entropy_rates else None),
             "seed": args.seed, "device": str(self.procs.device), "processes": self.procs.world,
             "init_from": Path(args.init_from).name if args.init_from else None}}
 
@@ -438,8 +440,8 @@ class Trainer:
             if args.ratio_targets:
                 objective = objective + args.ratio_weight * ratio_loss(out, model.cfg, args.ratio_targets)
             if args.entropy_rates:
-                objective = objective + args.entropy_guide_weight * entropy_guide_loss(out, model.cfg,
-                                                                                       args.entropy_rates)
+                objective = objective + args.entropy_guide_weight * entropy_guide_loss(
+                    out, model.cfg, args.entropy_rates, args.entropy_guide_lag)
         run.carried = out["state"]
         self.opt.zero_grad(set_to_none=True)
         objective.backward()

@@ -166,30 +166,32 @@ def new_forward_buffers(layout: Layout, inputs: ForwardInputs) -> ForwardBuffers
 
 def flatten(tree) -> tuple[list, object]:
     """The tensors of a NamedTuple of tensors, lists or tuples of them and Nones, in order, and what
-    `unflatten` needs to rebuild it (autograd saves flat tensors; the loops read them by name)."""
+    `unflatten` needs to rebuild it (autograd saves flat tensors; the loops read them by name).
+    Plain recursive functions, no closures: a recursive closure is a reference cycle, and this one
+    would keep every saved buffer alive until the garbage collector ran."""
     leaves: list = []
+    return leaves, _spec_of(tree, leaves)
 
-    def spec_of(node):
-        if isinstance(node, tuple) and hasattr(node, "_fields"):
-            return type(node), [spec_of(v) for v in node]
-        if isinstance(node, (list, tuple)):
-            return type(node), [spec_of(v) for v in node]
-        if node is None:
-            return None
-        leaves.append(node)
-        return "tensor"
-    return leaves, spec_of(tree)
+
+def _spec_of(node, leaves: list):
+    if isinstance(node, (list, tuple)):
+        kind = type(node) if (hasattr(node, "_fields") or type(node) in (list, tuple)) else tuple
+        return kind, [_spec_of(v, leaves) for v in node]
+    if node is None:
+        return None
+    leaves.append(node)
+    return "tensor"
 
 
 def unflatten(leaves, spec):
-    it = iter(leaves)
+    return _build(spec, iter(leaves))
 
-    def build(s):
-        if s is None:
-            return None
-        if s == "tensor":
-            return next(it)
-        kind, children = s
-        values = [build(c) for c in children]
-        return kind(values) if kind in (list, tuple) else kind(*values)
-    return build(spec)
+
+def _build(spec, leaves):
+    if spec is None:
+        return None
+    if spec == "tensor":
+        return next(leaves)
+    kind, children = spec
+    values = [_build(c, leaves) for c in children]
+    return kind(values) if kind in (list, tuple) else kind(*values)

@@ -194,3 +194,33 @@ def test_inference_that_skips_unchanged_work_is_exact_on_the_bundled_checkpoints
     torch.testing.assert_close(fast["h"], h.detach(), rtol=0, atol=1e-5)
     torch.testing.assert_close(fast["z_soft"], z_soft.detach(), rtol=0, atol=1e-5)
     assert 0.3 < done_work / dense_work < 0.9
+
+
+@pytest.mark.parametrize("backend", ["cpp", "python"])
+def test_a_training_step_leaves_no_reference_cycle_holding_buffers(backend):
+    """Every buffer of a step is freed when the step's graph goes: nothing waits for the garbage
+    collector (a cycle through the saved tensors once held some 260 MB per step of a 3 x 256 run)."""
+    import gc
+    from model.hmlstm import HMLSTMModel
+    torch.manual_seed(0)
+    model = HMLSTMModel(HMLSTMConfig(vocab_size=20, input_size=8, hidden_sizes=[16, 16, 16], layer_norm="gates"))
+    opt = torch.optim.Adam(model.parameters())
+    x, state = torch.randint(0, 20, (12, 4)), None
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(2):
+            out = model(x, state, backend=backend)
+            state = out["state"]
+            opt.zero_grad()
+            out["out"].logsumexp(-1).mean().backward()
+            opt.step()
+        del out
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        cycles = [o for o in gc.garbage if torch.is_tensor(o)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cycles == []

@@ -208,7 +208,7 @@ def test_no_spaces_trains_on_lines_without_whitespace(tmp_path):
 def test_the_spaceless_checkpoint_says_so(spaceless_dir):
     model, config = load_checkpoint(spaceless_dir / "toy-nospace")
     assert config["spaces"] is False and " " not in config["vocabulary"]
-    assert config["training"]["entropy_guide"] == {"rates": [0.3, None], "weight": 1.0}
+    assert config["training"]["entropy_guide"] == {"rates": [0.3, None], "weight": 1.0, "lag": 0}
     assert "without spaces" in config["training"]["data"]
 
 
@@ -244,3 +244,15 @@ def test_entropy_guide_pulls_toward_firing_where_the_models_entropy_is_highest()
     high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
     assert (grad[high] <= 0).all() and (grad[~high] >= 0).all() and grad.abs().sum() > 0
     assert (out["z_line"].grad[..., 0] == 0).all()                      # layer 1 has no target
+
+
+def test_the_entropy_guide_at_lag_1_pulls_the_next_step():
+    from model.priors import next_char_entropy
+    cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6], output_size=6)
+    out = fake_out(cfg, seed=4)
+    entropy = next_char_entropy(out["out"])
+    train.entropy_guide_loss(out, cfg, [0.25], lag=1).backward()
+    grad = out["z_line"].grad[..., 0]
+    high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
+    assert (grad[0] == 0).all()                                         # z_0 follows nothing at lag 1
+    assert (grad[1:][high[:-1]] <= 0).all() and (grad[1:][~high[:-1]] >= 0).all()

@@ -707,6 +707,8 @@ BackwardResult backward(const Layout& layout, at::Tensor dH, at::Tensor dZ, at::
   return res;
 }
 
+// The buffers go to Python by value: a reference to a struct member would keep the whole struct
+// (every buffer of the step) alive as long as any one tensor of it lives.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   py::class_<Layout>(m, "Layout")
       .def(py::init<>())
@@ -721,21 +723,21 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_readwrite("ln", &Layout::ln)
       .def_readwrite("nested", &Layout::nested);
   py::class_<ForwardBuffers>(m, "ForwardBuffers")
-      .def_readonly("H", &ForwardBuffers::H)
-      .def_readonly("C", &ForwardBuffers::C)
-      .def_readonly("Z", &ForwardBuffers::Z)
-      .def_readonly("Zsoft", &ForwardBuffers::Zsoft)
-      .def_readonly("Zline", &ForwardBuffers::Zline)
-      .def_readonly("U", &ForwardBuffers::U)
-      .def_readonly("S", &ForwardBuffers::S)
-      .def_readonly("A", &ForwardBuffers::A)
-      .def_readonly("TC", &ForwardBuffers::TC)
-      .def_readonly("Mean", &ForwardBuffers::Mean)
-      .def_readonly("Rstd", &ForwardBuffers::Rstd);
+      .def_property_readonly("H", [](const ForwardBuffers& b) { return b.H; })
+      .def_property_readonly("C", [](const ForwardBuffers& b) { return b.C; })
+      .def_property_readonly("Z", [](const ForwardBuffers& b) { return b.Z; })
+      .def_property_readonly("Zsoft", [](const ForwardBuffers& b) { return b.Zsoft; })
+      .def_property_readonly("Zline", [](const ForwardBuffers& b) { return b.Zline; })
+      .def_property_readonly("U", [](const ForwardBuffers& b) { return b.U; })
+      .def_property_readonly("S", [](const ForwardBuffers& b) { return b.S; })
+      .def_property_readonly("A", [](const ForwardBuffers& b) { return b.A; })
+      .def_property_readonly("TC", [](const ForwardBuffers& b) { return b.TC; })
+      .def_property_readonly("Mean", [](const ForwardBuffers& b) { return b.Mean; })
+      .def_property_readonly("Rstd", [](const ForwardBuffers& b) { return b.Rstd; });
   py::class_<BackwardResult>(m, "BackwardResult")
-      .def_readonly("dS", &BackwardResult::dS)
-      .def_readonly("dLNw", &BackwardResult::dLNw)
-      .def_readonly("dLNb", &BackwardResult::dLNb);
+      .def_property_readonly("dS", [](const BackwardResult& b) { return b.dS; })
+      .def_property_readonly("dLNw", [](const BackwardResult& b) { return b.dLNw; })
+      .def_property_readonly("dLNb", [](const BackwardResult& b) { return b.dLNb; });
   m.def("work_count", [] { return std::make_pair(work_count.dense, work_count.done); },
         "multiply-adds of the dense path and of the inference loop, summed since the last reset");
   m.def("reset_work_count", [] { work_count = WorkCount(); });
