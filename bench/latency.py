@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from app.settings import Settings
+from bench.machine import cpu_model
 from bench.server import running_server
 
 # our own words, nothing from a corpus
@@ -46,6 +47,25 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rows_computed_share(model_name: str, texts: list[str]) -> float | None:
+    """The share of the dense path's matrix work (multiply-adds of the loops' products) that the
+    server's inference did on these texts, counted in this process on the same checkpoint."""
+    from model.checkpoint import load_checkpoint
+    from model.data import Vocabulary
+    from model.loops import cpp
+    from model.traces import run_traces
+    ext = cpp.extension()
+    if ext is None:
+        return None
+    model, config = load_checkpoint(Settings().checkpoint_dir / model_name)
+    vocab = Vocabulary(config["vocabulary"])
+    ext.reset_work_count()
+    for text in texts:
+        run_traces(model, vocab.encode(text))
+    dense, done = ext.work_count()
+    return done / dense if dense else None
 
 
 def main(argv=None):
@@ -83,13 +103,15 @@ def main(argv=None):
                     post(text_of(settings.max_text_chars, 50_000 + i), m["name"])
         memory = rss_mb(server.pid)
     import torch
+    share = rows_computed_share(name, [text_of(args.chars, i) for i in range(3)])
     result = {
         "full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),
         "incremental_p50_ms": statistics.median(incremental), "incremental_p95_ms": percentile(incremental, 95),
         "chars": args.chars, "repeats": args.repeats, "rss_mb": memory, "model": name,
         "incremental_reused_prefix_min": min(reused),
         "checkpoints_loaded": [m["name"] for m in models["models"]],
-        "cpu": f"{os.cpu_count()} cores", "torch_threads_in_server": "LENS_TORCH_THREADS (default 1)",
+        "cpu": cpu_model(), "torch_threads_in_server": "LENS_TORCH_THREADS (default 1)",
+        "rows_computed_share": share,
         "torch": torch.__version__,
     }
     if args.json:

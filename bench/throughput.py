@@ -18,7 +18,8 @@ import time
 import torch
 import torch.nn as nn
 
-from model.loops import CUDA_GRAPHS, backend_name
+from bench.machine import cpu_model
+from model.loops import CUDA_GRAPHS, backend_name, cpp
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
 
@@ -121,6 +122,9 @@ def main(argv=None):
                    "dtype": str(dtype).replace("torch.", ""), "rounds": args.rounds,
                    "steps_per_round": args.steps},
         "backend": backend,
+        "cpu": cpu_model(),
+        "step_product": (cpp.extension().step_product_path(args.batch, args.length)
+                         if backend == "cpp" else None),
         "cuda_graphs": backend == "triton" and device.type == "cuda" and CUDA_GRAPHS,
         "torch": torch.__version__,
     }

@@ -22,6 +22,7 @@ def test_throughput_prints_its_contract(capsys):
     assert {"hmlstm_chars_per_s", "lstm_chars_per_s", "ratio", "device"} <= set(r)
     assert r["ratio"] == pytest.approx(r["hmlstm_chars_per_s"] / r["lstm_chars_per_s"], rel=0.5)
     assert r["backend"] == "cpp" and len(r["hmlstm_rounds"]) == 2
+    assert r["step_product"] == "mm" and r["cpu"]           # batch 2: matrix-vector products are not packed
 
 
 def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_dir):
@@ -33,6 +34,7 @@ def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_
     r = json.loads(capsys.readouterr().out)
     assert {"full_p50_ms", "full_p95_ms", "incremental_p50_ms", "incremental_p95_ms", "chars", "rss_mb"} <= set(r)
     assert r["chars"] == 100 and r["rss_mb"] > 0 and r["incremental_reused_prefix_min"] == 100
+    assert 0 < r["rows_computed_share"] < 1 and r["cpu"]
     load.main(["--connections", "2", "--seconds", "2", "--json"])
     r = json.loads(capsys.readouterr().out)
     assert r["ok"] > 0 and r["errors"] == 0 and "limits" in r

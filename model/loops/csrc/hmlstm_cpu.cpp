@@ -47,14 +47,22 @@ struct BackwardResult {
 // Elsewhere it is a plain mm: without MKL, in float64, for another batch size, and where the
 // packing does not pay: loops too short to repay it (one character typed into the app) and
 // a batch of a few rows (matrix-vector products, 20-30% slower packed).
+// Whether loops of this dtype, batch and length use MKL's packed GEMM ("mkl-packed") or a plain
+// mm ("mm"); bench.throughput reports it.
+bool uses_packed_gemm(at::ScalarType dtype, int64_t B, int64_t steps) {
+  if (dtype != at::kFloat || steps < 16 || B < 8) return false;
+  auto& dispatcher = c10::Dispatcher::singleton();
+  return dispatcher.findSchema({"mkl::_mkl_linear", ""}).has_value() &&
+         dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""}).has_value();
+}
+
 class StepProduct {
  public:
   StepProduct(const at::Tensor& M, int64_t B, int64_t steps) : m_(M), batch_(B) {
-    if (M.scalar_type() != at::kFloat || steps < 16 || B < 8) return;
+    if (!uses_packed_gemm(M.scalar_type(), B, steps)) return;
     auto& dispatcher = c10::Dispatcher::singleton();
     auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
     auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
-    if (!linear || !reorder) return;
     weight_ = M.t().contiguous();  // a linear layer's (out, in) weight: x M = x weight^T
     packed_ = reorder->typed<at::Tensor(const at::Tensor&, int64_t)>().call(weight_, B);
     linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -738,6 +746,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_property_readonly("dS", [](const BackwardResult& b) { return b.dS; })
       .def_property_readonly("dLNw", [](const BackwardResult& b) { return b.dLNw; })
       .def_property_readonly("dLNb", [](const BackwardResult& b) { return b.dLNb; });
+  m.def("step_product_path", [](int64_t batch, int64_t steps) {
+    return std::string(uses_packed_gemm(at::kFloat, batch, steps) ? "mkl-packed" : "mm");
+  }, "how the training loops multiply, for float32 loops of this batch and length");
   m.def("work_count", [] { return std::make_pair(work_count.dense, work_count.done); },
         "multiply-adds of the dense path and of the inference loop, summed since the last reset");
   m.def("reset_work_count", [] { work_count = WorkCount(); });
