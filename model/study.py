@@ -67,6 +67,8 @@ SPACELESS_VARIANTS = {
     "beyond: entropy guide, layer 2 at 0.2, lag 1": {"--entropy-guide": "none/0.2", "--entropy-guide-lag": "1"},
     "beyond: entropy guide, layer 2 at 0.2, lag 1, weight 0.2": {
         "--entropy-guide": "none/0.2", "--entropy-guide-lag": "1", "--entropy-guide-weight": "0.2"},
+    "beyond: entropy guide, layer 2 at 0.2, lag 1, weight 0.05": {
+        "--entropy-guide": "none/0.2", "--entropy-guide-lag": "1", "--entropy-guide-weight": "0.05"},
 }
 PAPER = [v for v in VARIANTS if not v.startswith("prior")]
 
