@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model import boundaries, discovery
+from model import boundaries, discovery, hierarchy
 from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
 from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
@@ -51,9 +51,11 @@ HOW_SPACELESS = ("each line read with its whitespace removed, the newline kept (
 
 
 def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = None,
-                threshold_from: str = "the same text", exact: bool = True) -> dict:
+                threshold_from: str = "the same text", exact: bool = True,
+                layers_from: tuple[int, int | None] | None = None) -> dict:
     """Scores of one text with its spaces. exact: the text is in the corpus's alphabet already (a
-    split); otherwise it is read as typed text (DESIGN.md section 7)."""
+    split); otherwise it is read as typed text (DESIGN.md section 7). layers_from: the word and
+    phrase layers chosen on valid (else on this text)."""
     if exact:
         chars = list(text)
         ids = vocab.encode(text)
@@ -75,20 +77,30 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
                           "word_token_f1_tolerant": boundaries.token_f1(peaks, chars, tolerant=True),
                           "boundary_rate": float(peaks.mean()), "threshold_bits": threshold,
                           "threshold_from": threshold_from}
+    has_detector = [cfg.has_detector(l) for l in range(cfg.num_layers)]
+    word, phrase = layers_from or hierarchy.choose_layers(layers, has_detector)
     return {"spaces": True, "bpc": float(np.nanmean(surprisal)), "chars": len(chars),
             "scored_chars": int(np.isfinite(surprisal).sum()), "gold_word_end_rate": gold_rate,
             "layers": layers,
+            "hierarchy": {**hierarchy.hierarchy(trace.z, chars, word, phrase),
+                          "chosen_on": "valid split" if layers_from else "this text",
+                          "phrase_proxy": hierarchy.phrase_proxy(run_traces, model, vocab, phrase)},
             "baselines": {"surprisal": surprisal_baseline,
                           "whitespace": boundaries.layer_scores(boundaries.is_space(chars), chars),
                           "random": "per layer: random_f1"}}
 
 
-def valid_threshold(model, vocab, corpus, max_chars) -> float:
-    """The surprisal threshold that matches the valid split's gold word-end rate."""
+def valid_choices(model, vocab, corpus, max_chars) -> tuple[float, tuple[int, int | None]]:
+    """What test takes from valid: the surprisal threshold that matches its gold word-end rate, and
+    the word and phrase layers."""
     text = corpus["valid"][:max_chars] if max_chars else corpus["valid"]
     chars = list(text)
     trace = run_traces(model, vocab.encode(text))
-    return boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
+    cfg = model.cfg
+    layers = [{"layer": l + 1, **boundaries.layer_scores(trace.z[:, l], chars)}
+              for l in range(cfg.num_layers) if cfg.has_detector(l)]
+    threshold = boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
+    return threshold, hierarchy.choose_layers(layers, [cfg.has_detector(l) for l in range(cfg.num_layers)])
 
 
 # --- without spaces -----------------------------------------------------------------------------
@@ -259,8 +271,8 @@ def evaluate_with_spaces(args, model, vocab) -> dict:
         if args.split == "valid":
             result = text_report(model, vocab, text, threshold_from="valid (this split)")
         else:
-            thr = valid_threshold(model, vocab, corpus, args.max_chars)
-            result = text_report(model, vocab, text, threshold=thr, threshold_from="valid split")
+            thr, chosen = valid_choices(model, vocab, corpus, args.max_chars)
+            result = text_report(model, vocab, text, threshold=thr, threshold_from="valid split", layers_from=chosen)
         result["data"] = f"Penn Treebank {args.split} split" + (f", first {args.max_chars} chars" if args.max_chars else "")
     result["how"] = HOW_TEXT
     return result, {}
