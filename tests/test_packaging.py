@@ -24,7 +24,7 @@ def wheel(tmp_path_factory):
 
 def test_the_wheel_carries_the_cpp_sources_and_the_pages(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "model/loops/csrc/hmlstm_cpu.cpp" in names
+    assert {"model/loops/csrc/hmlstm_cpu.cpp", "model/phrases.txt"} <= names
     assert {"app/templates/base.html", "app/templates/text.html", "app/static/css/lens.css"} <= names
     assert {f"app/static/js/pages/{p}.js" for p in ("text", "ink", "embed")} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
