@@ -42,6 +42,7 @@ class Loaded:
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "layer_norm": cfg.layer_norm, "nested": cfg.nested, "spaces": self.spaces,
             "vocabulary": self.vocab.symbols if self.vocab else None,
+            "normalisation": self.config.get("normalisation"),
             "training": self.config.get("training", {}), "metrics": self.config.get("metrics", {}),
         }
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import time
 
 from bench.latency import percentile, text_of
+from bench.machine import cpu_model
 from bench.server import running_server
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -27,15 +26,9 @@ TARGETS_MS = {1500: 100, 5000: 250}
 KEYS = "the river and"          # what is typed at the end, a key at a time
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
-
-
-def browser(width: int, height: int):
+def browser(width: int, height: int, console_log: bool = False):
+    """Debian's headless Chromium under Selenium, with nothing reaching the network (the tests'
+    browser too); console_log keeps the page's console for `driver.get_log("browser")`."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     os.environ.update(SE_MANAGER_PATH="/bin/false", SE_OFFLINE="true", SE_AVOID_STATS="true")
@@ -46,6 +39,8 @@ def browser(width: int, height: int):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-extensions", f"--window-size={width},{height}"):
         opts.add_argument(flag)
+    if console_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_script_timeout(60)
     return driver
@@ -120,7 +115,7 @@ def main(argv=None):
             print(f"{n:>5} chars: keystroke to views updated p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms "
                   f"(request {r['request_p50_ms']} ms, drawing {r['draw_p50_ms']} ms)"
                   + (f"; target p50 <= {r['target_p50_ms']} ms: {'met' if r['met'] else 'missed'}" if "met" in r else ""))
-        print(f"{out['cpu']}, {out['cores']} cores, {out['browser']}, model {model}")
+        print(f"{out['cpu']}, {out['browser']}, model {model}")
 
 
 if __name__ == "__main__":

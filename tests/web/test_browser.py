@@ -2,87 +2,18 @@
 
 A missing browser fails these tests (it is part of the install), it never skips them.
 Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at.
+The fixtures (servers, browser) are in conftest.py, the helpers in pages.py.
 """
-import os
-import time
-from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
-from bench.server import running_server
+from tests.web.pages import api, clear_text, open_analysed, open_page, plotted_rows, severe_errors, type_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def server(checkpoint_dir):
-    with running_server({"LENS_CHECKPOINT_DIR": str(checkpoint_dir), "LENS_DEFAULT_MODEL": "toy-a"}) as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
-        "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    os.environ.update(SE_MANAGER_PATH="/bin/false", SE_OFFLINE="true", SE_AVOID_STATS="true")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    # --no-sandbox only because this browser visits pages served on 127.0.0.1 by the tests
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-extensions", "--window-size=1400,2000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    folder = Path(os.environ.get("LENS_ARTIFACTS") or tmp_path_factory.mktemp("screens"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def wait_for(driver, script, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script}")
-
-
-def open_page(driver, url):
-    driver.get(url)
-    wait_for(driver, "return document.getElementById('model').options.length > 0")
-
-
-def type_text(driver, text):
-    from selenium.webdriver.common.by import By
-    box = driver.find_element(By.ID, "text")
-    box.clear()
-    before = driver.execute_script("return window.lens.rendered")
-    box.send_keys(text)
-    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
-                     f"window.lens.last.a.chars.length === {len(text)}")
-
-
-def plotted_rows(driver, element_id):
-    return driver.execute_script(f"""
-        const t = document.getElementById('{element_id}').data[0];
-        const out = {{}}; t.y.forEach((name, i) => out[name] = t.z[i]); return out;""")
-
-
-def api(server, text, model):
-    return httpx.post(server + "/api/text", json={"text": text, "model": model}, timeout=30).json()
 
 
 def test_typing_draws_the_apis_boundaries(server, browser, artifacts):
@@ -98,21 +29,21 @@ def test_typing_draws_the_apis_boundaries(server, browser, artifacts):
     assert rows["gold word ends"] == expected["gold_word_ends"]
     assert "layer 3" not in rows                       # the top layer has no detector
     # every view followed
-    for el in ("soft", "traces"):
+    for el in ("soft", "traces", "minimap"):
         assert browser.execute_script(f"return document.getElementById('{el}').data.length") > 0
     segs = browser.execute_script("return document.querySelectorAll('#segments .row').length")
     assert segs == 3                                    # layers 1, 2 and gold
-    ticks = browser.execute_script("return document.getElementById('zgrid').layout.xaxis.ticktext")
+    ticks = browser.execute_script("return [...document.querySelectorAll('#ruler span')].map(s => s.textContent)")
     assert ticks[:4] == ["t", "h", "e", "␣"]            # a visible glyph for the space
+    reading = browser.execute_script("return document.getElementById('reading').textContent")
+    assert reading == text                              # the text itself is the main view
     browser.save_screenshot(str(artifacts / "text-page.png"))
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, errors
+    assert not severe_errors(browser)
 
 
 def test_typing_on_reuses_the_prefix(server, browser):
     open_page(browser, server)
     type_text(browser, "the dog saw a cat")
-    from selenium.webdriver.common.by import By
     before = browser.execute_script("return window.lens.rendered")
     browser.find_element(By.ID, "text").send_keys(" and")
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.length === 21")
@@ -120,80 +51,94 @@ def test_typing_on_reuses_the_prefix(server, browser):
     assert "from cache" in browser.find_element(By.ID, "status").text
 
 
-def test_two_checkpoints_side_by_side_with_linked_hover(server, browser, artifacts):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+def test_two_checkpoints_stacked_on_one_axis_with_linked_hover(server, browser, artifacts):
     open_page(browser, server)
     text = "a big red dog and a cat"
     type_text(browser, text)
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
-    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.b !== null")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.b && "
+                      "document.querySelector('#disagree .main-svg')")
     assert "comparing" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
-    rows_b = plotted_rows(browser, "zgrid-b")
+    rows_a, rows_b = plotted_rows(browser, "zgrid"), plotted_rows(browser, "zgrid-b")
     expected_b = api(server, text, "toy-b")
     assert rows_b["layer 1"] == expected_b["layers"][0]["z"]
-    # hovering the first model's grid shows the step for both models and moves both cursors
-    # the switch to two columns resizes the plots asynchronously: move the mouse again as a person would
-    for dx in (10, 14, 18, 22, 26):
-        grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
-        ActionChains(browser).move_to_element_with_offset(grid, dx, 0).perform()
-        time.sleep(0.3)
-        if browser.execute_script("return document.getElementById('inspector').dataset.position"):
-            break
-    t = int(wait_for(browser, "return document.getElementById('inspector').dataset.position"))
+    # the row that marks where the two disagree
+    differs = plotted_rows(browser, "disagree")
+    assert differs["layer 1 differs"] == [int(a != b) for a, b in zip(rows_a["layer 1"], rows_b["layer 1"])]
+    # one column, one x axis: the plotting areas of both grids line up to the pixel
+    boxes = browser.execute_script("""return ['zgrid', 'zgrid-b', 'disagree', 'soft-b', 'traces-b'].map(id => {
+        const r = document.querySelector('#' + id + ' .nsewdrag').getBoundingClientRect(); return [r.left, r.width]; })""")
+    assert all(abs(b[0] - boxes[0][0]) < 1 and abs(b[1] - boxes[0][1]) < 1 for b in boxes), boxes
+    # hovering the first model's grid shows the step for both models and moves the one cursor
+    grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
+    ActionChains(browser).move_to_element_with_offset(grid, 10, 0).perform()
+    t = int(wait_for(browser, "const i = document.getElementById('inspector');"
+                              "return i.querySelectorAll('table').length === 2 && i.dataset.position"))
     assert 0 <= t < len(text)
-    assert browser.execute_script("return document.querySelectorAll('#inspector table').length") == 2
-    shapes = browser.execute_script(
-        "return document.getElementById('traces-b').layout.shapes.filter(s => s.name === 'cursor').map(s => s.x0)")
-    assert shapes == [t]
+    cursor = browser.execute_script("""const c = document.getElementById('cursor').getBoundingClientRect();
+        const g = document.querySelector('#zgrid .nsewdrag').getBoundingClientRect();
+        return [document.getElementById('cursor').dataset.position, c.left + c.width / 2, g.left, g.width,
+                window.lens.last.a.chars.length]""")
+    pos, centre, left, width, n = cursor
+    assert int(pos) == t
+    cells = browser.execute_script("return window.document.getElementById('zgrid').layout.xaxis.range")
+    assert abs(centre - (left + (t - cells[0]) / (cells[1] - cells[0]) * width)) < 2   # on the hovered cell
     browser.save_screenshot(str(artifacts / "text-compare.png"))
 
 
-def test_permalink_restores_text_model_and_view(server, browser):
-    from selenium.webdriver.common.by import By
+def test_permalink_restores_text_model_compare_and_threshold(server, browser):
     open_page(browser, server)
     type_text(browser, "the house")
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
     browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.3;"
                            "s.dispatchEvent(new Event('input'));")
     link = browser.execute_script("return location.href")
     browser.get("about:blank")
     browser.get(link)
-    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9")
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.last.b")
     assert browser.find_element(By.ID, "text").get_attribute("value") == "the house"
     assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.3"
     assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
+    assert browser.find_element(By.ID, "compare").get_attribute("value") == "toy-b"
 
 
-def test_threshold_slider_marks_the_cells_that_would_flip(server, browser):
+def test_threshold_slider_resegments_everything(server, browser):
     open_page(browser, server)
-    type_text(browser, "the cat sat on a mat")
+    text = "the cat sat on a mat"
+    type_text(browser, text)
+    scores = browser.find_element(By.ID, "scores").text
     browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.2;"
                            "s.dispatchEvent(new Event('input'));")
     res = browser.execute_script("return window.lens.last.a")
+    detectors = [l for l in res["layers"] if l["z_soft"] is not None]
+    # the cells the threshold flips are marked ...
     plotted = browser.execute_script(
         "return document.getElementById('soft').data.filter(t => t.name.startsWith('flips')).map(t => t.x)")
-    detectors = [l for l in res["layers"] if l["z_soft"] is not None]
     expected = [[i for i, (s, z) in enumerate(zip(l["z_soft"], l["z"])) if (s > 0.2) != (z == 1)] for l in detectors]
     assert plotted == expected
     assert sum(map(len, expected)) > 0                  # a threshold of 0.2 flips something
+    # ... and the grid, the segments and the text follow z = z~ > threshold
+    rows = plotted_rows(browser, "zgrid")
+    for l in detectors:
+        assert rows[f"layer {l['layer']}"] == [int(s > 0.2) for s in l["z_soft"]]
+    ends = browser.execute_script(
+        "return [...document.querySelectorAll('#segments .row')][0].querySelectorAll('.end').length")
+    assert ends == sum(s > 0.2 for s in detectors[-1]["z_soft"])       # the top row is the top detector
+    assert browser.find_element(By.ID, "scores").text != scores
+    assert "At threshold 0.20" in browser.find_element(By.ID, "scores").text
 
 
 def test_an_error_is_shown_not_thrown(server, browser):
-    from selenium.webdriver.common.by import By
     open_page(browser, server)
     browser.execute_script("document.getElementById('model').add(new Option('ghost', 'ghost'));")
-    from selenium.webdriver.support.ui import Select
     Select(browser.find_element(By.ID, "model")).select_by_value("ghost")
-    type_text_no_wait = "the cat"
-    browser.find_element(By.ID, "text").send_keys(type_text_no_wait)
+    browser.find_element(By.ID, "text").send_keys("the cat")
     wait_for(browser, "return document.getElementById('status').classList.contains('error')")
     assert "unknown model 'ghost'" in browser.find_element(By.ID, "status").text
 
 
 def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, browser, artifacts):
-    from selenium.webdriver.common.by import By
     browser.get_log("browser")                     # earlier tests' messages are not this test's
     open_page(browser, server)
     text = "the red house and the big dog"
@@ -204,19 +149,18 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     assert snippet.startswith(f"<iframe src=\"{server}/embed#")
     src = snippet.split('"')[1]
     browser.get(src)
-    wait_for(browser, "return window.lens.rendered > 0")
+    wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg')")
     rows = plotted_rows(browser, "zgrid")
     expected = api(server, text, "toy-a")
     assert rows["layer 1"] == expected["layers"][0]["z"]
+    assert browser.execute_script("return document.querySelectorAll('#segments .row').length") == 3
     browser.save_screenshot(str(artifacts / "embed.png"))
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = severe_errors(browser)
     assert not errors, errors          # the content security policy blocks nothing the page needs
 
 
 def draw_strokes(driver, strokes):
     """Mouse strokes on the drawing pad, offsets from its top-left corner."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
     pad = driver.find_element(By.ID, "pad")
     w, h = pad.size["width"], pad.size["height"]
     for stroke in strokes:
@@ -226,19 +170,21 @@ def draw_strokes(driver, strokes):
         for x, y in stroke[1:]:
             chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
         chain.release().perform()
-        wait_for(driver, f"return window.lens.rendered > {before}")
+        wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
+                         f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {strokes.index(stroke) + 1}")
+
+
+# "lo": an l, an o, then a connected wave, then a dot
+LO = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
+      [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
+      [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
+      [(300, 170), (302, 172)]]
 
 
 def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
-    from selenium.webdriver.common.by import By
     browser.get(server + "/ink")
     wait_for(browser, "return document.getElementById('model').options.length > 0")
-    # "lo": an l, an o, then a connected wave, then a dot
-    strokes = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
-               [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
-               [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
-               [(300, 170), (302, 172)]]
-    draw_strokes(browser, strokes)
+    draw_strokes(browser, LO)
     res = browser.execute_script("return window.lens.last")
     assert sum(res["pen_up"]) == 4 and res["points"][-1][2] == 3
     posted = [[] for _ in range(4)]
@@ -250,38 +196,84 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     assert rows["pen-up"] == expected["pen_up"]
     names = browser.execute_script("return document.getElementById('trajectory').data.map(t => t.name)")
     assert "pen up" in names and "boundaries" in names
+    # the pad itself takes the segments' colours
+    colours = browser.execute_script("""const c = document.getElementById('pad'), g = c.getContext('2d');
+        const d = g.getImageData(0, 0, c.width, c.height).data, seen = new Set();
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200) seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
+        return seen.size""")
+    assert colours >= 2
     # the model's view of the same ink, then undo takes the last stroke away
-    from selenium.webdriver.support.ui import Select
     Select(browser.find_element(By.ID, "view")).select_by_value("model")
-    first_x = browser.execute_script("return document.getElementById('trajectory').data.at(-2).x[0]")
-    assert first_x == 0                                  # the model's offsets start at (0, 0)
+    xs = browser.execute_script("return document.getElementById('trajectory').data.at(-2).x")
+    assert xs[0] == 0                                    # the model's offsets start at (0, 0) ...
+    assert xs[-1] > 3                                    # ... and the line still drifts left to right
     browser.save_screenshot(str(artifacts / "ink-page.png"))
     before = browser.execute_script("return window.lens.rendered")
     browser.find_element(By.ID, "undo").click()
     wait_for(browser, f"return window.lens.rendered > {before}")
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 3
+    # the link brings the strokes back, analysed
+    link = browser.execute_script("return location.href")
+    browser.get("about:blank")
+    browser.get(link)
+    wait_for(browser, "return window.lens.last && window.lens.last.pen_up && "
+                      "window.lens.last.pen_up.reduce((a, b) => a + b, 0) === 3")
+    assert browser.find_element(By.ID, "view").get_attribute("value") == "model"
+    # Clear leaves nothing behind: no ink, no views, nothing to export
+    browser.find_element(By.ID, "clear").click()
+    wait_for(browser, "return window.lens.last === null")
+    blank = browser.execute_script("""const c = document.getElementById('pad'), d = c.getContext('2d')
+        .getImageData(0, 0, c.width, c.height).data; return d.every(v => v === 0)""")
+    assert blank
+    assert browser.execute_script("return !document.getElementById('zgrid').data && "
+                                  "!document.getElementById('trajectory').data && document.getElementById('export-png').disabled")
 
 
-def test_the_bundled_default_checkpoint_serves_the_page(browser, artifacts):
-    """What `make run` serves: the default settings and the bundled checkpoints."""
-    from selenium.webdriver.common.by import By
-    with running_server() as (url, _):
-        open_page(browser, url)
-        assert browser.find_element(By.ID, "model").get_attribute("value") == "ptb-3x256"
-        text = "the stock market rose in new york"
-        type_text(browser, text)
-        rows = plotted_rows(browser, "zgrid")
-        expected = api(url, text, "ptb-3x256")
-        assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
-        info = browser.find_element(By.ID, "model-info").text
-        assert "BPC" in info and "word ends: layer" in info and "(tolerant" in info and "(strict; random" in info
-        browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
+def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifacts):
+    """What `make run` serves: the page opens on an analysed example, says in one plain sentence
+    which layer marks words, names the layers, and says what the model cannot read."""
+    open_analysed(browser, bundled)
+    assert browser.find_element(By.ID, "model").get_attribute("value") == "ptb-3x256"
+    assert browser.find_element(By.ID, "text").get_attribute("value")          # the example
+    info = browser.find_element(By.ID, "model-info").text
+    assert info == "Layer 2 marks word ends: it fires on 95% of them, and 54% of its firings are word ends."
+    assert "layer 2 (word detector)" in [o.text for o in Select(browser.find_element(By.ID, "layer")).options]
+    assert browser.execute_script("return document.getElementById('zgrid').layout.yaxis.ticktext").count(
+        "layer 2 (words)") == 1
+    explainer = browser.find_element(By.ID, "explainer")
+    assert explainer.get_attribute("open") is not None
+    words = explainer.text
+    for needed in ("z~", "UPDATE", "COPY", "FLUSH", "space"):
+        assert needed in words
+    assert explainer.find_elements(By.CSS_SELECTOR, "svg rect")             # the drawing
+    text = "New York, 1,250 shares rose"
+    clear_text(browser)
+    browser.find_element(By.ID, "text").send_keys(text)
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.source_spans.at(-1)[1] === 27")
+    note = browser.find_element(By.ID, "reading-note").text
+    assert "capitals" in note and "“N”" in note and "as N" in note and "“,”" in note
+    rows = plotted_rows(browser, "zgrid")
+    expected = api(bundled, text, "ptb-3x256")
+    assert rows["layer 1"] == expected["layers"][0]["z"] and rows["layer 2"] == expected["layers"][1]["z"]
+    browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
+    # the ink page says what its checkpoint measured, and which layer is no better than random
+    browser.get(bundled + "/ink")
+    wait_for(browser, "return document.querySelectorAll('#model-info p').length > 1")
+    metrics = browser.find_element(By.ID, "model-info").text
+    assert "879.5 nats" in metrics and "pen lifts" in metrics
+    assert "Layer 2" in metrics and "about as random" in metrics
+    # and on ink, a layer whose z~ hardly moves is called out next to its plots
+    browser.find_element(By.ID, "example").click()
+    wait_for(browser, "return window.lens.last && window.lens.last.layers && document.querySelector('#soft .main-svg')")
+    warning = browser.find_element(By.ID, "ink-warning").text
+    assert "Layer 2's z~ stays at 0." in warning and "hardly moves" in warning and "Layer 1" not in warning
+    browser.save_screenshot(str(artifacts / "bundled-ink-page.png"))
 
 
-def test_redrawing_does_not_pile_up_hover_listeners(server, browser):
+def test_redrawing_does_not_pile_up_listeners(server, browser):
     open_page(browser, server)
     for text in ("the", "the cat", "the cat sat"):
         type_text(browser, text)
     counts = browser.execute_script(
-        "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_hover').length)")
+        "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_relayout').length)")
     assert counts == [1, 1, 1]

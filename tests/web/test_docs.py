@@ -1,18 +1,15 @@
 """The API docs in a real browser: /docs (Swagger UI 5) and /redoc render our OpenAPI 3.1 schema
 offline, from files we serve, under the docs pages' Content-Security-Policy.
 
-Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at.
+Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person to look at; the
+browser is the one of tests/web/conftest.py.
 """
-import os
-import time
-from pathlib import Path
-
 import pytest
 
 from bench.server import running_server
+from tests.web.pages import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # ReDoc's sidebar credit is a logo that it always fetches from Redocly's CDN (it hides itself when
 # that fails): the one outside load on these pages, and the policy blocks it.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
@@ -23,43 +20,6 @@ def server(tmp_path_factory):
     no_checkpoints = tmp_path_factory.mktemp("no-checkpoints")       # the schema needs no model
     with running_server({"LENS_CHECKPOINT_DIR": str(no_checkpoints)}) as (url, _):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
-        "Debian's chromium and chromium-driver are needed (.ci/run installs them)"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    os.environ.update(SE_MANAGER_PATH="/bin/false", SE_OFFLINE="true", SE_AVOID_STATS="true")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    # --no-sandbox only because this browser visits pages served on 127.0.0.1 by the tests
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-extensions", "--window-size=1400,2000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    folder = Path(os.environ.get("LENS_ARTIFACTS") or tmp_path_factory.mktemp("screens"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def wait_for(driver, script, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script}")
 
 
 def console_errors(driver) -> list[str]:

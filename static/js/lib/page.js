@@ -1,4 +1,4 @@
-// What every page needs: a status line, downloads and image export.
+// What every page needs: a status line, a busy indicator, downloads.
 export const $ = (id) => document.getElementById(id);
 
 export function status(msg, error = false) {
@@ -6,18 +6,24 @@ export function status(msg, error = false) {
   $("status").classList.toggle("error", error);
 }
 
-function download(name, blob) {
+// the "working…" sign (shown by the caller when an answer takes long)
+export function busy(on) {
+  const el = $("busy");
+  if (el) el.hidden = !on;
+}
+
+export function download(name, blob) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = name;
+  document.body.appendChild(a);
   a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
 }
 
 export function downloadJson(name, value) {
   download(name, new Blob([JSON.stringify(value, null, 1)], { type: "application/json" }));
 }
 
-export function exportImages(ids, format, prefix) {
-  for (const id of ids) Plotly.downloadImage($(id), { format, filename: `${prefix}-${id}`, width: 1400 });
-}
+export const touchDevice = () => matchMedia("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;

@@ -1,5 +1,5 @@
-// Permalinks: the state lives in the URL's fragment, URL-safe base64 of JSON, so it is never
-// sent to the server. Shared by the full page and the embed view.
+// Permalinks, one scheme for every page: the state lives in the URL's fragment, URL-safe base64
+// of JSON with short keys, so it is never sent to the server.
 
 export function encode(obj) {
   const bytes = new TextEncoder().encode(JSON.stringify(obj));
@@ -13,13 +13,23 @@ export function decode(s) {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
 }
 
-// {text, model, compare, threshold} <-> the short keys kept in the link
+// long name <-> key in the link; a page keeps only the fields it has
+const KEYS = { text: "t", model: "m", compare: "c", threshold: "th", layer: "l", view: "v", strokes: "s",
+               window: "w" };
+
 export function toHash(state) {
-  return `#${encode({ t: state.text, m: state.model, c: state.compare, th: state.threshold })}`;
+  const out = {};
+  for (const [name, key] of Object.entries(KEYS)) {
+    if (state[name] !== undefined && state[name] !== null && state[name] !== "") out[key] = state[name];
+  }
+  return `#${encode(out)}`;
 }
 
+// null for no fragment; throws on one that cannot be read
 export function fromHash(hash) {
   if (!hash || hash.length < 2) return null;
   const s = decode(hash.slice(1));
-  return { text: s.t || "", model: s.m || "", compare: s.c || "", threshold: s.th ?? 0.5 };
+  const out = {};
+  for (const [name, key] of Object.entries(KEYS)) if (s[key] !== undefined) out[name] = s[key];
+  return out;
 }

@@ -1,8 +1,17 @@
-// Shared plot helpers: glyphs, the character axis, colours, the linked cursor.
+// Shared plot plumbing: colours, the frame every strip shares (same width, same margins, so a
+// character sits at the same x in every strip), the detail window's x axis, glyphs.
 
 export const LAYER_COLORS = ["#2f6fdd", "#d9822b", "#2e9d5b", "#8e44ad", "#c0392b", "#16a085"];
 export const OP_CODES = { C: 0, U: 1, F: 2 };
-export const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+export const OP_COLORS = { C: "#e3e8ef", U: "#7fb0ea", F: "#c0392b" };
+export const OP_NAMES = { C: "COPY", U: "UPDATE", F: "FLUSH" };
+export const MONO = "ui-monospace, 'DejaVu Sans Mono', monospace";
+export const FIRE = "#c0392b", QUIET = "#eef1f6";
+// no toolbar over the data, no Plotly hover (the strips' own pointer handler does that), our own sizes
+export const CONFIG = { displayModeBar: false, displaylogo: false, responsive: false, showTips: false,
+                        doubleClick: false };
+
+export const layerColor = (l) => LAYER_COLORS[(l - 1) % LAYER_COLORS.length];
 
 export function glyph(c) {
   if (c === " ") return "␣";
@@ -11,57 +20,60 @@ export function glyph(c) {
   return c;
 }
 
-// Tick labels for the visible range: every character when it fits, every k-th otherwise.
-export function charTicks(chars, x0 = -0.5, x1 = chars.length - 0.5, room = 200) {
-  const a = Math.max(0, Math.ceil(x0)), b = Math.min(chars.length - 1, Math.floor(x1));
-  const widest = Math.max(1, ...chars.slice(a, b + 1).map((c) => c.length));   // point numbers need more room
-  const step = Math.max(1, Math.ceil((b - a + 1) * (widest + 1) / room));       // room: label widths in glyphs
-  const vals = [];
-  for (let i = a; i <= b; i += step) vals.push(i);
-  return { tickmode: "array", tickvals: vals, ticktext: vals.map((i) => glyph(chars[i])),
-           tickfont: { family: "ui-monospace, DejaVu Sans Mono, monospace", size: 12 }, tickangle: 0 };
+export const lengthOf = (res) => (res.chars ? res.chars.length : res.points.length);
+
+// The frame of every strip: width in px, left and right margins, the plotting width between them.
+export function frame(width, touch = false) {
+  const narrow = width < 640;
+  const l = narrow ? 58 : 128, r = narrow ? 6 : 14;
+  return { width, narrow, touch, l, r, plotW: Math.max(40, width - l - r) };
 }
 
-export function charAxis(chars, extra = {}) {
-  return { ...charTicks(chars), range: [-0.5, chars.length - 0.5], showgrid: false, zeroline: false, ...extra };
+// x position (px from the strip's left edge) of the centre of step t in the window [a, b)
+export function xOf(fr, win, t) {
+  return fr.l + ((t - win.a + 0.5) / (win.b - win.a)) * fr.plotW;
 }
 
-// Re-label the character axis when the user zooms, so zooming in shows every glyph.
-export function followZoom(el, chars, axes = ["xaxis"]) {
-  if (el._lensZoom) el.removeListener("plotly_relayout", el._lensZoom);
-  el._lensZoom = (ev) => {
-    const lo = ev["xaxis.range[0]"], hi = ev["xaxis.range[1]"];
-    const update = {};
-    for (const ax of axes) {
-      const t = lo === undefined ? charTicks(chars) : charTicks(chars, lo, hi);
-      update[`${ax}.tickvals`] = t.tickvals;
-      update[`${ax}.ticktext`] = t.ticktext;
-    }
-    if (lo !== undefined || ev["xaxis.autorange"]) Plotly.relayout(el, update);
+// the step under px (from the strip's left edge), or null outside the plotting area
+export function stepAt(fr, win, px) {
+  const u = (px - fr.l) / fr.plotW;
+  if (u < 0 || u >= 1) return null;
+  return win.a + Math.floor(u * (win.b - win.a));
+}
+
+export const cellWidth = (fr, win) => fr.plotW / (win.b - win.a);
+
+// The detail window's x axis: our range, no tick labels (views/ruler.js draws them, in HTML)
+export function detailAxis(fr, win) {
+  return { range: [win.a - 0.5, win.b - 0.5], fixedrange: fr.touch, showgrid: false, zeroline: false,
+           showticklabels: false, ticks: "", automargin: false };
+}
+
+// The layout every strip starts from: our width and height, the shared margins, no Plotly hover.
+export function stripLayout(fr, height, extra = {}) {
+  return {
+    width: fr.width, height, autosize: false, hovermode: false, showlegend: false,
+    dragmode: fr.touch ? false : "zoom", paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+    font: { size: 11, color: "#1d2330" }, ...extra,
+    margin: { l: fr.l, r: fr.r, t: 4, b: 4, pad: 0, ...(extra.margin || {}) },
   };
-  el.on("plotly_relayout", el._lensZoom);
 }
 
-export function cursorShape(t) {
-  return { type: "line", name: "cursor", x0: t, x1: t, xref: "x", yref: "paper", y0: 0, y1: 1,
-           line: { color: "rgba(47,111,221,.7)", width: 2 } };
+// the indices a strip draws: the window and one window's width either side, so that a pan shows data
+export function slice(win, n) {
+  const w = win.b - win.a;
+  return { lo: Math.max(0, win.a - w), hi: Math.min(n, win.b + w) };
 }
 
-// Hover on any plot moves the cursor everywhere and fills the inspector.
-export function onHover(el, callback, position = (ev) => Math.round(ev.points[0].x)) {
-  // one listener per plot, however often it is redrawn
-  if (el._lensHover) el.removeListener("plotly_hover", el._lensHover);
-  el._lensHover = (ev) => {
-    if (!ev.points || !ev.points.length) return;
-    const t = position(ev);
-    if (t !== null && t !== undefined) callback(t);
-  };
-  el.on("plotly_hover", el._lensHover);
+export function range(lo, hi) {
+  return Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
 }
 
-export function layerName(l) { return `layer ${l}`; }
-
-// What the x axis is labelled with: the characters read, or for ink the point numbers.
-export function labelsOf(res) {
-  return res.chars || res.points.map((_, i) => String(i));
+// y labels: the long name where there is room, a short one on a phone
+export function rowAxis(rows, fr) {
+  return { fixedrange: true, automargin: false, tickmode: "array", tickvals: rows.map((r) => r.name),
+           ticktext: rows.map((r) => (fr.narrow ? r.short : r.label || r.name)), tickfont: { size: fr.narrow ? 10 : 11 },
+           type: "category" };
 }
+
+export const plotted = (el) => Boolean(el && el.data && el.layout);

@@ -1,179 +1,225 @@
-// The handwriting page: draw, and after each stroke every view follows. Pointer events cover
-// mouse, pen and touch alike; the server normalises the ink the way the checkpoint was trained.
-import { $, downloadJson, exportImages, status } from "./page.js";
-import { encode, decode } from "./permalink.js";
-import { cursorShape, onHover } from "./plot.js";
-import { pack, unpack } from "./strokes.js";
-import * as inspector from "./views/inspector.js";
-import * as soft from "./views/soft.js";
-import * as traces from "./views/traces.js";
-import * as trajectory from "./views/trajectory.js";
-import * as zgrid from "./views/zgrid.js";
+// The handwriting page: draw, and after each stroke every view follows; the pad itself is
+// coloured by the chosen layer's segments. The server normalises the ink the way the
+// checkpoint was trained.
+import { analyse, inkExample, loadModels } from "../lib/api.js";
+import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
+import { inkModelSentences } from "../lib/describe.js";
+import { Live } from "../lib/live.js";
+import { Pad } from "../lib/pad.js";
+import { $, busy, status, touchDevice } from "../lib/page.js";
+import { fromHash, toHash } from "../lib/permalink.js";
+import { frame } from "../lib/plot.js";
+import { boundaries, segmentIds } from "../lib/scoring.js";
+import { pack, unpack } from "../lib/strokes.js";
+import { Strips } from "../lib/strips.js";
+import * as inspector from "../views/inspector.js";
+import { Brush } from "../views/minimap.js";
+import * as ruler from "../views/ruler.js";
+import * as soft from "../views/soft.js";
+import * as traces from "../views/traces.js";
+import * as trajectory from "../views/trajectory.js";
+import * as zgrid from "../views/zgrid.js";
 
-const state = { model: "", layer: 0, view: "raw", threshold: 0.5, strokes: [] };
-const lens = { last: null, rendered: 0 };
-window.lens = lens;
-const pad = $("pad"), ctx = pad.getContext("2d");
-let drawing = null;
+const HINT = "Hover a point (or tap it) to see every layer's z, z~, operation, ‖h‖ and gate there.";
+const state = { model: "", layer: 0, view: "raw", threshold: 0.5 };
+const lens = window.lens;
+let models = [], pad, strips, live, cursor, shown = [];
 
-
-// --- drawing -----------------------------------------------------------------------
-function toCanvas(ev) {
-  const r = pad.getBoundingClientRect();
-  return [(ev.clientX - r.left) * (pad.width / r.width), (ev.clientY - r.top) * (pad.height / r.height)];
-}
-
-function redraw() {
-  ctx.clearRect(0, 0, pad.width, pad.height);
-  ctx.lineWidth = 2.5; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#1d2330";
-  for (const s of state.strokes.concat(drawing ? [drawing] : [])) {
-    ctx.beginPath();
-    s.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-    if (s.length === 1) ctx.lineTo(s[0][0] + 0.1, s[0][1]);
-    ctx.stroke();
-  }
-}
-
-pad.addEventListener("pointerdown", (ev) => {
-  if (ev.button !== undefined && ev.button > 0) return;
-  pad.setPointerCapture(ev.pointerId);
-  drawing = [toCanvas(ev)];
-  ev.preventDefault();
-});
-pad.addEventListener("pointermove", (ev) => {
-  if (!drawing) return;
-  const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
-  for (const e of events.length ? events : [ev]) drawing.push(toCanvas(e));
-  redraw();
-});
-function endStroke(ev) {
-  if (!drawing) return;
-  if (ev.type !== "pointercancel") state.strokes.push(drawing);   // a cancelled stroke is dropped whole
-  drawing = null;
-  redraw();
-  analyse();
-}
-pad.addEventListener("pointerup", endStroke);
-pad.addEventListener("pointercancel", endStroke);
-
-// --- analysis ----------------------------------------------------------------------
-let seq = 0;
-async function analyse() {
+// --- asking ------------------------------------------------------------------------------------
+function ask() {
   saveHash();
-  if (!state.strokes.length) {
-    lens.last = null;
-    status("Draw something to see how it is segmented.");
+  if (!pad.strokes.length) {
+    live.want("", null);
+    clearViews();
     return;
   }
-  const mine = ++seq, t0 = performance.now();
-  try {
-    const r = await fetch("/api/ink", { method: "POST", headers: { "Content-Type": "application/json" },
-                                        body: JSON.stringify({ strokes: state.strokes, model: state.model }) });
-    const body = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
-    if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
-    if (mine !== seq) return;
-    lens.last = body;
-    draw();
-    status(`${body.points.length} points in ${state.strokes.length} strokes · ${(performance.now() - t0).toFixed(0)} ms`);
-  } catch (e) {
-    if (mine === seq) status(e.message, true);
-  }
+  const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model };
+  live.want(JSON.stringify([input.model, pad.strokes.length, pad.strokes.reduce((n, s) => n + s.length, 0),
+                            pad.strokes.at(-1).at(-1)]), input);
 }
 
+async function run(input, signal) {
+  const t0 = performance.now();
+  const res = await analyse("ink", input, { signal });
+  return { res, ms: performance.now() - t0, strokes: input.strokes.length };
+}
+
+function answered({ res, ms, strokes }) {
+  lens.last = res;
+  draw();
+  status(`${res.points.length} points in ${strokes} strokes · ${ms.toFixed(0)} ms`);
+}
+
+// --- drawing -------------------------------------------------------------------------------------
 function draw() {
   const res = lens.last;
-  if (!res) return;
-  trajectory.render($("trajectory"), res, state.layer, state.view);
-  zgrid.render($("zgrid"), res, "");
-  soft.render($("soft"), res, state.threshold, "");
-  traces.render($("traces"), res, "");
-  for (const id of ["zgrid", "soft", "traces"]) onHover($(id), setCursor);
-  onHover($("trajectory"), setCursor, (ev) => {
-    const p = ev.points.find((q) => q.data.name === "points");
-    return p ? p.pointNumber : null;
+  if (!res || !res.layers) return;
+  const z = res.layers.map((l) => boundaries(l, state.threshold));
+  shown = [{ name: state.model, res, z: (i) => z[i] }];
+  const zl = z[state.layer] || res.pen_up;
+  pad.colour(segmentIds(zl), zl);
+  drawTrajectory();
+  strips.show(shown, { threshold: state.threshold, changedFrom: 0, full: true });
+  warnFlat(res);
+  exportable(true);
+  cursor.set(cursor.t !== null && cursor.t < res.points.length ? cursor.t : 0);
+}
+
+function drawTrajectory() {
+  const res = lens.last, width = $("trajectory-area").clientWidth;
+  if (!res || !shown.length || !width) return;
+  const zl = shown[0].z(state.layer) || res.pen_up;
+  trajectory.render($("trajectory"), res, zl, state.view, frame(width, touchDevice()));
+  follow($("trajectory"));
+}
+
+// hovering (or tapping) a point of the ink picks it; the listeners are added once, after the first plot
+function follow(el) {
+  if (el._lensFollowed) return;
+  el._lensFollowed = true;
+  const pick = (ev) => {
+    const p = ev.points && ev.points.find((q) => q.data.name === "points");
+    if (p) cursor.set(p.pointNumber);
+  };
+  el.on("plotly_hover", pick);
+  el.on("plotly_click", pick);
+}
+
+// a layer whose z~ hardly moves on this ink decides its boundaries by noise around 0.5
+function warnFlat(res) {
+  const notes = [];
+  res.layers.forEach((l) => {
+    if (!l.z_soft || l.z_soft.length < 5) return;
+    const mean = l.z_soft.reduce((a, b) => a + b, 0) / l.z_soft.length;
+    const sd = Math.sqrt(l.z_soft.reduce((a, b) => a + (b - mean) ** 2, 0) / l.z_soft.length);
+    if (sd < 0.06) notes.push(`Layer ${l.layer}'s z~ stays at ${mean.toFixed(2)} ± ${sd.toFixed(2)} on this ink: `
+      + "it hardly moves, so which side of the threshold it falls on says little.");
   });
-  lens.rendered += 1;
+  $("ink-warning").textContent = notes.join(" ");
 }
 
-function setCursor(t) {
-  const res = lens.last;
-  inspector.render($("inspector"), [{ name: state.model, res }], t);
-  for (const id of ["zgrid", "soft", "traces"]) {
-    const el = $(id);
-    const base = (el.layout.shapes || []).filter((s) => s.name !== "cursor");
-    Plotly.relayout(el, { shapes: [...base, cursorShape(t)] });
-  }
-  const [x, y] = trajectory.positions(res, state.view)[t];
-  Plotly.relayout($("trajectory"), { shapes: [{ type: "circle", name: "cursor", xref: "x", yref: "y", x0: x - 6,
-    x1: x + 6, y0: y - 6, y1: y + 6, line: { color: "#2f6fdd", width: 2 } }] });
+function clearViews() {
+  lens.last = null;
+  shown = [];
+  strips.clear();
+  if ($("trajectory").data) Plotly.purge($("trajectory"));
+  $("trajectory").replaceChildren();
+  pad.colour(null, null);
+  cursor.t = null;
+  inspector.clear($("inspector"), HINT);
+  $("ink-warning").textContent = "";
+  exportable(false);
+  status("Draw something to see how it is segmented.");
 }
 
-// --- permalink, export -----------------------------------------------------------------
+function showStep(t) {
+  if (!shown.length || t === null) return;
+  inspector.render($("inspector"), shown, t);
+  const p = trajectory.positions(lens.last, state.view)[t];
+  if (!p || !$("trajectory").layout) return;
+  const r = state.view === "raw" ? 7 : 0.35;
+  Plotly.relayout($("trajectory"), { shapes: [{ type: "circle", name: "cursor", xref: "x", yref: "y", x0: p[0] - r,
+    x1: p[0] + r, y0: p[1] - r, y1: p[1] + r, line: { color: "#2f6fdd", width: 2 } }] });
+}
+
+// --- model, permalink, export ----------------------------------------------------------------------
+function describe() {
+  const m = models.find((x) => x.name === state.model);
+  if (!m) return;
+  $("model-info").replaceChildren(...inkModelSentences(m).map((s) => {
+    const p = document.createElement("p");
+    p.textContent = s;
+    if (/about as random/.test(s)) p.className = "warn";
+    return p;
+  }));
+  $("layer").replaceChildren();
+  m.detectors.forEach((d, i) => { if (d) $("layer").add(new Option(`layer ${i + 1}`, String(i))); });
+  if (!m.detectors[state.layer]) state.layer = Math.max(0, m.detectors.indexOf(true));
+  $("layer").value = String(state.layer);
+}
+
 function saveHash() {
-  const s = { m: state.model, l: state.layer, v: state.view, th: state.threshold, s: pack(state.strokes) };
-  history.replaceState(null, "", `#${encode(s)}`);
+  history.replaceState(null, "", toHash({ model: state.model, layer: state.layer, view: state.view,
+                                          threshold: state.threshold, strokes: pack(pad.strokes) }));
 }
 
 function loadHash() {
-  if (location.hash.length < 2) return;
   try {
-    const s = decode(location.hash.slice(1));
-    Object.assign(state, { model: s.m || state.model, layer: s.l || 0, view: s.v || "raw",
-                           threshold: s.th ?? 0.5, strokes: unpack(s.s || []) });
+    const s = fromHash(location.hash);
+    if (!s) return;
+    Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
+                           threshold: s.threshold ?? 0.5 });
+    pad.set(unpack(s.strokes || []));
   } catch (e) {
     status("The link could not be read; starting afresh.", true);
   }
 }
 
+function exportParts() {
+  const parts = [{ title: `HM-LSTM Boundary Lens · handwriting · ${state.model}`,
+                   lines: [...$("model-info").querySelectorAll("p")].map((p) => p.textContent) }];
+  if (shown.length) {
+    parts.push({ title: `The ink, coloured by layer ${state.layer + 1}'s segments`, plot: $("trajectory") });
+    parts.push({ title: "All points (the detail window below shows a part of them)", plot: $("minimap") });
+    for (const el of document.querySelectorAll("#strips .strip")) {
+      if (el.layout) parts.push({ title: el.dataset.title, plot: el });
+      else if (el.children.length) parts.push({ title: el.dataset.title, cells: el });
+    }
+  }
+  return { parts, width: $("strips").clientWidth };
+}
 
-// --- start ---------------------------------------------------------------------------
-async function start() {
-  const info = await (await fetch("/api/models")).json();
-  const inkModels = info.models.filter((m) => m.task === "ink");
-  for (const m of inkModels) $("model").add(new Option(m.name, m.name));
-  state.model = inkModels.length ? inkModels[0].name : "";
+// --- start -------------------------------------------------------------------------------------------
+export async function start() {
+  lens.last = null;
+  pad = new Pad($("pad"), { onStroke: ask, palette: trajectory.SEGMENT_COLORS }).start();
+  strips = new Strips({
+    column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
+    brush: new Brush($("brush"), (a) => strips.moveTo(a)),
+    strips: [{ el: $("zgrid"), view: zgrid }, { el: $("ruler"), view: ruler }, { el: $("soft"), view: soft }, { el: $("traces"), view: traces },
+             { el: $("ruler-end"), view: ruler }],
+    onStep: (t) => cursor.set(t),
+    onDrawn: () => { lens.rendered += 1; },
+  }).start();
+  cursor = new CursorSync((t) => strips.point(t), showStep);
+  let resized = 0;
+  new ResizeObserver(() => {
+    cancelAnimationFrame(resized);
+    resized = requestAnimationFrame(() => { if ($("trajectory").layout && $("trajectory").layout.width !== $("trajectory-area").clientWidth) drawTrajectory(); });
+  }).observe($("trajectory-area"));
+  live = new Live({ run, onResult: answered, onBusy: busy, onError: (e) => status(e.message, true) });
+  let list;
+  try {
+    list = await loadModels("ink");
+  } catch (e) {
+    status(e.message, true);
+    return;
+  }
+  models = list.models;
+  state.model = list.default;
+  fillModels([$("model")], models, state.model);
   loadHash();
-  if (!inkModels.length) {
+  if (!models.length) {
     status("No handwriting checkpoint is loaded on this server.", true);
     return;
   }
-  const m = inkModels.find((x) => x.name === state.model) || inkModels[0];
-  state.model = m.name;
-  m.detectors.forEach((d, i) => { if (d) $("layer").add(new Option(`layer ${i + 1}`, String(i))); });
+  if (!models.some((m) => m.name === state.model)) state.model = models[0].name;
   $("model").value = state.model;
-  $("layer").value = String(state.layer);
   $("view").value = state.view;
-  $("threshold").value = state.threshold;
-  $("model").addEventListener("change", () => { state.model = $("model").value; analyse(); });
+  describe();
+  bindThreshold(state.threshold, (v) => { state.threshold = v; saveHash(); draw(); });
+  $("model").addEventListener("change", () => { state.model = $("model").value; describe(); ask(); });
   $("layer").addEventListener("change", () => { state.layer = Number($("layer").value); saveHash(); draw(); });
   $("view").addEventListener("change", () => { state.view = $("view").value; saveHash(); draw(); });
-  $("threshold").addEventListener("input", () => {
-    state.threshold = Number($("threshold").value);
-    $("threshold-value").value = state.threshold.toFixed(2);
-    saveHash();
-    if (lens.last) soft.render($("soft"), lens.last, state.threshold, "");
-  });
-  $("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); analyse(); });
-  $("clear").addEventListener("click", () => { state.strokes = []; redraw(); analyse(); });
+  $("undo").addEventListener("click", () => { pad.strokes.pop(); pad.set(pad.strokes); ask(); });
+  $("clear").addEventListener("click", () => { pad.set([]); ask(); });
   $("example").addEventListener("click", async () => {
-    const ex = await (await fetch(`/api/ink/example?text=${encodeURIComponent("minimum")}&seed=${Date.now() % 97}`)).json();
-    state.strokes = ex.strokes;
-    redraw();
-    analyse();
+    try { pad.fill((await inkExample("minimum", Date.now() % 97)).strokes); ask(); }
+    catch (e) { status(e.message, true); }
   });
-  $("permalink").addEventListener("click", async () => {
-    saveHash();
-    $("share").hidden = false;
-    $("share-link").value = location.href;
-    try { await navigator.clipboard.writeText(location.href); status("Link copied."); } catch (e) { /* shown below */ }
-  });
-  for (const fmt of ["png", "svg"]) {
-    $(`export-${fmt}`).addEventListener("click", () => exportImages(["trajectory", "zgrid", "soft", "traces"], fmt, "ink"));
-  }
-  $("export-json").addEventListener("click", () => downloadJson("ink-analysis.json",
-    { strokes: state.strokes, model: state.model, response: lens.last }));
-  redraw();
-  if (state.strokes.length) analyse(); else status("Draw something to see how it is segmented.");
+  bindShare(() => { saveHash(); return location.href; });
+  bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));
+  inspector.clear($("inspector"), HINT);
+  exportable(false);
+  if (pad.strokes.length) ask(); else clearViews();
 }
-
-start();

@@ -1,41 +1,45 @@
-// One hover, everything about a step: every layer's z, z~, operation, ||h|| and gate, and
-// the character's surprisal, for each model shown.
-import { glyph } from "../plot.js";
+// One step, everything about it: every layer's z (at the slider's threshold), z~, operation,
+// ||h|| and gate, and the step's surprisal (or nll), for each model shown. A docked panel.
+import { OP_NAMES, glyph } from "../lib/plot.js";
 
 const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
-const OPS = { U: "UPDATE", C: "COPY", F: "FLUSH" };
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 
-function heading(res, t) {
+function heading(res, t, typed) {
   if (res.task === "ink") {
     const [x, y, k] = res.points[t];
-    return `<div><b>point ${t}</b> at (${fmt(x, 0)}, ${fmt(y, 0)}) · stroke ${k + 1}`
-      + ` · pen lifts after it: ${res.pen_up[t] ? "yes" : "no"}</div>`;
+    return `<div class="what"><b>point ${t}</b> at (${fmt(x, 0)}, ${fmt(y, 0)}) · stroke ${k + 1}`
+      + ` · the pen lifts after it: ${res.pen_up[t] ? "yes" : "no"}</div>`;
   }
   const span = res.source_spans[t];
-  return `<div><b>position ${t}</b>: “${escape(glyph(res.chars[t]))}”`
-    + (res.unknown[t] ? " (unknown to the model)" : "")
-    + ` · input chars ${span[0]}–${span[1]}`
+  const shown = typed !== null && typed !== undefined && typed !== res.chars[t] ? ` (typed “${esc(typed)}”)` : "";
+  return `<div class="what"><b>character ${t}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
+    + (res.unknown[t] ? " · unknown to the model" : "")
+    + ` · input ${span[0]}–${span[1]}`
     + ` · gold word end: ${res.gold_word_ends[t] ? "yes" : "no"}</div>`;
 }
 
 const loss = (res, t) => (res.task === "ink" ? `nll ${fmt(res.nll[t], 2)} nats` : `surprisal ${fmt(res.surprisal[t], 2)} bits`);
 
-export function render(el, shown, t) {
+// shown: [{name, res, z(i)}]; typed: the input that gave position t (text) or null
+export function render(el, shown, t, typed = null) {
   const first = shown[0].res;
   const n = first.task === "ink" ? first.points.length : first.chars.length;
-  if (t < 0 || t >= n) return;
-  const parts = [heading(first, t)];
-  for (const { name, res } of shown) {
-    parts.push(`<table><caption>${escape(name)} · ${loss(res, t)}</caption>`
+  if (t === null || t < 0 || t >= n) return;
+  const parts = [heading(first, t, typed)];
+  for (const { name, res, z, roles = [] } of shown) {
+    parts.push(`<table><caption>${esc(name)} · ${loss(res, t)}</caption>`
       + "<tr><th>layer</th><th>z</th><th>z~</th><th>op</th><th>‖h‖</th><th>gate</th></tr>"
-      + res.layers.map((l) => `<tr><td>${l.layer}</td><td>${l.z ? l.z[t] : "–"}</td><td>${l.z_soft ? fmt(l.z_soft[t]) : "–"}</td>`
-        + `<td>${OPS[l.op[t]]}</td><td>${fmt(l.h_norm[t], 2)}</td><td>${fmt(l.gate[t])}</td></tr>`).join("")
+      + res.layers.map((l, i) => `<tr><td>${l.layer}${roles[i] && roles[i].short ? ` <small>${esc(roles[i].short)}</small>` : ""}</td>`
+        + `<td>${l.z ? z(i)[t] : "–"}</td><td>${l.z_soft ? fmt(l.z_soft[t]) : "–"}</td>`
+        + `<td class="op-${l.op[t]}">${OP_NAMES[l.op[t]]}</td><td>${fmt(l.h_norm[t], 2)}</td><td>${fmt(l.gate[t])}</td></tr>`).join("")
       + "</table>");
   }
   el.innerHTML = parts.join("");
   el.dataset.position = t;
 }
 
-function escape(s) {
-  return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+export function clear(el, hint) {
+  el.textContent = hint;
+  delete el.dataset.position;
 }

@@ -1,37 +1,47 @@
-// The text drawn again, once per layer, cut into the segments that layer's boundaries make.
-import { glyph } from "../plot.js";
+// The detail window's text again, once per layer (top first) and for the gold, cut where that
+// layer fires: HTML cells on the strips' own grid, so each glyph sits over its column.
+import { glyph } from "../lib/plot.js";
+import { segmentIds } from "../lib/scoring.js";
 
-function row(label, chars, z, unknown) {
-  const div = document.createElement("div");
-  div.className = "row";
-  const b = document.createElement("b");
-  b.textContent = label;
-  div.appendChild(b);
-  let seg = null, k = 0;
-  chars.forEach((c, i) => {
-    if (!seg) {
-      seg = document.createElement("span");
-      seg.className = `seg ${k % 2 ? "odd" : "even"} open`;
-      seg.dataset.start = i;
-      div.appendChild(seg);
-    }
-    const ch = document.createElement("span");
-    ch.textContent = c === "\n" ? glyph(c) : c;
-    if (unknown[i]) ch.className = "unk";
-    ch.dataset.t = i;
-    seg.appendChild(ch);
-    if (z[i] === 1) {          // the boundary falls after this character
-      seg.classList.remove("open");
-      seg = null;
-      k += 1;
-    }
-  });
-  return div;
+const esc = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+
+function row(label, chars, z, seg, unknown, win, cls = "") {
+  // chars: what to show per position (the typed character where the model read it as unknown)
+  const cells = [];
+  for (let t = win.a; t < win.b; t += 1) {
+    if (t >= chars.length) { cells.push("<span></span>"); continue; }
+    const c = chars[t];
+    const k = ["c", `s${seg[t] % 2}`, z[t] === 1 ? "end" : "", unknown && unknown[t] ? "unk" : ""].filter(Boolean).join(" ");
+    cells.push(`<span class="${k}" data-t="${t}">${esc(c === " " ? " " : glyph(c))}</span>`);
+  }
+  return `<div class="row ${cls}"><b>${esc(label)}</b><div class="cells">${cells.join("")}</div></div>`;
 }
 
-export function render(el, res) {
-  el.replaceChildren();
-  const layers = res.layers.filter((l) => l.z).slice().reverse();      // top layer first, layer 1 last
-  for (const layer of layers) el.appendChild(row(`layer ${layer.layer}`, res.chars, layer.z, res.unknown));
-  el.appendChild(row("gold", res.chars, res.gold_word_ends, res.unknown));
+// the model's characters, except where it read the typed one as unknown: that one is shown (in red)
+export function shownChars(res, typed) {
+  if (!typed) return res.chars;
+  return res.chars.map((c, t) => (res.unknown[t] && typed[t] ? typed[t][0] : c));
+}
+
+export function height(ctx) {
+  return 4 + 22 * (ctx.res.layers.filter((l) => l.z).length + 1);
+}
+
+export function render(el, ctx) {
+  const { res, fr, win } = ctx;
+  const chars = res.chars ? shownChars(res, ctx.typed) : res.points.map(() => "·");
+  const gold = res.gold_word_ends || res.pen_up;
+  const cell = fr.plotW / (win.b - win.a);
+  el.style.setProperty("--label", `${fr.l}px`);
+  el.style.setProperty("--right", `${fr.r}px`);
+  el.style.setProperty("--cols", String(win.b - win.a));
+  el.style.setProperty("--glyph", `${Math.max(7, Math.min(15, Math.floor(cell * 1.45)))}px`);
+  el.classList.toggle("tiny", cell < 5);
+  const out = [];
+  res.layers.map((l, i) => [l, i]).filter(([l]) => l.z).reverse().forEach(([l, i]) => {
+    const z = ctx.z(i);
+    out.push(row(fr.narrow ? `L${l.layer}` : `layer ${l.layer}`, chars, z, segmentIds(z), res.unknown, win));
+  });
+  out.push(row(res.task === "ink" ? "pen-up" : "gold", chars, gold, segmentIds(gold), res.unknown, win, "gold"));
+  el.innerHTML = out.join("");
 }

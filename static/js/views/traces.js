@@ -1,39 +1,50 @@
-// Stacked strips over the characters: the operation of each step (COPY / UPDATE / FLUSH),
-// ||h|| and the output gate of each layer, and the surprisal of each character.
-import { CONFIG, LAYER_COLORS, OP_CODES, charAxis, followZoom, labelsOf, layerName } from "../plot.js";
+// Stacked strips over the steps: the operation of each layer (COPY / UPDATE / FLUSH), ||h|| and
+// the output gate of each layer, and the surprisal of each character (nll of each point for ink).
+import { CONFIG, OP_CODES, OP_COLORS, detailAxis, layerColor, range, slice, stripLayout } from "../lib/plot.js";
 
-export function render(el, res, title) {
-  const labels = labelsOf(res);
-  const x = labels.map((_, i) => i);
-  const L = res.layers.length;
-  const color = (l) => LAYER_COLORS[(l - 1) % LAYER_COLORS.length];
-  const traces = [
-    { type: "heatmap", x, y: res.layers.map((l) => layerName(l.layer)),
-      z: res.layers.map((l) => l.op.map((o) => OP_CODES[o])), zmin: 0, zmax: 2, yaxis: "y4", xgap: 1, ygap: 2,
-      colorscale: [[0, "#e9edf3"], [0.33, "#e9edf3"], [0.34, "#7fb0ea"], [0.66, "#7fb0ea"], [0.67, "#c0392b"], [1, "#c0392b"]],
-      colorbar: { tickvals: [0, 1, 2], ticktext: ["COPY", "UPDATE", "FLUSH"], len: 0.22, y: 0.89, thickness: 10 },
-      hoverinfo: "none", name: "op" },
-  ];
-  for (const layer of res.layers) {
-    traces.push({ x, y: layer.h_norm, yaxis: "y3", type: "scatter", mode: "lines", name: `‖h‖ ${layer.layer}`,
-                  line: { color: color(layer.layer), width: 1.5 }, hoverinfo: "none", legendgroup: `l${layer.layer}` });
-    traces.push({ x, y: layer.gate, yaxis: "y2", type: "scatter", mode: "lines", name: `gate ${layer.layer}`,
-                  line: { color: color(layer.layer), width: 1.5, dash: "dot" }, hoverinfo: "none",
-                  legendgroup: `l${layer.layer}` });
-  }
+// px heights, top to bottom
+const OPS_ROW = 15, PANEL = 64, LOSS = 58, GAP = 10, AXIS = 4;
+
+export function height(ctx) {
+  return 4 + OPS_ROW * ctx.res.layers.length + GAP + PANEL + GAP + PANEL + GAP + LOSS + AXIS;
+}
+
+export function render(el, ctx) {
+  const { res, fr, win } = ctx;
   const ink = res.task === "ink";
-  traces.push({ x, y: ink ? res.nll : res.surprisal, type: "bar", name: ink ? "nll (nats)" : "surprisal (bits)",
-                marker: { color: "#7a869a" }, hoverinfo: "none" });
-  const layout = {
-    title: { text: title, font: { size: 13 } }, margin: { l: 70, r: 10, t: title ? 28 : 8, b: 36 }, height: 520,
-    xaxis: charAxis(labels), barmode: "overlay", legend: { orientation: "h", y: -0.12, font: { size: 11 } },
-    yaxis: { domain: [0, 0.2], title: { text: ink ? "nats" : "bits", font: { size: 11 } }, fixedrange: true },
-    yaxis2: { domain: [0.25, 0.48], range: [0, 1], title: { text: "gate", font: { size: 11 } }, fixedrange: true },
-    yaxis3: { domain: [0.53, 0.76], title: { text: "‖h‖", font: { size: 11 } }, fixedrange: true, rangemode: "tozero" },
-    yaxis4: { domain: [0.8, 1], fixedrange: true, automargin: true },
-    shapes: [],
-  };
+  const n = res.layers[0].op.length, { lo, hi } = slice(win, n), x = range(lo, hi);
+  const H = height(ctx) - 4 - AXIS;
+  // domains from the bottom: loss, gate, ||h||, ops
+  let y = 0;
+  const band = (px) => { const d = [y / H, (y + px) / H]; y += px + GAP; return d; };
+  const dLoss = band(LOSS), dGate = band(PANEL), dNorm = band(PANEL), dOps = [y / H, 1];
+  const ops = { type: "heatmap", x, y: res.layers.map((l) => `layer ${l.layer}`), yaxis: "y4",
+    z: res.layers.map((l) => l.op.slice(lo, hi).map((o) => OP_CODES[o])), zmin: 0, zmax: 2, showscale: false,
+    xgap: 0, ygap: 1, hoverinfo: "none", name: "op",
+    colorscale: [[0, OP_COLORS.C], [0.33, OP_COLORS.C], [0.34, OP_COLORS.U], [0.66, OP_COLORS.U], [0.67, OP_COLORS.F], [1, OP_COLORS.F]] };
+  const traces = [ops];
+  for (const layer of res.layers) {
+    const color = layerColor(layer.layer);
+    traces.push({ x, y: layer.h_norm.slice(lo, hi), yaxis: "y3", type: "scatter", mode: "lines", name: `‖h‖ ${layer.layer}`,
+                  line: { color, width: 1.5 }, hoverinfo: "none" });
+    traces.push({ x, y: layer.gate.slice(lo, hi), yaxis: "y2", type: "scatter", mode: "lines", name: `gate ${layer.layer}`,
+                  line: { color, width: 1.5 }, hoverinfo: "none" });
+  }
+  const loss = ink ? res.nll : res.surprisal;
+  // a filled step line: one path, where bars would be one element per step
+  traces.push({ x, y: loss.slice(lo, hi), type: "scatter", mode: "lines", name: ink ? "nll (nats)" : "surprisal (bits)",
+                line: { color: "#7a869a", width: 1, shape: "hvh" }, fill: "tozeroy", fillcolor: "rgba(122,134,154,.55)",
+                hoverinfo: "none" });
+  const title = (text) => ({ text, font: { size: 10 }, standoff: 4 });
+  const small = { fixedrange: true, automargin: false, tickfont: { size: 9 }, nticks: 3 };
+  const layout = stripLayout(fr, height(ctx), {
+    margin: { b: AXIS }, xaxis: detailAxis(fr, win),
+    yaxis: { ...small, domain: dLoss, title: title(ink ? "nll" : "bits"), rangemode: "tozero" },
+    yaxis2: { ...small, domain: dGate, range: [0, 1], title: title("gate") },
+    yaxis3: { ...small, domain: dNorm, title: title("‖h‖"), rangemode: "tozero" },
+    yaxis4: { fixedrange: true, automargin: false, domain: dOps, tickfont: { size: 9 }, type: "category",
+              tickvals: res.layers.map((l) => `layer ${l.layer}`),
+              ticktext: res.layers.map((l) => (fr.narrow ? `op${l.layer}` : `op layer ${l.layer}`)) },
+  });
   Plotly.react(el, traces, layout, CONFIG);
-  followZoom(el, labels);
-  return L;
 }

@@ -1,61 +1,81 @@
 // The ink itself, coloured by the segments one layer's boundaries make; boundaries marked,
-// pen-up moves dotted. Raw: as drawn. Model: the offsets the model reads, summed back up.
-import { CONFIG, LAYER_COLORS } from "../plot.js";
+// pen-up moves dotted. Raw: as drawn. Model: the offsets the model reads, summed back up, with
+// the mean step the normalisation takes out added back, so the line still drifts left to right.
+import { segmentIds } from "../lib/scoring.js";
 
-const SEGMENT_COLORS = ["#2f6fdd", "#d9822b", "#2e9d5b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"];
+// WebGL markers where there are many points (thousands of SVG circles are slow); SVG where WebGL is missing
+let gl = null;
+const webgl = () => {
+  if (gl === null) { try { gl = Boolean(document.createElement("canvas").getContext("webgl")); } catch (e) { gl = false; } }
+  return gl;
+};
+const MANY = 1500;
+
+export const SEGMENT_COLORS = ["#2f6fdd", "#d9822b", "#2e9d5b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"];
+
+// the mean step, in the model's units: model_input = a * raw offset + b per axis, so b = -mean/std;
+// fitted on the unclipped points (the server does not send its statistics)
+function meanStep(res, axis) {
+  let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (let i = 1; i < res.points.length; i += 1) {
+    const raw = res.points[i][axis] - res.points[i - 1][axis], v = res.model_input[i][axis];
+    if (Math.abs(v) >= 7.99) continue;
+    n += 1; sx += raw; sy += v; sxx += raw * raw; sxy += raw * v;
+  }
+  const d = n * sxx - sx * sx;
+  if (n < 3 || Math.abs(d) < 1e-12) return 0;
+  const a = (n * sxy - sx * sy) / d;
+  return -((sy - a * sx) / n);           // -b: the mean step that was subtracted, in std units
+}
 
 export function positions(res, view) {
   if (view === "raw") return res.points.map(([x, y]) => [x, y]);
+  const mx = meanStep(res, 0), my = meanStep(res, 1);
   let x = 0, y = 0;
-  return res.model_input.map(([dx, dy]) => { x += dx; y += dy; return [x, y]; });
-}
-
-// segment k of a layer: the points after its k-th boundary (a boundary falls after a point)
-export function segmentIds(z) {
-  let k = 0;
-  return z.map((v) => { const id = k; if (v === 1) k += 1; return id; });
-}
-
-export function render(el, res, layerIndex, view) {
-  const xy = positions(res, view);
-  const layer = res.layers[layerIndex];
-  const z = layer && layer.z ? layer.z : res.pen_up;
-  const seg = segmentIds(z);
-  const traces = [];
-  // pen-down strokes, one trace per (stroke, segment) run so each segment has its colour
-  let run = null;
-  const flush = () => { if (run && run.x.length) traces.push(run); };
-  res.points.forEach(([, , stroke], i) => {
-    if (!run || run.stroke !== stroke || run.seg !== seg[i]) {
-      const bridge = run && run.stroke === stroke ? [run.x[run.x.length - 1], run.y[run.y.length - 1]] : null;
-      flush();
-      run = { x: bridge ? [bridge[0]] : [], y: bridge ? [bridge[1]] : [], stroke, seg: seg[i], type: "scatter",
-              mode: "lines", line: { color: SEGMENT_COLORS[seg[i] % SEGMENT_COLORS.length], width: 3 },
-              hoverinfo: "none", showlegend: false };
-    }
-    run.x.push(xy[i][0]);
-    run.y.push(xy[i][1]);
+  return res.model_input.map(([dx, dy], i) => {
+    if (i > 0) { x += dx + mx; y += dy + my; }
+    return [x, y];
   });
-  flush();
-  // pen-up moves, dotted
+}
+
+export function render(el, res, z, view, fr) {
+  const xy = positions(res, view);
+  const seg = segmentIds(z);
+  // one trace per colour, strokes and segments split by nulls; a segment's line starts at the
+  // previous point of its stroke so that the ink stays joined
+  const byColour = SEGMENT_COLORS.map((color) => ({ x: [], y: [], type: "scatter", mode: "lines", hoverinfo: "none",
+                                                      line: { color, width: 3 }, showlegend: false, name: "ink" }));
+  let run = -1;                              // the colour of the run being drawn (-1: none)
+  res.points.forEach(([, , stroke], i) => {
+    const c = seg[i] % SEGMENT_COLORS.length, tr = byColour[c];
+    const joined = i > 0 && res.points[i - 1][2] === stroke;
+    if (run !== c || !joined) {
+      tr.x.push(null); tr.y.push(null);
+      if (joined) { tr.x.push(xy[i - 1][0]); tr.y.push(xy[i - 1][1]); }
+      run = c;
+    }
+    tr.x.push(xy[i][0]); tr.y.push(xy[i][1]);
+  });
+  const traces = byColour.filter((t) => t.x.length);
   const up = { x: [], y: [], type: "scatter", mode: "lines", line: { color: "#999", dash: "dot", width: 1 },
                hoverinfo: "none", name: "pen up", showlegend: false };
   res.pen_up.forEach((v, i) => {
     if (v === 1 && i + 1 < xy.length) up.x.push(xy[i][0], xy[i + 1][0], null), up.y.push(xy[i][1], xy[i + 1][1], null);
   });
   traces.push(up);
-  // every point, for hovering, and the boundaries marked
-  traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), type: "scatter", mode: "markers", name: "points",
-                marker: { size: 4, color: "rgba(0,0,0,0.15)" }, hoverinfo: "none", showlegend: false });
+  const markers = res.points.length > MANY && webgl() ? "scattergl" : "scatter";
+  traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), type: markers, mode: "markers", name: "points",
+                marker: { size: 5, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
   const b = z.map((v, i) => (v === 1 ? i : -1)).filter((i) => i >= 0);
-  traces.push({ x: b.map((i) => xy[i][0]), y: b.map((i) => xy[i][1]), type: "scatter", mode: "markers",
-                name: "boundaries", marker: { symbol: "line-ns-open", size: 14, line: { width: 3 },
-                color: LAYER_COLORS[layerIndex % LAYER_COLORS.length] }, hoverinfo: "none", showlegend: false });
+  traces.push({ x: b.map((i) => xy[i][0]), y: b.map((i) => xy[i][1]), type: markers, mode: "markers",
+                name: "boundaries", marker: { symbol: "line-ns-open", size: fr.narrow ? 7 : 10, line: { width: 2 }, color: "#1d2330" },
+                hoverinfo: "none", showlegend: false });
   const layout = {
-    margin: { l: 30, r: 10, t: 10, b: 30 }, height: 320, shapes: [],
-    xaxis: { zeroline: false, showgrid: false, scaleanchor: "y" },
-    yaxis: { zeroline: false, showgrid: false, autorange: "reversed" },        // screen-style: y down
+    width: fr.width, height: fr.narrow ? 220 : 300, autosize: false, hovermode: "closest",
+    margin: { l: 30, r: 10, t: 6, b: 24 }, shapes: [], dragmode: fr.touch ? false : "zoom",
+    xaxis: { zeroline: false, showgrid: false, scaleanchor: "y", automargin: false },
+    yaxis: { zeroline: false, showgrid: false, autorange: "reversed", automargin: false },     // screen-style: y down
   };
-  Plotly.react(el, traces, layout, CONFIG);
+  Plotly.react(el, traces, layout, { displayModeBar: false, responsive: false });
   return { segments: new Set(seg).size, boundaries: b.length };
 }

@@ -1,0 +1,13 @@
+// The one script a page loads: it imports the page's module (named by <body data-page>) and
+// starts it. Importing a module registers nothing; start() does.
+const PAGES = {
+  text: () => import("./pages/text.js"),
+  ink: () => import("./pages/ink.js"),
+  embed: () => import("./pages/embed.js"),
+};
+
+// what the tests and the benchmark read: the last answers and how many times the views were drawn
+window.lens = { last: {}, rendered: 0 };
+
+const load = PAGES[document.body.dataset.page];
+if (load) load().then((page) => page.start());

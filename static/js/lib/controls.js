@@ -1,0 +1,61 @@
+// Controls both pages share: the model lists, the threshold slider, Share, export (one
+// composite image, or the JSON), and the cursor that every view follows.
+import { exportView } from "./export.js";
+import { $, downloadJson, status } from "./page.js";
+
+// Fill <select> elements with the checkpoints' names; the first keeps `chosen`.
+export function fillModels(selects, models, chosen) {
+  for (const el of selects) for (const m of models) el.add(new Option(m.name, m.name));
+  if (selects.length) selects[0].value = chosen;
+}
+
+// The threshold slider and its read-out; onChange(value) on every move.
+export function bindThreshold(value, onChange) {
+  const input = $("threshold"), out = $("threshold-value");
+  const show = (v) => { input.value = v; out.value = Number(v).toFixed(2); };
+  show(value);
+  input.addEventListener("input", () => {
+    const v = Number(input.value);
+    out.value = v.toFixed(2);
+    onChange(v);
+  });
+  return show;
+}
+
+// Share: puts the page's link (and, where there is one, an embed snippet) in the share box.
+export function bindShare(link, embed = null) {
+  $("permalink").addEventListener("click", async () => {
+    const url = link();
+    $("share-link").value = url;
+    if (embed && $("embed-code")) $("embed-code").value = embed();
+    $("share").hidden = false;
+    try { await navigator.clipboard.writeText(url); status("Link copied."); }
+    catch (e) { status("Copy the link below."); }
+  });
+}
+
+// PNG / SVG: one composite file of the whole view (view() gives {parts, width}); JSON: json().
+export function bindExport(name, view, json) {
+  for (const fmt of ["png", "svg"]) {
+    $(`export-${fmt}`).addEventListener("click", async () => {
+      const { parts, width } = view();
+      try {
+        window.lens.exported = await exportView(parts, width, fmt, name);
+      } catch (e) {
+        status(`The export failed: ${e.message}`, true);
+      }
+    });
+  }
+  $("export-json").addEventListener("click", () => downloadJson(`${name}-analysis.json`, json()));
+}
+
+// nothing shown, nothing to export
+export function exportable(on) {
+  for (const id of ["export-png", "export-svg", "export-json"]) if ($(id)) $(id).disabled = !on;
+}
+
+// One step for every view: set(t) hands t to each follower (strips' cursor, inspector, text, ink).
+export class CursorSync {
+  constructor(...followers) { this.followers = followers; this.t = null; }
+  set(t) { this.t = t; for (const f of this.followers) f(t); }
+}

@@ -1,0 +1,123 @@
+// Export: one composite image of the whole view (a heading, the text as the chosen layer cuts
+// it, the overview and every strip, no cursor), as SVG or as PNG drawn from that SVG.
+import { download } from "./page.js";
+
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+const FONT = "font-family=\"system-ui, sans-serif\"";
+const MONO = "font-family=\"DejaVu Sans Mono, monospace\"";
+const SEG_FILL = ["#e8f0fd", "#fdf1e2", "#e6f5ec"];
+const MARK = { hit: "#2e9d5b", false: "#d9822b", miss: "#c0392b" };
+
+// lines of plain text, wrapped to `width` px at about 7 px a character
+function paragraph(text, width, y, size = 13, colour = "#1d2330") {
+  const perLine = Math.max(20, Math.floor(width / (size * 0.55)));
+  const words = text.split(/\s+/), lines = [];
+  let line = "";
+  for (const w of words) {
+    if ((line + " " + w).trim().length > perLine) { lines.push(line); line = w; } else line = (line + " " + w).trim();
+  }
+  if (line) lines.push(line);
+  const svg = lines.map((l, i) => `<text x="0" y="${y + (i + 1) * size * 1.35}" font-size="${size}" ${FONT} fill="${colour}">${esc(l)}</text>`);
+  return { svg: svg.join(""), height: lines.length * size * 1.35 + 6 };
+}
+
+// the text, wrapped, each character on its segment's colour, firings and misses as bars
+function readingSvg(reading, width, y) {
+  const cw = 8.4, lh = 19, per = Math.max(20, Math.floor(width / cw));
+  const out = [];
+  let col = 0, row = 0;
+  reading.pieces.forEach((piece, t) => {
+    const text = piece === "\n" ? "⏎" : piece;
+    if (col + text.length > per || (t > 0 && reading.pieces[t - 1] === "\n")) { col = 0; row += 1; }
+    const x = col * cw, top = y + row * lh;
+    out.push(`<rect x="${x}" y="${top}" width="${text.length * cw}" height="${lh - 3}" fill="${SEG_FILL[reading.seg[t] % 3]}"/>`);
+    if (text.trim()) out.push(`<text x="${x}" y="${top + 12}" font-size="13" ${MONO}>${esc(text)}</text>`);
+    const m = reading.marks[t];
+    if (m) out.push(`<rect x="${x + text.length * cw - 2}" y="${top}" width="2" height="${lh - 3}" fill="${MARK[m]}"/>`);
+    col += text.length;
+  });
+  return { svg: out.join(""), height: (row + 1) * lh + 6 };
+}
+
+// an HTML strip of cells (the Segments rows) drawn again in SVG at the same geometry
+function cellsSvg(el, y) {
+  const box = el.getBoundingClientRect(), out = [];
+  let h = 0;
+  for (const row of el.querySelectorAll(".row")) {
+    const r = row.getBoundingClientRect(), label = row.querySelector("b");
+    const top = y + (r.top - box.top);
+    out.push(`<text x="${label.getBoundingClientRect().width - 6}" y="${top + 14}" font-size="11" text-anchor="end" ${FONT}>${esc(label.textContent)}</text>`);
+    for (const c of row.querySelectorAll(".cells span")) {
+      const b = c.getBoundingClientRect(), x = b.left - box.left, style = getComputedStyle(c);
+      out.push(`<rect x="${x}" y="${top}" width="${b.width}" height="${b.height}" fill="${style.backgroundColor}"/>`);
+      if (c.classList.contains("end")) out.push(`<rect x="${x + b.width - 2}" y="${top}" width="2" height="${b.height}" fill="#c0392b"/>`);
+      if (c.textContent.trim()) out.push(`<text x="${x + b.width / 2}" y="${top + b.height * 0.72}" font-size="${style.fontSize}" text-anchor="middle" ${MONO}>${esc(c.textContent)}</text>`);
+    }
+    h = r.bottom - box.top;
+  }
+  return { svg: out.join(""), height: h + 4 };
+}
+
+// the HTML axis labels (views/ruler.js), at the same places
+function rulerSvg(el, y) {
+  const box = el.getBoundingClientRect(), size = getComputedStyle(el).fontSize;
+  const out = [...el.querySelectorAll("span")].map((s) => {
+    const r = s.getBoundingClientRect();
+    return `<text x="${r.left + r.width / 2 - box.left}" y="${y + 13}" font-size="${size}" text-anchor="middle" ${MONO}>${esc(s.textContent)}</text>`;
+  });
+  return { svg: out.join(""), height: box.height };
+}
+
+async function plotSvg(el, y) {
+  const { width, height } = el.layout;
+  const url = await Plotly.toImage(el, { format: "svg", width, height });
+  const svg = decodeURIComponent(url.slice(url.indexOf(",") + 1)).replace(/^<\?xml[^>]*>/, "");
+  return { svg: `<g transform="translate(0 ${y})">${svg}</g>`, height };
+}
+
+// parts: [{title?, lines?: [string], reading?: {...}, plot?: el, cells?: el}]; width in px
+export async function composite(parts, width) {
+  const body = [];
+  let y = 8;
+  for (const part of parts) {
+    if (part.title && !(part.cells && part.cells.classList.contains("ruler"))) {
+      body.push(`<text x="0" y="${y + 14}" font-size="14" font-weight="600" ${FONT}>${esc(part.title)}</text>`);
+      y += 22;
+    }
+    for (const line of part.lines || []) { const p = paragraph(line, width, y); body.push(p.svg); y += p.height; }
+    let piece = null;
+    if (part.reading) piece = readingSvg(part.reading, width, y);
+    else if (part.cells) piece = part.cells.classList.contains("ruler") ? rulerSvg(part.cells, y) : cellsSvg(part.cells, y);
+    else if (part.plot && part.plot.layout) piece = await plotSvg(part.plot, y);
+    if (piece) { body.push(piece.svg); y += piece.height + 6; }
+  }
+  const h = Math.ceil(y + 8);
+  return { width, height: h, svg: `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" `
+    + `width="${width}" height="${h}" viewBox="0 0 ${width} ${h}"><rect width="100%" height="100%" fill="#fff"/>${body.join("")}</svg>` };
+}
+
+function toPng({ svg, width, height }, scale = 2) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    const url = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
+    img.onload = () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = width * scale; canvas.height = height * scale;
+      const ctx = canvas.getContext("2d");
+      ctx.scale(scale, scale);
+      ctx.drawImage(img, 0, 0);
+      URL.revokeObjectURL(url);
+      canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("the PNG could not be made"))), "image/png");
+    };
+    img.onerror = () => { URL.revokeObjectURL(url); reject(new Error("the image could not be drawn")); };
+    img.src = url;
+  });
+}
+
+// one file: name.svg or name.png; returns what was saved
+export async function exportView(parts, width, format, name) {
+  const image = await composite(parts, width);
+  const blob = format === "svg" ? new Blob([image.svg], { type: "image/svg+xml" }) : await toPng(image);
+  download(`${name}.${format}`, blob);
+  return { name: `${name}.${format}`, type: blob.type, bytes: blob.size, width: image.width, height: image.height };
+}

@@ -1,0 +1,95 @@
+"""Driving the pages as a person would, and reading back what they drew."""
+import time
+from contextlib import contextmanager
+
+import httpx
+
+from bench.latency import text_of  # noqa: F401  (our own words, n characters)
+
+
+def wait_for(driver, script, timeout=30, *args):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script, *args)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def open_page(driver, url):
+    driver.get(url)
+    wait_for(driver, "return document.getElementById('model').options.length > 0")
+
+
+def open_analysed(driver, url):
+    """The text page with its opening example analysed and drawn."""
+    open_page(driver, url)
+    wait_for(driver, "return window.lens.last.a && window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg')")
+
+
+def type_text(driver, text):
+    from selenium.webdriver.common.by import By
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    before = driver.execute_script("return window.lens.rendered")
+    box.send_keys(text)
+    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
+                     f"window.lens.last.a.chars.length === {len(text)}")
+
+
+def clear_text(driver):
+    """Select all and delete, as a person would; every view empties."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    box = driver.find_element(By.ID, "text")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    wait_for(driver, "return !window.lens.last.a && document.getElementById('text').value === ''")
+
+
+def set_text(driver, text):
+    """A long text put in at once (as a paste would), then drawn."""
+    before = driver.execute_script("return window.lens.rendered")
+    driver.execute_script("const b = document.getElementById('text'); b.value = arguments[0];"
+                          "b.dispatchEvent(new Event('input'));", text)
+    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
+                     f"window.lens.last.a.chars.length === {len(text)}", 60)
+
+
+def plotted_rows(driver, element_id):
+    return driver.execute_script(f"""
+        const t = document.getElementById('{element_id}').data[0];
+        const out = {{}}; t.y.forEach((name, i) => out[name] = t.z[i]); return out;""")
+
+
+def api(server, text, model):
+    return httpx.post(server + "/api/text", json={"text": text, "model": model}, timeout=60).json()
+
+
+def severe_errors(driver):
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@contextmanager
+def viewport(driver, width, height, touch=False):
+    """The page as a screen of this size would show it (a phone: touch too)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": touch})
+    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": touch, "maxTouchPoints": 5 if touch else 1})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def full_screenshot(driver, path, width, height):
+    """The whole page, not only what fits on the screen."""
+    full = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": full, "deviceScaleFactor": 1, "mobile": width < 600})
+    time.sleep(0.5)
+    driver.save_screenshot(str(path))
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})

@@ -1,0 +1,238 @@
+"""Real-browser tests of what the issue "the pages as an explainer that holds up" asked for:
+long texts, linked zoom, resizing, phones, stale answers, a busy sign, one-file export."""
+import time
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
+from selenium.webdriver.common.actions.pointer_input import PointerInput
+from selenium.webdriver.common.by import By
+
+from tests.web.pages import (api, clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
+                             viewport, wait_for)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# the strips' windows: every Plotly strip shows the same x range
+RANGES = "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id).layout.xaxis.range)"
+
+# red pixels per row band of the z grid's heatmap image: the cells that were actually drawn
+DRAWN_CELLS = """
+const done = arguments[arguments.length - 1];
+const el = document.getElementById('zgrid'), img = el.querySelector('.hm image');
+const rows = el.data[0].y.length, im = new Image();
+im.onload = () => {
+  const c = document.createElement('canvas'); c.width = im.width; c.height = im.height;
+  const g = c.getContext('2d'); g.drawImage(im, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data, out = new Array(rows).fill(0);
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    const i = 4 * (y * c.width + x);
+    if (d[i] > 150 && d[i + 1] < 90 && d[i + 2] < 90) out[rows - 1 - Math.floor(y * rows / c.height)] += 1;
+  }
+  done({ names: el.data[0].y, red: out, width: c.width });
+};
+im.src = img.getAttribute('href') || img.getAttribute('xlink:href');
+"""
+
+
+def test_a_long_text_draws_a_readable_detail_window_and_zoom_is_linked(server, browser, artifacts):
+    open_analysed(browser, server)
+    text = text_of(1500, seed=3)
+    set_text(browser, text)
+    browser.find_element(By.ID, "text").send_keys(" the")            # a real keystroke at the end
+    wait_for(browser, "return window.lens.last.a.chars.length === 1504")
+    res = browser.execute_script("return window.lens.last.a")
+    a, b = browser.execute_script("return document.getElementById('zgrid').layout.xaxis.range")
+    lo, hi = round(a + 0.5), round(b + 0.5)
+    assert 90 <= hi - lo <= 160 and hi == 1504                       # a detail window that follows the end
+    # every layer's row has drawn cells in the window: as many red runs as it fires, none lost to gaps
+    drawn = browser.execute_async_script(DRAWN_CELLS)
+    plotted = browser.execute_script("return document.getElementById('zgrid').data[0]")
+    x0 = plotted["x"][0]
+    for name, red in zip(drawn["names"], drawn["red"]):
+        row = plotted["z"][plotted["y"].index(name)]
+        fired = sum(row[lo - x0:hi - x0])
+        assert fired > 0 and red > fired, (name, red, fired)
+    layer1 = next(l for l in res["layers"] if l["layer"] == 1)["z"]
+    assert plotted["z"][plotted["y"].index("layer 1")][lo - x0:hi - x0] == layer1[lo:hi]
+    # every character of the window has its label (at 1400 px there is room), and no two overlap
+    boxes = ruler_boxes(browser)
+    assert len(boxes) == hi - lo and all(b[0] >= a[1] - 0.5 for a, b in zip(boxes, boxes[1:]))
+    # the z~ strip shows the window too, not 1,500 steps squeezed into a barcode
+    a_soft, b_soft = browser.execute_script("return document.getElementById('soft').layout.xaxis.range")
+    assert (a_soft, b_soft) == (a, b)
+    # the keystroke did not freeze the page (it took 1-3 s when every plot was redrawn in full)
+    took = browser.execute_script("return performance.getEntriesByName('lens:keystroke').at(-1).duration")
+    assert took < 1500, took
+    # the overview shows the whole text, its brush the window
+    brush = browser.execute_script("const r = document.getElementById('brush').getBoundingClientRect();"
+                                   "return [r.width, document.getElementById('brush').hidden]")
+    assert brush[0] > 6 and not brush[1]
+    # a zoom in one strip (a drag across the z~ plot) moves every strip, the Segments too
+    soft = browser.find_element(By.CSS_SELECTOR, "#soft .nsewdrag")
+    w = soft.size["width"]
+    ActionChains(browser).move_to_element_with_offset(soft, -w // 4, 0).click_and_hold() \
+        .move_to_element_with_offset(soft, -w // 8, 0).move_to_element_with_offset(soft, 0, 0).release().perform()
+    wait_for(browser, f"const r = {RANGES[7:]}; return r.every(x => x[1] - x[0] < {hi - lo - 5} && "
+                      "Math.abs(x[0] - r[0][0]) < 1e-9 && Math.abs(x[1] - r[0][1]) < 1e-9)")
+    a2, b2 = browser.execute_script(RANGES)[0]
+    cells = browser.execute_script("return [...document.querySelectorAll('#segments .row .cells')][0].children")
+    first = int(cells[0].get_attribute("data-t"))
+    assert first == round(a2 + 0.5) and len(cells) == round(b2 - a2)
+    # dragging the Segments strip pans them all
+    seg = browser.find_element(By.ID, "segments")
+    ActionChains(browser).move_to_element(seg).click_and_hold().move_by_offset(120, 0).release().perform()
+    wait_for(browser, f"const r = {RANGES[7:]}; return r[0][0] < {a2 - 3} && r.every(x => x[0] === r[0][0])")
+    # the brush moves them all again
+    area = browser.find_element(By.CSS_SELECTOR, ".overview-panel .minimap-area")
+    ActionChains(browser).move_to_element_with_offset(area, -area.size["width"] // 2 + 160, 0).click().perform()
+    wait_for(browser, f"const r = {RANGES[7:]}; return r[0][0] < 400 && r.every(x => x[0] === r[0][0])")
+    browser.save_screenshot(str(artifacts / "text-long.png"))
+    assert not severe_errors(browser)
+
+
+def ruler_boxes(driver):
+    return driver.execute_script("return [...document.querySelectorAll('#ruler span')].map(s => "
+                                 "{ const r = s.getBoundingClientRect(); return [r.left, r.right]; })")
+
+
+def boxes_overlap(driver):
+    """Pairs of panels (and of strips within the column) whose boxes overlap."""
+    return driver.execute_script("""
+      const pick = (sel) => [...document.querySelectorAll(sel)].filter(e => e.offsetParent !== null)
+        .map(e => ({ id: e.id || e.className, r: e.getBoundingClientRect() }));
+      const hit = (a, b) => a.r.left < b.r.right - 0.5 && b.r.left < a.r.right - 0.5 && a.r.top < b.r.bottom - 0.5 && b.r.top < a.r.bottom - 0.5;
+      const out = [];
+      for (const group of [pick('main > :not(.workspace), .workspace > *'), pick('#strips > .strip, #strips > h3')]) {
+        for (let i = 0; i < group.length; i++) for (let j = i + 1; j < group.length; j++)
+          if (hit(group[i], group[j])) out.push([group[i].id, group[j].id]);
+      }
+      return out;""")
+
+
+# the least height each plot keeps, per row it has
+MIN_HEIGHT = """return { minimap: 10 * document.getElementById('minimap').data[0].y.length,
+  zgrid: 20 * document.getElementById('zgrid').data[0].y.length,
+  soft: 50 * document.getElementById('soft').data.filter(t => t.name.startsWith('z~')).length, traces: 200 }"""
+
+
+@pytest.mark.parametrize("page", ["/", "/ink"])
+def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
+    with viewport(browser, 1400, 1000):
+        browser.get(server + page)
+        if page == "/ink":
+            wait_for(browser, "return document.getElementById('model').options.length > 0")
+            browser.find_element(By.ID, "example").click()
+        wait_for(browser, "return window.lens.last && (window.lens.last.a || window.lens.last.layers) && "
+                          "document.querySelector('#traces .main-svg')")
+        for width, height in ((1400, 1000), (1000, 800), (390, 844)):
+            before = browser.execute_script("return window.lens.rendered")
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+            if width != 1400:
+                wait_for(browser, f"return window.lens.rendered > {before}")
+            wait_for(browser, "return document.getElementById('zgrid').layout.width === "
+                              "document.getElementById('strips').clientWidth")
+            time.sleep(0.3)
+            sizes = browser.execute_script("""return Object.fromEntries(['minimap', 'zgrid', 'soft', 'traces', 'trajectory']
+              .filter(id => document.getElementById(id)).map(id => [id, document.getElementById(id).getBoundingClientRect().height]))""")
+            for key, least in browser.execute_script(MIN_HEIGHT).items():
+                assert sizes[key] >= least, (width, sizes)
+            if page == "/ink":
+                assert sizes["trajectory"] >= 150, sizes
+            assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), width
+            assert not boxes_overlap(browser), (width, boxes_overlap(browser))
+            labels = ruler_boxes(browser)                     # axis labels thinned to fit, none over another
+            assert len(labels) >= 5 and all(b[0] >= a[1] - 0.5 for a, b in zip(labels, labels[1:])), (width, labels)
+            # one x axis: the strips' plotting areas line up
+            lefts = browser.execute_script("""return [...document.querySelectorAll('#strips .nsewdrag')].map(e => {
+                const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.width)]; })""")
+            assert len(set(map(tuple, lefts))) == 1, lefts
+            name = "text" if page == "/" else "ink"
+            full_screenshot(browser, artifacts / f"{name}-{width}.png", width, height)
+
+
+def test_a_stale_answer_after_clearing_does_not_repaint_and_slow_answers_show_busy(server, browser):
+    open_analysed(browser, server)
+    # every answer from now on arrives 1.5 s late
+    browser.execute_script("""const real = window.fetch.bind(window);
+        window.fetch = (...a) => real(...a).then(r => new Promise(ok => setTimeout(() => ok(r), 1500)));""")
+    browser.find_element(By.ID, "text").send_keys(" and more")
+    wait_for(browser, "return !document.getElementById('busy').hidden", 5)          # working…
+    clear_text(browser)
+    rendered = browser.execute_script("return window.lens.rendered")
+    assert browser.execute_script("return document.getElementById('busy').hidden")
+    time.sleep(2.5)                                                                   # the late answers come in
+    state = browser.execute_script("""return { rendered: window.lens.rendered, a: window.lens.last.a || null,
+        grid: Boolean(document.getElementById('zgrid').data), reading: document.getElementById('reading').textContent,
+        segments: document.getElementById('segments').children.length, status: document.getElementById('status').textContent,
+        exportable: !document.getElementById('export-png').disabled }""")
+    assert state == {"rendered": rendered, "a": None, "grid": False, "reading": "", "segments": 0,
+                     "status": "Type something to see its boundaries.", "exportable": False}
+
+
+def tap(driver, element, dx, dy):
+    finger = PointerInput(POINTER_TOUCH, "finger")
+    actions = ActionBuilder(driver, mouse=finger)
+    actions.pointer_action.move_to(element, dx, dy).pointer_down().pause(0.05).pointer_up()
+    actions.perform()
+
+
+def test_a_tap_on_a_phone_fills_the_docked_inspector(server, browser, artifacts):
+    with viewport(browser, 390, 844, touch=True):
+        open_analysed(browser, server)
+        assert browser.execute_script("return matchMedia('(pointer: coarse)').matches")
+        grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
+        before = browser.execute_script("return document.getElementById('inspector').dataset.position")
+        # the fourth cell from the left
+        geo = browser.execute_script("""const r = arguments[0].getBoundingClientRect(), x = document.getElementById('zgrid').layout.xaxis.range;
+            return [r.width, x[1] - x[0], x[0]]""", grid)
+        width, cells, x0 = geo
+        target = round(x0 + 0.5) + 3
+        tap(browser, grid, int(-width / 2 + (3.5 / cells) * width), 0)
+        wait_for(browser, f"return document.getElementById('inspector').dataset.position === '{target}'", 10)
+        assert before != str(target)
+        rows = browser.execute_script("return document.querySelectorAll('#inspector table tr').length")
+        assert rows == 1 + 3                                  # a header and every layer
+        # docked: the inspector is a panel in the page's flow, over nothing
+        assert browser.execute_script("return getComputedStyle(document.getElementById('inspector')).position") == "static"
+        assert not boxes_overlap(browser)
+        # nothing of Plotly's toolbar over the data
+        assert not browser.find_elements(By.CSS_SELECTOR, ".modebar")
+        browser.save_screenshot(str(artifacts / "phone-tap.png"))
+        # the drawing pad: full width and at least 2:1
+        browser.get(server + "/ink")
+        wait_for(browser, "return document.getElementById('model').options.length > 0")
+        w, h, page = browser.execute_script("const r = document.getElementById('pad').getBoundingClientRect();"
+                                            "return [r.width, r.height, document.documentElement.clientWidth]")
+        assert w >= page - 24 and h >= w / 2 - 1, (w, h, page)
+
+
+def test_export_is_one_composite_file(server, browser, downloads):
+    open_analysed(browser, server)
+    text = "the big dog ran to the red house"
+    set_text(browser, text)
+    for fmt in ("svg", "png"):
+        for f in downloads.glob("*"):
+            f.unlink()
+        browser.find_element(By.ID, f"export-{fmt}").click()
+        wait_for(browser, f"return window.lens.exported && window.lens.exported.name === 'lens.{fmt}'", 30)
+        deadline = time.time() + 30
+        while time.time() < deadline and not [f for f in downloads.glob(f"*.{fmt}")]:
+            time.sleep(0.2)
+        time.sleep(1.5)                                      # nothing else follows
+        files = [f for f in downloads.iterdir() if not f.name.endswith(".crdownload")]
+        assert [f.name for f in files] == [f"lens.{fmt}"]
+        data = files[0].read_bytes()
+        if fmt == "svg":
+            svg = data.decode()
+            assert "toy-a" in svg and "Segments" in svg and "Boundaries z per layer" in svg
+            assert svg.count("<svg") >= 5                    # the overview and every plotted strip, in one file
+            assert ">h<" in svg and "cursor" not in svg     # the text's own characters; no hover cursor
+        else:                                                # the same composite, drawn at twice the size
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+            width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+            made = browser.execute_script("return window.lens.exported")
+            assert (width, height) == (2 * made["width"], 2 * made["height"]) and height > 800
