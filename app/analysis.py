@@ -33,6 +33,7 @@ def analyse_text(loaded: Loaded, text: str) -> dict:
     else:
         trace = run_traces(loaded.model, torch.from_numpy(ids).long())
     loaded.cache.put(key, trace)
+    peaks = _surprisal_row(loaded, trace, reading.chars) if loaded.spaces else None
     return {
         "model": loaded.name,
         "task": "text",
@@ -43,8 +44,9 @@ def analyse_text(loaded: Loaded, text: str) -> dict:
         "layers": layers_json(trace, loaded.model.cfg),
         "spaces": loaded.spaces,
         "gold_word_ends": gold.astype(int).tolist(),
-        "surprisal_boundaries": _surprisal_row(loaded, trace, reading.chars) if loaded.spaces else None,
-        "baseline_rows": (_with_spaces_rows if loaded.spaces else _spaceless_rows)(loaded, trace, reading.chars),
+        "surprisal_boundaries": peaks,
+        "baseline_rows": _with_spaces_rows(reading.chars, peaks) if loaded.spaces else
+        _spaceless_rows(loaded, trace, reading.chars),
         "reused_prefix": cached,
     }
 
@@ -63,11 +65,10 @@ def _surprisal_row(loaded: Loaded, trace: Trace, chars) -> dict | None:
     return {"z": z.astype(int).tolist(), "threshold_bits": thr, "threshold_from": base.get("threshold_from")}
 
 
-def _with_spaces_rows(loaded: Loaded, trace: Trace, chars) -> list[dict]:
+def _with_spaces_rows(chars, peaks: dict | None) -> list[dict]:
     """Beside the layers with spaces: the trivial rule and the surprisal peaks."""
     rows = [{"name": "whitespace", "z": boundaries.is_space(chars).astype(int).tolist(),
              "how": "fires on every whitespace character: with spaces in the input, this rule finds every word"}]
-    peaks = _surprisal_row(loaded, trace, chars)
     if peaks is not None:
         rows.append({"name": "surprisal peaks", "z": peaks["z"],
                      "how": f"the next non-space character's surprisal above {peaks['threshold_bits']:.2f} bits "

@@ -3,6 +3,9 @@
 Everything here reads `request.app.state` (filled in by `create_app`), never a global, so that
 each app made by `create_app(settings)` keeps its own settings, models and limits.
 
+The checks are `async def`: they never block, and FastAPI runs a plain `def` dependency in its
+thread pool (a hop of some 0.1-0.2 ms each). The run slot waits on the queue, so it stays a `def`.
+
 Order matters. FastAPI calls every dependency whose own inputs are valid, even when the request
 body then fails validation. The checks that need the body (length limits, the chosen model, the
 run slot) build on one another, so a bad request is refused before it takes, or waits for, a place
@@ -21,11 +24,11 @@ from app.schemas import InkRequest, TextRequest
 from app.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_models(request: Request) -> dict[str, Loaded]:
+async def get_models(request: Request) -> dict[str, Loaded]:
     return request.app.state.models
 
 
@@ -33,7 +36,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[dict[str, Loaded], Depends(get_models)]
 
 
-def client_identity(request: Request, settings: SettingsDep) -> str:
+async def client_identity(request: Request, settings: SettingsDep) -> str:
     """Who is asking, for the rate limit: the peer's address, or the first X-Forwarded-For hop
     when the settings say that a proxy of ours is in front."""
     if settings.behind_proxy and request.headers.get("x-forwarded-for"):
@@ -44,7 +47,7 @@ def client_identity(request: Request, settings: SettingsDep) -> str:
 ClientId = Annotated[str, Depends(client_identity)]
 
 
-def check_rate(request: Request, client: ClientId) -> None:
+async def check_rate(request: Request, client: ClientId) -> None:
     """429 with Retry-After for a client over its rate. It runs before the body's fields are
     checked, so a request that then fails validation counts too."""
     rates: RateLimiter = request.app.state.rates
@@ -54,13 +57,13 @@ def check_rate(request: Request, client: ClientId) -> None:
 RateLimited = Annotated[None, Depends(check_rate)]
 
 
-def text_within_limits(req: TextRequest, settings: SettingsDep) -> TextRequest:
+async def text_within_limits(req: TextRequest, settings: SettingsDep) -> TextRequest:
     if len(req.text) > settings.max_text_chars:
         raise HTTPException(413, f"text has {len(req.text)} characters; the limit is {settings.max_text_chars}")
     return req
 
 
-def ink_within_limits(req: InkRequest, settings: SettingsDep) -> InkRequest:
+async def ink_within_limits(req: InkRequest, settings: SettingsDep) -> InkRequest:
     if len(req.strokes) > settings.max_strokes:
         raise HTTPException(413, f"{len(req.strokes)} strokes; the limit is {settings.max_strokes}")
     points = sum(len(s) for s in req.strokes)
@@ -92,11 +95,11 @@ def choose_model(models: dict[str, Loaded], default_model: str, name: str | None
     return loaded
 
 
-def text_model(req: ValidTextRequest, models: ModelsDep, settings: SettingsDep) -> Loaded:
+async def text_model(req: ValidTextRequest, models: ModelsDep, settings: SettingsDep) -> Loaded:
     return choose_model(models, settings.default_model, req.model, "text")
 
 
-def ink_model(req: ValidInkRequest, models: ModelsDep, settings: SettingsDep) -> Loaded:
+async def ink_model(req: ValidInkRequest, models: ModelsDep, settings: SettingsDep) -> Loaded:
     return choose_model(models, settings.default_model, req.model, "ink")
 
 

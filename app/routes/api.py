@@ -5,7 +5,8 @@ work is `app.analysis`.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from app.analysis import analyse_ink, analyse_text
 from app.deps import (InkModel, InkRunSlot, ModelsDep, RateLimited, SettingsDep, TextModel, TextRunSlot,
@@ -15,6 +16,12 @@ from model.ink import synthetic_cursive
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
 router = APIRouter(responses=ERRORS)
+
+
+def validated(schema: type[BaseModel], body: dict) -> Response:
+    """The body checked against its schema and written by pydantic in one pass: FastAPI's own path
+    (to Python objects, then json.dumps) took 2-3 ms of a 6 ms answer for 1,000 characters."""
+    return Response(schema.model_validate(body).model_dump_json(), media_type="application/json")
 
 
 @router.get("/healthz", response_model=Health)
@@ -31,12 +38,12 @@ def models(checkpoints: ModelsDep, settings: SettingsDep):
 # Dependencies run in the order they are listed: the rate first, the run slot last.
 @router.post("/api/text", response_model=TextResponse)
 def text(_rate: RateLimited, req: ValidTextRequest, loaded: TextModel, _slot: TextRunSlot):
-    return analyse_text(loaded, req.text)
+    return validated(TextResponse, analyse_text(loaded, req.text))
 
 
 @router.post("/api/ink", response_model=InkResponse)
 def ink(_rate: RateLimited, req: ValidInkRequest, loaded: InkModel, _slot: InkRunSlot):
-    return analyse_ink(loaded, req.strokes)
+    return validated(InkResponse, analyse_ink(loaded, req.strokes))
 
 
 @router.get("/api/ink/example", response_model=InkRequest)
