@@ -35,11 +35,14 @@ class HMLSTMConfig:
     z_bias: float = 0.5                    # initial bias of the z~ row (keeps detectors alive)
     forget_bias: float = 1.0
     mixture_components: int = 20           # ink head: K bivariate Gaussians
+    dropout: float = 0.0                   # on the text embedding and on h before the output module (training)
 
     def __post_init__(self):
         self.hidden_sizes = [int(h) for h in self.hidden_sizes]
         if self.task not in ("text", "ink"):
             raise ValueError(f"task must be 'text' or 'ink', not {self.task!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError("hidden_sizes needs at least one positive width")
         if self.layer_norm not in LAYER_NORM_MODES:
@@ -249,6 +252,8 @@ class HMLSTMModel(nn.Module):
         if cfg.task == "text":
             self.embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
         self.rnn = HMLSTM(cfg)
+        # dropout outside the recurrence: its time loops stay exact and fused
+        self.dropout = nn.Dropout(cfg.dropout)
         self.output = OutputModule(cfg)
         if cfg.task == "text":
             self.head = nn.Linear(cfg.output_size, cfg.vocab_size)
@@ -262,12 +267,13 @@ class HMLSTMModel(nn.Module):
         Returns a dict: `out` (logits, or mixture parameters), `h`, `z`, `z_soft`, `z_line`,
         `gate`, `state`.
         """
-        x = self.embedding(inputs) if self.cfg.task == "text" else inputs
+        x = self.dropout(self.embedding(inputs)) if self.cfg.task == "text" else inputs
         pre0 = None
-        if self.cfg.task == "text" and backend != "reference" and not torch.is_grad_enabled():
+        if self.cfg.task == "text" and backend != "reference" and not torch.is_grad_enabled() and \
+                not (self.training and self.cfg.dropout):
             pre0 = self.layer1_table()[inputs]         # a gather instead of a product per character
         h, z, z_soft, z_line, state = self.rnn(x, state, backend=backend, pre0=pre0)
-        h_e, gate = self.output(h)
+        h_e, gate = self.output(self.dropout(h))
         return {"out": self.head(h_e), "h": h, "z": z, "z_soft": z_soft, "z_line": z_line,
                 "gate": gate, "state": state}
 

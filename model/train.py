@@ -97,6 +97,12 @@ def parse_args(argv=None):
     o.add_argument("--warmup", type=int, default=100, help="linear warm-up updates")
     o.add_argument("--clip", type=float, default=1.0)
     o.add_argument("--weight-decay", type=float, default=0.0)
+    o.add_argument("--optimizer", choices=["adam", "adamw"], default="adam",
+                   help="adamw: weight decay decoupled from the gradient (Loshchilov & Hutter)")
+    o.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the text embedding and on h before the output module")
+    o.add_argument("--restarts", type=int, default=0,
+                   help="restart the cosine this many times within the schedule (warm restarts)")
     o.add_argument("--epochs", type=float, default=10, help="planned epochs (the lr schedule spans them)")
     o.add_argument("--lr-minutes", type=float, default=0,
                    help="a time budget instead of --epochs: the lr schedule spans this many minutes of "
@@ -121,6 +127,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0 or args.epochs <= 0:
         p.error("--lr and --epochs must be positive")
+    if not 0 <= args.dropout < 1 or args.restarts < 0 or args.weight_decay < 0:
+        p.error("--dropout must be in [0, 1); --restarts and --weight-decay at least 0")
     detectors = args.layers - (0 if args.top_detector else 1)
     try:
         args.band = per_detector(args.z_band, _band, detectors)
@@ -185,7 +193,7 @@ def config_from_args(args, task) -> HMLSTMConfig:
     """The model these arguments describe, for this task's data (its vocabulary or input)."""
     return HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
                         output_size=args.output_size or args.hidden, top_detector=args.top_detector,
-                        layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias)
+                        layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias, dropout=args.dropout)
 
 
 def init_from(model: HMLSTMModel, task, folder) -> None:
@@ -194,7 +202,8 @@ def init_from(model: HMLSTMModel, task, folder) -> None:
         source, config = load_checkpoint(folder)
     except CheckpointError as e:
         sys.exit(f"model.train: --init-from: {e}")
-    if dataclasses.replace(source.cfg, z_bias=model.cfg.z_bias) != model.cfg:   # z_bias only shapes an init
+    # z_bias only shapes an init, dropout only training: neither makes another model
+    if dataclasses.replace(source.cfg, z_bias=model.cfg.z_bias, dropout=model.cfg.dropout) != model.cfg:
         sys.exit(f"model.train: --init-from {folder}: its model {source.cfg.to_dict()} is not this one "
                  f"{model.cfg.to_dict()}; give the same --layers, --hidden, --embed, --layer-norm...")
     mine = task.meta()
@@ -347,9 +356,13 @@ class StopReason(enum.Enum):
 
 
 def learning_rate(args, step: int, fraction: float) -> float:
-    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done."""
+    """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done.
+    With --restarts R the cosine runs R + 1 times over the schedule, each from --lr again."""
     warm = min(1.0, (step + 1) / max(1, args.warmup))
-    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+    fraction = min(1.0, fraction)
+    cycles = getattr(args, "restarts", 0) + 1
+    within = 1.0 if fraction >= 1.0 else (fraction * cycles) % 1.0
+    cos = 0.5 * (1 + math.cos(math.pi * within))
     return args.lr * warm * (args.min_lr_ratio + (1 - args.min_lr_ratio) * cos)
 
 
@@ -370,7 +383,8 @@ class Trainer:
         except (DataError, InkError) as e:
             sys.exit(f"model.train: {e}")
         self.model = HMLSTMModel(config_from_args(args, self.task)).to(procs.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimiser = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+        self.opt = optimiser(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         self.run = self._start_run()
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if procs.world > 1 else self.model
         local = args.batch // procs.world
@@ -406,6 +420,8 @@ class Trainer:
             "data": self.task.data,
             "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
             "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
+            "optimizer": args.optimizer, "weight_decay": args.weight_decay, "dropout": args.dropout,
+            "restarts": args.restarts,
             "slope": {"rate": args.slope_rate, "cap": args.slope_cap, "delay": args.slope_delay},
             "rate_band": {"band": [list(b) for b in args.band], "weight": args.z_band_weight} if args.band else None,
             "rate_prior": ({"targets": args.rate_targets, "gain": args.z_rate_gain} if args.rate_targets else None),

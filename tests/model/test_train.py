@@ -256,3 +256,46 @@ def test_the_entropy_guide_at_lag_1_pulls_the_next_step():
     high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
     assert (grad[0] == 0).all()                                         # z_0 follows nothing at lag 1
     assert (grad[1:][high[:-1]] <= 0).all() and (grad[1:][~high[:-1]] >= 0).all()
+
+
+def test_dropout_outside_the_recurrence_keeps_the_fused_loops_equal_to_the_reference():
+    """The same masks (drawn in the same order outside the loops) give the same outputs and gradients."""
+    cfg = HMLSTMConfig(vocab_size=9, input_size=6, hidden_sizes=[8, 8, 8], output_size=8, dropout=0.3,
+                       layer_norm="gates")
+    model = HMLSTMModel(cfg).train()
+    x = torch.randint(0, 9, (12, 3))
+    runs = []
+    for backend in ("reference", None):
+        torch.manual_seed(7)
+        out = model(x, backend=backend)
+        grads = torch.autograd.grad(out["out"].logsumexp(-1).sum(), list(model.parameters()), allow_unused=True)
+        runs.append((out["out"].detach(), grads))
+    torch.testing.assert_close(runs[0][0], runs[1][0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    torch.manual_seed(8)
+    assert not torch.equal(model(x)["out"], runs[1][0])                # training: other masks, other output
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x)["out"], model(x)["out"])           # evaluation: no dropout
+
+
+def test_warm_restarts_run_the_cosine_again():
+    import argparse
+    args = argparse.Namespace(lr=1.0, warmup=1, min_lr_ratio=0.0, restarts=1)
+    lr = [train.learning_rate(args, 100, f) for f in (0.0, 0.25, 0.49, 0.5, 0.75, 0.99)]
+    assert lr[0] == pytest.approx(1.0) and lr[3] == pytest.approx(1.0)    # the second cycle starts at --lr
+    assert lr[1] == pytest.approx(lr[4]) and lr[2] < 0.01 and lr[5] < 0.01
+    args.restarts = 0
+    assert train.learning_rate(args, 100, 0.5) == pytest.approx(0.5)
+
+
+def test_decoupled_weight_decay_trains_and_resumes(tmp_path):
+    run_train(tmp_path, "--epochs", "2", "--max-updates", "6", "--optimizer", "adamw", "--weight-decay", "0.1",
+              "--dropout", "0.1", name="wd")
+    run_train(tmp_path, "--epochs", "2", "--max-updates", "12", "--optimizer", "adamw", "--weight-decay", "0.1",
+              "--dropout", "0.1", "--resume", name="wd")
+    saved = json.loads((tmp_path / "run-wd" / "trainer.json").read_text())
+    assert saved["step"] == 12 and saved["param_groups"][0]["weight_decay"] == 0.1
+    assert saved["model"]["dropout"] == 0.1
