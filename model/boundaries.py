@@ -29,6 +29,39 @@ def _prf(tp: int, predicted: int, gold: int) -> dict:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+def tolerant_prf(fired: np.ndarray, gold: np.ndarray, tolerance: int) -> dict:
+    """P/R/F1 where a firing within `tolerance` positions of a gold position credits it, each gold
+    position at most once and each firing at most once (greedy, nearest first). `fired`, `gold`:
+    boolean masks over the same positions."""
+    f, g = np.flatnonzero(fired), np.flatnonzero(gold)
+    used_f, used_g, tp = set(), set(), 0
+    for _, i, j in _near_pairs(f, g, tolerance):
+        if i not in used_f and j not in used_g:
+            used_f.add(i)
+            used_g.add(j)
+            tp += 1
+    return _prf(tp, len(f), len(g))
+
+
+def _near_pairs(f: np.ndarray, g: np.ndarray, tolerance: int) -> list:
+    """The (distance, firing, gold) pairs within the tolerance, without trying every pair."""
+    pairs = []
+    for j, b in enumerate(g):
+        lo, hi = np.searchsorted(f, b - tolerance), np.searchsorted(f, b + tolerance, side="right")
+        pairs += [(abs(int(f[i]) - int(b)), i, j) for i in range(lo, hi)]
+    return sorted(pairs)
+
+
+def random_tolerant_f1(candidates: np.ndarray, gold: np.ndarray, rate: float, tolerance: int, draws: int = 5) -> float:
+    """The mean F1 of `draws` seeded random firings at `rate` over the candidate positions, scored
+    with the same tolerance."""
+    scores = []
+    for seed in range(draws):
+        fired = candidates & (np.random.default_rng(seed).random(len(candidates)) < rate)
+        scores.append(tolerant_prf(fired, gold, tolerance)["f1"])
+    return float(np.mean(scores))
+
+
 def is_space(chars) -> np.ndarray:
     return np.array([c.isspace() for c in chars], dtype=bool)
 

@@ -34,7 +34,7 @@ import torch
 from model import boundaries, discovery, hierarchy
 from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
 from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
-from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
+from model.ink import GRAVES, IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.tasks import ink_loglik
 from model.traces import run_traces
 
@@ -78,13 +78,14 @@ def text_report(model, vocab: Vocabulary, text: str, threshold: float | None = N
                           "boundary_rate": float(peaks.mean()), "threshold_bits": threshold,
                           "threshold_from": threshold_from}
     has_detector = [cfg.has_detector(l) for l in range(cfg.num_layers)]
-    word, phrase = layers_from or hierarchy.choose_layers(layers, has_detector)
+    word, phrase = layers_from or (hierarchy.choose_layers(layers, has_detector) if layers else (None, None))
     return {"spaces": True, "bpc": float(np.nanmean(surprisal)), "chars": len(chars),
             "scored_chars": int(np.isfinite(surprisal).sum()), "gold_word_end_rate": gold_rate,
             "layers": layers,
-            "hierarchy": {**hierarchy.hierarchy(trace.z, chars, word, phrase),
-                          "chosen_on": "valid split" if layers_from else "this text",
-                          "phrase_proxy": hierarchy.phrase_proxy(run_traces, model, vocab, phrase)},
+            "hierarchy": None if word is None else {
+                **hierarchy.hierarchy(trace.z, chars, word, phrase),
+                "chosen_on": "valid split" if layers_from else "this text",
+                "phrase_proxy": hierarchy.phrase_proxy(run_traces, model, vocab, phrase)},
             "baselines": {"surprisal": surprisal_baseline,
                           "whitespace": boundaries.layer_scores(boundaries.is_space(chars), chars),
                           "random": "per layer: random_f1"}}
@@ -100,7 +101,8 @@ def valid_choices(model, vocab, corpus, max_chars) -> tuple[float, tuple[int, in
     layers = [{"layer": l + 1, **boundaries.layer_scores(trace.z[:, l], chars)}
               for l in range(cfg.num_layers) if cfg.has_detector(l)]
     threshold = boundaries.rate_matching_threshold(trace.loss, chars, float(boundaries.gold_word_ends(chars).mean()))
-    return threshold, hierarchy.choose_layers(layers, [cfg.has_detector(l) for l in range(cfg.num_layers)])
+    has_detector = [cfg.has_detector(l) for l in range(cfg.num_layers)]
+    return threshold, (hierarchy.choose_layers(layers, has_detector) if layers else (None, None))
 
 
 # --- without spaces -----------------------------------------------------------------------------
@@ -168,32 +170,52 @@ def spaceless_report(test: SpacelessRun, valid: SpacelessRun | None, chosen_on: 
 
 # --- ink -----------------------------------------------------------------------------------
 
+CHAR_TOLERANCE = 2          # points either side (DESIGN.md section 10)
+
+
 def ink_report(model, config, lines, synthetic: int = 50) -> dict:
-    """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups and,
-    on synthetic cursive, against character ends inside strokes."""
+    """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups (beside
+    the trivial rule that fires at every pen-up) and, inside strokes on synthetic cursive, against
+    character ends with a tolerance of CHAR_TOLERANCE points, beside random firings at its rate."""
     stats = InkStats.from_dict(config["normalisation"])
     res = ink_loglik(model, [preprocess(s, stats) for s in lines])
     pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
     z = np.concatenate(res["z"])
     synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i) for i in range(synthetic)]
     sz = np.concatenate(ink_loglik(model, [preprocess(s.strokes, stats) for s in synth])["z"])
-    s_end = np.concatenate([s.char_ends() for s in synth]) > 0
     s_up = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) > 0.5
+    inner = ~s_up                                   # the pen-up bit is in the input: scored inside strokes only
+    char_end = (np.concatenate([s.char_ends() for s in synth]) > 0) & inner
     layers = []
     for l in range(model.cfg.num_layers):
         if model.cfg.has_detector(l):
-            fired, inner = z[:, l] > 0.5, ~s_up
-            layers.append({"layer": l + 1, "boundary_rate": float(fired.mean()),
-                           "penup": boundaries.prf(fired, pen_up),
-                           "char_boundary": boundaries.prf(sz[inner, l] > 0.5, s_end[inner])})
-    return {"loglik_per_sequence": res["loglik_per_sequence"], "sequences": len(lines),
-            "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
-            "synthetic_lines": synthetic,
-            "how": ("log-likelihood: per line, the sum over its points after the first of log p(offset, "
-                    "end-of-stroke | earlier points) in nats, in the normalised offset space (offsets / the "
-                    "line's RMS step, standardised; no Jacobian), the mean over lines; pen-up gold: the last "
-                    "point of each stroke; char_boundary: synthetic cursive, character ends inside strokes "
-                    "(pen-up points left out)")}
+            fired, s_fired = z[:, l] > 0.5, (sz[:, l] > 0.5) & inner
+            rate, inner_rate = float(fired.mean()), float(s_fired.sum() / max(1, inner.sum()))
+            layers.append({
+                "layer": l + 1, "boundary_rate": rate, "penup": boundaries.prf(fired, pen_up),
+                "penup_gold_rate": float(pen_up.mean()),
+                "penup_random_f1": boundaries.random_f1(float(pen_up.mean()), rate),
+                "char_boundary": boundaries.tolerant_prf(s_fired, char_end, CHAR_TOLERANCE),
+                "rate_inside_strokes": inner_rate, "char_gold_rate": float(char_end.sum() / max(1, inner.sum())),
+                "char_random_f1": boundaries.random_tolerant_f1(inner, char_end, inner_rate, CHAR_TOLERANCE)})
+    scored = sum(len(x) - 1 for x in res["z"])
+    result = {"protocol": stats.protocol, "loglik_per_sequence": res["loglik_per_sequence"],
+              "sequences": len(lines), "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
+              "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
+                                           "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}},
+              "synthetic_lines": synthetic, "char_tolerance_points": CHAR_TOLERANCE}
+    if stats.protocol == GRAVES:
+        result["jacobian_nats_per_point"] = stats.jacobian_nats()
+        result["loglik_per_sequence_whiteboard"] = res["loglik_per_sequence"] + stats.jacobian_nats() * scored / len(lines)
+    result["how"] = (f"log-likelihood: per line, the sum over its points after the first of log p(offset, "
+                     f"end-of-stroke | earlier points) in nats, in the standardised offset space ({stats.to_dict()['scale']}), "
+                     "the mean over lines; the Jacobian to whiteboard units is stated (jacobian_nats_per_point), "
+                     "not added, except in loglik_per_sequence_whiteboard; pen-up gold: the last point of each "
+                     "stroke; char_boundary: synthetic cursive, the last point of each character that does not end "
+                     f"a stroke, a firing within {CHAR_TOLERANCE} points credits it once (pen-up points left out); "
+                     "random_f1: random firings at the layer's rate (5 draws for char_boundary); penup_rule: fires "
+                     "at every pen-up")
+    return result
 
 
 SYNTHETIC_TEXTS = ["the quick brown fox", "a small house by the river", "letters join in cursive",

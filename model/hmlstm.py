@@ -36,6 +36,7 @@ class HMLSTMConfig:
     forget_bias: float = 1.0
     mixture_components: int = 20           # ink head: K bivariate Gaussians
     dropout: float = 0.0                   # on the text embedding and on h before the output module (training)
+    arch: str = "hmlstm"                   # "lstm": a plain LSTM stack with the same output module and heads
 
     def __post_init__(self):
         self.hidden_sizes = [int(h) for h in self.hidden_sizes]
@@ -45,6 +46,8 @@ class HMLSTMConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError("hidden_sizes needs at least one positive width")
+        if self.arch not in ("hmlstm", "lstm"):
+            raise ValueError(f"arch must be 'hmlstm' or 'lstm', not {self.arch!r}")
         if self.layer_norm not in LAYER_NORM_MODES:
             raise ValueError(f"layer_norm must be one of {LAYER_NORM_MODES}, not {self.layer_norm!r}")
 
@@ -53,7 +56,7 @@ class HMLSTMConfig:
         return len(self.hidden_sizes)
 
     def has_detector(self, l: int) -> bool:
-        return l < self.num_layers - 1 or self.top_detector
+        return self.arch == "hmlstm" and (l < self.num_layers - 1 or self.top_detector)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -225,6 +228,39 @@ class HMLSTM(nn.Module):
         return H, Z, torch.stack(zsofts), torch.stack(zlines), final
 
 
+class LSTMStack(nn.Module):
+    """The baseline: plain LSTM layers (torch's, one per layer so that every layer's h reaches the
+    output module), with the HM-LSTM's interface: no detector, every step an UPDATE, z all zero."""
+
+    def __init__(self, cfg: HMLSTMConfig):
+        super().__init__()
+        self.cfg = cfg
+        sizes = [cfg.input_size] + cfg.hidden_sizes
+        self.layers = nn.ModuleList(nn.LSTM(sizes[l], sizes[l + 1]) for l in range(cfg.num_layers))
+        self.register_buffer("slope", torch.tensor(1.0))          # unused; the trainer sets it for either
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32):
+        n, L = sum(self.cfg.hidden_sizes), self.cfg.num_layers
+        zeros = lambda w: torch.zeros(batch, w, device=device, dtype=dtype)  # noqa: E731
+        return zeros(n), zeros(n), zeros(L)
+
+    def forward(self, x, state=None, backend: str | None = None, pre0=None):
+        if state is None:
+            state = self.initial_state(x.shape[1], x.device, x.dtype)
+        h0, c0, _ = (s.detach() for s in state)
+        outs, hs, cs, at = [], [], [], 0
+        for layer in self.layers:
+            n = layer.hidden_size
+            x, (h, c) = layer(x, (h0[None, :, at:at + n].contiguous(), c0[None, :, at:at + n].contiguous()))
+            outs.append(x)
+            hs.append(h[0])
+            cs.append(c[0])
+            at += n
+        h = torch.cat(outs, -1)
+        z = h.new_zeros(*h.shape[:2], self.cfg.num_layers)
+        return h, z, z, z, (torch.cat(hs, -1).detach(), torch.cat(cs, -1).detach(), z[-1].detach())
+
+
 # --- the output module and the heads ----------------------------------------------
 
 class OutputModule(nn.Module):
@@ -251,7 +287,7 @@ class HMLSTMModel(nn.Module):
         self.cfg = cfg
         if cfg.task == "text":
             self.embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
-        self.rnn = HMLSTM(cfg)
+        self.rnn = LSTMStack(cfg) if cfg.arch == "lstm" else HMLSTM(cfg)
         # dropout outside the recurrence: its time loops stay exact and fused
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = OutputModule(cfg)
@@ -269,7 +305,8 @@ class HMLSTMModel(nn.Module):
         """
         x = self.dropout(self.embedding(inputs)) if self.cfg.task == "text" else inputs
         pre0 = None
-        if self.cfg.task == "text" and backend != "reference" and not torch.is_grad_enabled() and \
+        if self.cfg.task == "text" and self.cfg.arch == "hmlstm" and backend != "reference" and \
+                not torch.is_grad_enabled() and \
                 not (self.training and self.cfg.dropout):
             pre0 = self.layer1_table()[inputs]         # a gather instead of a product per character
         h, z, z_soft, z_line, state = self.rnn(x, state, backend=backend, pre0=pre0)

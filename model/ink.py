@@ -5,11 +5,12 @@ A line of ink is a list of strokes, each a list of (x, y) points, screen-style (
 The model reads one vector per point: (dx, dy, end-of-stroke), the offset from the point
 before (0, 0 for the first) and whether the pen lifts after this point.
 
-Normalisation (`preprocess`): offsets are divided by the line's own RMS step length (so a
-line drawn in pixels and one in whiteboard units read alike), then standardised with the
-training set's mean and std and clipped at +-`clip`. Clipping, never dropping: every point
-posted gets a position. The log-likelihood is reported in this normalised space, without
-the normalisation's Jacobian.
+Normalisation (`preprocess`, DESIGN.md section 10, "graves2013"): offsets standardised with
+the training set's mean and std, nothing per line; ink from the browser is first scaled so
+that its RMS step matches the training lines' median RMS step (so pixels and whiteboard units
+read alike); clipped at +-`clip`, never dropped: every point posted gets a position. The
+log-likelihood is reported in the standardised space; its Jacobian to whiteboard units is
+stated beside it, not added.
 """
 from __future__ import annotations
 
@@ -100,30 +101,61 @@ def rms_step(offsets: np.ndarray) -> float:
     return r if r > 1e-9 else 1.0
 
 
+GRAVES = "graves2013"            # DESIGN.md section 10
+LINE_RMS = "line-rms"            # the first checkpoints: each line scaled to a unit RMS step
+
+
 @dataclass
 class InkStats:
+    """How offsets are normalised. graves2013: standardised with the mean and std of every training
+    line's offsets, nothing per line; browser ink is first scaled so that its RMS step matches the
+    training lines' median (`median_rms`). line-rms (checkpoints made before): each line divided by
+    its own RMS step, then standardised."""
     mean: tuple[float, float]
     std: tuple[float, float]
     clip: float = CLIP
+    protocol: str = GRAVES
+    median_rms: float = 1.0
 
     def to_dict(self):
-        return {"mean": list(self.mean), "std": list(self.std), "clip": self.clip,
-                "scale": "offsets / the line's RMS step length, then (v - mean) / std, clipped"}
+        scale = ("offsets standardised with the training lines' mean and std (one pair for the set), clipped; "
+                 "browser ink first scaled to the training lines' median RMS step" if self.protocol == GRAVES
+                 else "offsets / the line's RMS step length, then (v - mean) / std, clipped")
+        return {"protocol": self.protocol, "mean": list(self.mean), "std": list(self.std), "clip": self.clip,
+                "median_rms_step": self.median_rms, "scale": scale}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(tuple(d["mean"]), tuple(d["std"]), d.get("clip", CLIP))
+        return cls(tuple(d["mean"]), tuple(d["std"]), d.get("clip", CLIP), d.get("protocol", LINE_RMS),
+                   d.get("median_rms_step", 1.0))
 
     @classmethod
-    def fit(cls, lines_offsets: list[np.ndarray]) -> "InkStats":
-        scaled = np.concatenate([o[1:, :2] / rms_step(o) for o in lines_offsets if len(o) > 1])
-        return cls(tuple(scaled.mean(0).tolist()), tuple(np.maximum(scaled.std(0), 1e-6).tolist()))
+    def fit(cls, lines_offsets: list[np.ndarray], protocol: str = GRAVES) -> "InkStats":
+        lines = [o for o in lines_offsets if len(o) > 1]
+        if protocol == GRAVES:
+            steps = np.concatenate([o[1:, :2] for o in lines])
+        else:
+            steps = np.concatenate([o[1:, :2] / rms_step(o) for o in lines])
+        median = float(np.median([rms_step(o) for o in lines]))
+        return cls(tuple(steps.mean(0).tolist()), tuple(np.maximum(steps.std(0), 1e-6).tolist()), CLIP, protocol,
+                   median)
+
+    def jacobian_nats(self) -> float:
+        """log |d(standardised)/d(offset)| per scored point: add it to a log-likelihood in the standardised
+        space to read it in whiteboard units (graves2013)."""
+        return float(-math.log(self.std[0] * self.std[1]))
 
 
-def preprocess(strokes, stats: InkStats) -> np.ndarray:
-    """The model's input for one line of ink: (T, 3) float32, one row per point."""
+def preprocess(strokes, stats: InkStats, from_browser: bool = False) -> np.ndarray:
+    """The model's input for one line of ink: (T, 3) float32, one row per point. One function for
+    training, evaluation and the browser; `from_browser`: ink in its own units (pixels), first scaled
+    to the training lines' median RMS step (graves2013)."""
     o = to_offsets(strokes)
-    xy = o[:, :2] / rms_step(o)
+    xy = o[:, :2]
+    if stats.protocol == LINE_RMS:
+        xy = xy / rms_step(o)
+    elif from_browser:
+        xy = xy * (stats.median_rms / rms_step(o))
     xy = (xy - np.asarray(stats.mean)) / np.asarray(stats.std)
     xy[0] = 0.0                                          # the first point has no offset
     xy = np.clip(xy, -stats.clip, stats.clip)

@@ -83,7 +83,8 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
         entropies.append(_entropy_bits(model, preds))
         prev_out = preds[-1]
     z = torch.cat(zs).numpy()
-    return Trace(z=z, z_soft=torch.cat(softs).numpy(), op=operations(z_start, z, has_z),
+    op = operations(z_start, z, has_z) if cfg.arch == "hmlstm" else np.full(z.shape, "U")  # an LSTM always updates
+    return Trace(z=z, z_soft=torch.cat(softs).numpy(), op=op,
                  h_norm=torch.cat(norms).numpy(), gate=torch.cat(gates).numpy(),
                  loss=np.concatenate(losses), entropy=np.concatenate(entropies), state=state, next_out=prev_out)
 

@@ -58,6 +58,8 @@ def parse_args(argv=None):
                    help="start from this checkpoint's weights (same model and data; a new run: fresh optimiser, "
                         "schedule and slope)")
     a = p.add_argument_group("model")
+    a.add_argument("--arch", choices=["hmlstm", "lstm"], default="hmlstm",
+                   help="lstm: the baseline, a plain LSTM stack with the same output module and head")
     a.add_argument("--layers", type=int, default=3)
     a.add_argument("--hidden", type=int, default=256)
     a.add_argument("--embed", type=int, default=128)
@@ -129,7 +131,9 @@ def parse_args(argv=None):
         p.error("--lr and --epochs must be positive")
     if not 0 <= args.dropout < 1 or args.restarts < 0 or args.weight_decay < 0:
         p.error("--dropout must be in [0, 1); --restarts and --weight-decay at least 0")
-    detectors = args.layers - (0 if args.top_detector else 1)
+    detectors = 0 if args.arch == "lstm" else args.layers - (0 if args.top_detector else 1)
+    if args.arch == "lstm":
+        args.z_band = "off"                       # no detector: no guard
     try:
         args.band = per_detector(args.z_band, _band, detectors)
     except ValueError as e:
@@ -155,6 +159,8 @@ def per_detector(text: str, parse, detectors: int):
     """One value for every detector, or one each separated by '/'; None for 'off'."""
     if text == "off":
         return None
+    if detectors == 0:
+        raise ValueError("this model has no boundary detector")
     try:
         values = [parse(part) for part in text.split("/")]
     except ValueError:
@@ -193,7 +199,8 @@ def config_from_args(args, task) -> HMLSTMConfig:
     """The model these arguments describe, for this task's data (its vocabulary or input)."""
     return HMLSTMConfig(**task.model_config(args), hidden_sizes=[args.hidden] * args.layers,
                         output_size=args.output_size or args.hidden, top_detector=args.top_detector,
-                        layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias, dropout=args.dropout)
+                        layer_norm=args.layer_norm, nested=args.nested, z_bias=args.z_bias, dropout=args.dropout,
+                        arch=args.arch)
 
 
 def init_from(model: HMLSTMModel, task, folder) -> None:

@@ -79,3 +79,19 @@ def test_surprisal_baseline_looks_past_the_space():
     assert z.tolist() == [False, True, False, False, False]     # after 'b', never on the space
     thr = B.rate_matching_threshold(surprisal, chars, 0.2)
     assert B.surprisal_boundaries(surprisal, chars, thr).sum() == 1
+
+
+def test_a_firing_near_a_gold_point_credits_it_once():
+    fired, gold = np.zeros(30, bool), np.zeros(30, bool)
+    gold[[5, 12, 20]] = True
+    fired[[4, 6, 14, 27]] = True             # two near 5 (one credited), one 2 from 12, one far away
+    s = B.tolerant_prf(fired, gold, tolerance=2)
+    assert s["recall"] == pytest.approx(2 / 3) and s["precision"] == pytest.approx(2 / 4)
+    assert B.tolerant_prf(fired, gold, tolerance=0)["recall"] == 0.0
+
+
+def test_random_firings_under_the_tolerance_score_above_their_plain_rate():
+    candidates, gold = np.ones(2000, bool), np.zeros(2000, bool)
+    gold[::10] = True
+    tolerant = B.random_tolerant_f1(candidates, gold, rate=0.1, tolerance=2)
+    assert 0.1 < tolerant < 0.6 and tolerant > B.random_tolerant_f1(candidates, gold, rate=0.1, tolerance=0)

@@ -32,14 +32,33 @@ def test_iam_reader_reads_the_split_from_the_archive(tmp_path):
 def test_preprocessing_is_scale_free_keeps_every_point_and_clips():
     line = synthetic_cursive("hello", seed=3)
     stats = InkStats.fit([to_offsets(line.strokes)])
-    a = preprocess(line.strokes, stats)
+    assert stats.protocol == "graves2013"
+    a = preprocess(line.strokes, stats, from_browser=True)
     big = [[(x * 7 + 100, y * 7 - 50) for x, y in s] for s in line.strokes]       # pixels vs whiteboard units
-    np.testing.assert_allclose(preprocess(big, stats), a, atol=1e-4)
+    np.testing.assert_allclose(preprocess(big, stats, from_browser=True), a, atol=1e-4)
     assert len(a) == sum(len(s) for s in line.strokes)
     wild = [[(0, 0), (1, 1), (1e6, -1e6), (2, 2)]]
-    b = preprocess(wild, stats)
+    b = preprocess(wild, stats, from_browser=True)
     assert len(b) == 4 and np.abs(b[:, :2]).max() <= stats.clip
     assert b[0, 0] == 0 and b[0, 1] == 0
+
+
+def test_graves2013_standardises_the_corpus_lines_with_the_set_statistics_nothing_per_line():
+    lines = [synthetic_cursive(w, seed=i).strokes for i, w in enumerate(["ink", "lines", "more words"])]
+    offsets = [to_offsets(s) for s in lines]
+    stats = InkStats.fit(offsets)
+    steps = np.concatenate([o[1:, :2] for o in offsets])
+    np.testing.assert_allclose(stats.mean, steps.mean(0))
+    np.testing.assert_allclose(stats.std, steps.std(0))
+    x = preprocess(lines[1], stats)
+    expected = np.clip((offsets[1][1:, :2] - stats.mean) / stats.std, -stats.clip, stats.clip)
+    np.testing.assert_allclose(x[1:, :2], expected, rtol=1e-5, atol=1e-5)
+    doubled = [[(2 * px, 2 * py) for px, py in s] for s in lines[1]]
+    assert not np.allclose(preprocess(doubled, stats), x)          # a corpus line keeps its own scale
+    assert stats.jacobian_nats() == pytest.approx(-np.log(stats.std[0] * stats.std[1]))
+    legacy = InkStats.from_dict({"mean": [0, 0], "std": [1, 1]})    # checkpoints made before: per line
+    assert legacy.protocol == "line-rms"
+    np.testing.assert_allclose(preprocess(doubled, legacy), preprocess(lines[1], legacy), atol=1e-5)
 
 
 def test_mixture_density_nll_matches_a_direct_computation():

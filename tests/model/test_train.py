@@ -299,3 +299,20 @@ def test_decoupled_weight_decay_trains_and_resumes(tmp_path):
     saved = json.loads((tmp_path / "run-wd" / "trainer.json").read_text())
     assert saved["step"] == 12 and saved["param_groups"][0]["weight_decay"] == 0.1
     assert saved["model"]["dropout"] == 0.1
+
+
+def test_the_lstm_baseline_trains_evaluates_and_has_no_detector(tmp_path, capsys):
+    from model import evaluate
+    from model.traces import run_traces
+    train.main(["--task", "ink", "--synthetic", "20", "--arch", "lstm", "--out", str(tmp_path / "lstm"),
+                "--run-dir", str(tmp_path / "run-lstm"), "--hidden", "12", "--layers", "2", "--batch", "4",
+                "--bptt", "40", "--epochs", "1", "--no-progress", "--mixtures", "3", "--stop-lines", "4", "--warmup", "5"])
+    model, config = load_checkpoint(tmp_path / "lstm")
+    assert config["model"]["arch"] == "lstm" and config["training"]["rate_band"] is None
+    assert config["normalisation"]["protocol"] == "graves2013"
+    x = torch.randn(15, 3)
+    x[:, 2] = 0
+    trace = run_traces(model, x)
+    assert (trace.op == "U").all() and (trace.z == 0).all()
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", "o", "--arch", "lstm", "--z-rate", "0.2"])      # no detector to steer

@@ -43,3 +43,55 @@ def artifacts(tmp_path_factory):
     folder = Path(os.environ.get("LENS_ARTIFACTS") or tmp_path_factory.mktemp("screens"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _token(f1, boundary_f1):
+    return {"token": {"precision": f1, "recall": f1, "f1": f1},
+            "boundary": {"precision": boundary_f1, "recall": boundary_f1, "f1": boundary_f1}}
+
+
+# What `model.evaluate --no-spaces` would record for a spaceless checkpoint (DESIGN.md 8): the
+# figures are made up for the page to word; the thresholds and lags are what the server and the
+# page act on (layer 2 read at lag 1, so the page must shift it).
+SPACELESS_TEST = {
+    "spaces": False, "bpc": 3.9, "chars": 5000, "gold_boundary_rate": 0.27, "chosen_on": "valid split",
+    "layers": [{"layer": 1, "boundary_rate": 0.6, "lag": 0, **_token(0.08, 0.4), "random": _token(0.05, 0.36)},
+               {"layer": 2, "boundary_rate": 0.3, "lag": 1, **_token(0.56, 0.7), "random": _token(0.03, 0.28)}],
+    "baselines": {"random": _token(0.04, 0.27),
+                  "surprisal": {**_token(0.45, 0.66), "threshold_bits": 4.1, "threshold_from": "valid split"},
+                  "entropy": {**_token(0.51, 0.68), "threshold_bits": 3.9, "threshold_from": "valid split"},
+                  "sentencepiece": {**_token(0.49, 0.67), "vocab_size": 40}},
+}
+# and the with-spaces evaluation's trivial rule (DESIGN.md 8, last paragraph)
+WHITESPACE_TEST = {"baselines": {"whitespace": {
+    "boundary_rate": 0.2, "word_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
+    "word_boundary_tolerant": {"precision": 1.0, "recall": 1.0, "f1": 1.0}, "word_token_f1": 1.0}}}
+
+
+@pytest.fixture(scope="session")
+def spaceless_server(checkpoint_dir, spaceless_dir, tmp_path_factory):
+    """A server on copies of toy-a (with spaces) and toy-nospace (read without spaces, the default),
+    each with test metrics written into its config, and a SentencePiece unigram model for the
+    spaceless one, trained here on the toy corpus without its spaces."""
+    import shutil
+
+    import sentencepiece
+
+    from model.checkpoint import UNIGRAM, read_config, write_config
+    from tests.helpers import toy_text
+    root = tmp_path_factory.mktemp("lens-spaceless")
+    for folder, name, test in ((checkpoint_dir, "toy-a", WHITESPACE_TEST), (spaceless_dir, "toy-nospace", SPACELESS_TEST)):
+        ck = root / "ckpts" / name
+        shutil.copytree(folder / name, ck)
+        config = read_config(ck)
+        config.setdefault("metrics", {})["test"] = test
+        write_config(ck, config)
+    lines = root / "lines.txt"
+    lines.write_text(toy_text(300).replace(" ", ""))
+    prefix = root / "unigram"
+    sentencepiece.SentencePieceTrainer.train(input=str(lines), model_prefix=str(prefix), vocab_size=40, model_type="unigram",
+                                             add_dummy_prefix=False, hard_vocab_limit=False, split_by_whitespace=False,
+                                             minloglevel=2, num_threads=1)
+    shutil.copy(prefix.with_suffix(".model"), root / "ckpts" / "toy-nospace" / UNIGRAM)
+    with running_server({"LENS_CHECKPOINT_DIR": str(root / "ckpts"), "LENS_DEFAULT_MODEL": "toy-nospace"}, start_s=300) as (url, _):
+        yield url

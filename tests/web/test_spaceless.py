@@ -1,0 +1,188 @@
+"""Real-browser tests of a checkpoint that reads text without its spaces (DESIGN.md 8): the page
+shows what the model read, the typed spaces as the gold row, the baselines beside the layers, each
+layer scored line by line at its lag, and a model line that names the layer and the baselines.
+With spaces, the trivial rule that fires on every space is a row too, and the model line says
+what it scores. Screenshots go to $LENS_ARTIFACTS (see conftest.py)."""
+import time
+
+import numpy as np
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from model import discovery
+from tests.web.pages import api, full_screenshot, open_page, plotted_rows, severe_errors, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SPACELESS_ROWS = ("surprisal peaks", "entropy peaks", "unigram pieces")
+
+
+def type_spaceless(driver, text):
+    """Type as a person would; wait until the answer for exactly this text is drawn (the model
+    reads it without its spaces, so its length is not the typed one)."""
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    before = driver.execute_script("return window.lens.rendered")
+    box.send_keys(text)
+    wait_for(driver, "return window.lens.rendered > arguments[0] && window.lens.last.a && "
+                     "window.lens.last.a.chars.join('') === arguments[1] && "
+                     "document.getElementById('text').value === arguments[2]", 30, before, text.replace(" ", ""), text)
+
+
+def reading_marks(driver):
+    return driver.execute_script("""return [...document.querySelectorAll('#reading span[data-t]')].map(s =>
+        s.classList.contains('m-hit') ? 'hit' : s.classList.contains('m-false') ? 'false' : s.classList.contains('m-miss') ? 'miss' : '')""")
+
+
+def expected_marks(after, gold, n):
+    """The spaceless scorer's hits, false alarms and misses per position (inner gaps only)."""
+    inner = discovery.Lines.of("x" * n, np.asarray(gold, bool)).inner      # one line: every gap but the last
+    out = []
+    for t in range(n):
+        a, g = bool(after[t]), bool(gold[t])
+        out.append("" if not inner[t] else "hit" if a and g else "false" if a else "miss" if g else "")
+    return out
+
+
+def test_typing_without_spaces_shows_what_the_model_read_and_the_baselines(spaceless_server, browser, artifacts):
+    open_page(browser, spaceless_server)
+    assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-nospace"
+    mode = browser.find_element(By.ID, "reading-mode")
+    assert mode.is_displayed() and "without its spaces" in mode.text and "gold row" in mode.text
+    # the model line names the layer that finds words and the baselines it is measured against
+    info = browser.find_element(By.ID, "model-info").text
+    assert info.startswith("Layer 2 finds words without spaces: word-token F1 0.56 on the test split")
+    for needed in ("0.51 for the model's own entropy peaks", "0.49 for a unigram segmenter", "0.03 for random boundaries",
+                   "chosen on valid", "supervised"):
+        assert needed in info, info
+    # the layer it names is the one the text is coloured by
+    assert Select(browser.find_element(By.ID, "layer")).first_selected_option.get_attribute("value") == "1"
+
+    text = "thecatsatonthemat"
+    type_spaceless(browser, text)
+    assert browser.execute_script("return document.getElementById('reading').textContent") == text
+    assert "What the model read" in browser.find_element(By.ID, "reading-title").text
+    rows = plotted_rows(browser, "zgrid")
+    expected = api(spaceless_server, text, "toy-nospace")
+    assert expected["spaces"] is False
+    for layer in expected["layers"]:
+        if layer["z"] is not None:
+            assert rows[f"layer {layer['layer']}"] == layer["z"]          # the grid shows where each layer fired
+    assert rows["gold word ends"] == expected["gold_word_ends"] == [0] * (len(text) - 1) + [1]
+    for b in expected["baseline_rows"]:
+        assert rows[b["name"]] == b["z"]
+    assert set(SPACELESS_ROWS) <= set(rows) and "whitespace" not in rows
+    order = browser.execute_script("return document.getElementById('zgrid').data[0].y")
+    assert max(order.index(n) for n in SPACELESS_ROWS) < order.index("gold word ends") < order.index("layer 1")
+    ticks = browser.execute_script("return document.getElementById('zgrid').layout.yaxis.ticktext")
+    assert "layer 2 (lag 1)" in ticks
+    # no spaces typed: nothing to score against, and the page says so
+    scores = browser.find_element(By.ID, "scores").text
+    assert "no gold" in scores and "with its spaces" in scores
+    # the baselines' cuts are in the Segments view too, beneath the gold
+    labels = browser.execute_script("return [...document.querySelectorAll('#segments .row b')].map(b => b.textContent)")
+    assert labels == ["layer 2 (lag 1)", "layer 1", "gold", "unigram pieces", "entropy peaks", "surprisal peaks"]
+    assert not severe_errors(browser)
+
+
+def test_typed_spaces_are_the_gold_and_a_lag_1_layer_is_read_shifted(spaceless_server, browser, artifacts):
+    open_page(browser, spaceless_server)
+    text = "the cat sat on the mat and the dog ran"
+    type_spaceless(browser, text)
+    read = text.replace(" ", "")
+    assert browser.execute_script("return document.getElementById('reading').textContent") == read
+    expected = api(spaceless_server, text, "toy-nospace")
+    gold = expected["gold_word_ends"]
+    assert "".join(expected["chars"]) == read
+    assert np.flatnonzero(gold).tolist() == [2, 5, 8, 10, 13, 16, 19, 22, 25, 28]
+    rows = plotted_rows(browser, "zgrid")
+    assert rows["gold word ends"] == gold
+    # layer 2 is read at lag 1 (the checkpoint's metrics say so): its boundary after t is its firing at t + 1
+    z2 = expected["layers"][1]["z"]
+    after = discovery.read_at_lag(np.asarray(z2), 1)
+    lines = discovery.Lines.of(read, np.asarray(gold, bool))
+    want = discovery.score(after, lines)["boundary"]
+    assert reading_marks(browser) == expected_marks(after, gold, len(read))
+    scores = browser.find_element(By.ID, "scores").text
+    assert "layer 2 (read at lag 1" in scores
+    assert f"finds {round(want['recall'] * 100)}% of the 9 word boundaries you typed" in scores, scores
+    assert f"{round(want['precision'] * 100)}% of its {int(after[lines.inner].sum())} boundaries" in scores, scores
+    assert "Baselines: surprisal peaks" in scores and "unigram pieces" in scores
+    # the Segments view cuts layer 2 where it marks a boundary, not where it fired
+    ends = browser.execute_script("""const row = document.querySelectorAll('#segments .row')[0];
+        return [...row.querySelectorAll('.c')].map(c => [Number(c.dataset.t), c.classList.contains('end') ? 1 : 0])""")
+    assert ends and all(e == int(after[t]) for t, e in ends)
+
+    # the threshold slider re-reads every layer (and keeps the lag)
+    browser.execute_script("const s = document.getElementById('threshold'); s.value = '0.3';"
+                           "s.dispatchEvent(new Event('input'));")
+    wait_for(browser, "return document.getElementById('scores').textContent.startsWith('At threshold 0.30')")
+    soft2 = expected["layers"][1]["z_soft"]
+    assert plotted_rows(browser, "zgrid")["layer 2"] == [int(s > 0.3) for s in soft2]
+    after = discovery.read_at_lag(np.asarray([int(s > 0.3) for s in soft2]), 1)
+    assert reading_marks(browser) == expected_marks(after, gold, len(read))
+
+    # layer 1 (lag 0) is read where it fires
+    Select(browser.find_element(By.ID, "layer")).select_by_value("0")
+    wait_for(browser, "return document.getElementById('reading-title').textContent.includes('layer 1')")
+    z1 = [int(s > 0.3) for s in expected["layers"][0]["z_soft"]]
+    assert reading_marks(browser) == expected_marks(z1, gold, len(read))
+    assert "read at lag" not in browser.find_element(By.ID, "scores").text
+    Select(browser.find_element(By.ID, "layer")).select_by_value("1")
+    browser.execute_script("const s = document.getElementById('threshold'); s.value = '0.5';"
+                           "s.dispatchEvent(new Event('input'));")
+    wait_for(browser, "return document.getElementById('scores').textContent.startsWith('At threshold 0.50')")
+    assert "spaces you typed left out" in browser.find_element(By.ID, "status").text
+
+    for width, height, name in ((1400, 1000, "spaceless-1400.png"), (390, 844, "spaceless-390.png")):
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+        wait_for(browser, "return document.getElementById('zgrid').layout.width === "
+                          "document.getElementById('strips').clientWidth")
+        time.sleep(0.3)
+        wide = browser.execute_script("""return [...document.querySelectorAll('body *')].filter(e =>
+            e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.id || e.className || e.tagName).slice(0, 8)""")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), (width, wide)
+        full_screenshot(browser, artifacts / name, width, height)
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert not severe_errors(browser)
+
+
+def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_server, browser, artifacts):
+    open_page(browser, spaceless_server)
+    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
+    options = [o.text for o in Select(browser.find_element(By.ID, "examples")).options]
+    assert "No spaces: the cat" in options and "Words (its spaces become the gold)" in options
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "examples")).select_by_visible_text("No spaces: the cat")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.join('') === 'thecatsatonthemat'")
+    assert browser.find_element(By.ID, "text").get_attribute("value") == "thecatsatonthemat"
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "examples")).select_by_visible_text("Words (its spaces become the gold)")
+    words = "the cat sat on the mat and the dog watched it from the door"
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.join('') === '{words.replace(' ', '')}'")
+    assert sum(plotted_rows(browser, "zgrid")["gold word ends"]) == len(words.split())
+
+    # the same text on the checkpoint that reads spaces: the whitespace rule is a row, and the model
+    # line says that it finds every word
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "model")).select_by_value("toy-a")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === true")
+    assert not browser.find_element(By.ID, "reading-mode").is_displayed()
+    info = browser.find_element(By.ID, "model-info").text
+    assert "a rule that fires on every space finds every word: tolerant F1 1.00" in info, info
+    rows = plotted_rows(browser, "zgrid")
+    expected = api(spaceless_server, words, "toy-a")
+    assert rows["whitespace"] == [int(c == " ") for c in words] == expected["baseline_rows"][0]["z"]
+    assert "entropy peaks" not in rows and "unigram pieces" not in rows
+    assert browser.execute_script("return document.getElementById('reading').textContent") == words
+    options = [o.text for o in Select(browser.find_element(By.ID, "examples")).options]
+    assert "Words" in options and not any(o.startswith("No spaces") for o in options)
+    assert browser.execute_script("return document.querySelectorAll('#segments .row').length") == 3
+    browser.save_screenshot(str(artifacts / "spaced-whitespace-row.png"))
+
+    # comparing the two on a spaced text: they read different characters, so they are not stacked
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-nospace")
+    wait_for(browser, "return document.getElementById('status').textContent.includes('reads this text differently')")
+    assert not browser.execute_script("return window.lens.last.b")
+    assert not severe_errors(browser)
