@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
 NAME = "hmlstm_cpu"
 STALE_LOCK_S = 600            # a build takes well under a minute
+# the training loops' per-step product: MKL's packed GEMM (measured faster on the Intel CI machine,
+# bench/RESULTS.md) or a plain mm; read once
+STEP_PRODUCT = os.environ.get("HMLSTM_STEP_PRODUCT", "packed")
+if STEP_PRODUCT not in ("packed", "mm"):
+    raise ValueError(f"HMLSTM_STEP_PRODUCT must be 'packed' or 'mm', not {STEP_PRODUCT!r}")
 _LAYOUT_FIELDS = ("sizes", "offsets", "rows", "above", "below", "in_widths", "ln_widths", "has_z", "ln", "nested")
 _extension = None
 
@@ -30,6 +35,7 @@ def extension():
             _remove_stale_lock(Path(_get_build_directory(NAME, verbose=False)) / "lock")
             flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()]
             _extension = load(name=NAME, sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
+            _extension.allow_packed(STEP_PRODUCT == "packed")
         except Exception as e:  # no compiler, no ninja: the Python loops still work
             log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _extension or None

@@ -68,3 +68,12 @@ def test_gpu_session_trains_every_run_of_its_plan(tmp_path):
     command = configs["run-b"]["training"]["command"]
     assert "{minutes}" not in command and "--lr-minutes 1." in command
     assert "== 3. training" in (out / "session.log").read_text()
+
+
+def test_the_step_product_can_be_chosen_for_the_cpu():
+    env = {**os.environ, "HMLSTM_STEP_PRODUCT": "mm"}
+    done = subprocess.run([sys.executable, "-m", "bench.throughput", "--layers", "1", "--hidden", "8", "--batch", "8",
+                           "--length", "20", "--rounds", "1", "--steps", "1", "--json"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert json.loads(done.stdout)["step_product"] == "mm"

@@ -47,10 +47,14 @@ struct BackwardResult {
 // Elsewhere it is a plain mm: without MKL, in float64, for another batch size, and where the
 // packing does not pay: loops too short to repay it (one character typed into the app) and
 // a batch of a few rows (matrix-vector products, 20-30% slower packed).
+// The step product the training loops use where MKL's packed GEMM could serve: set from Python
+// (HMLSTM_STEP_PRODUCT=packed|mm, model/loops/cpp.py), so that each CPU can use what is fastest on it.
+bool packed_allowed = true;
+
 // Whether loops of this dtype, batch and length use MKL's packed GEMM ("mkl-packed") or a plain
 // mm ("mm"); bench.throughput reports it.
 bool uses_packed_gemm(at::ScalarType dtype, int64_t B, int64_t steps) {
-  if (dtype != at::kFloat || steps < 16 || B < 8) return false;
+  if (!packed_allowed || dtype != at::kFloat || steps < 16 || B < 8) return false;
   auto& dispatcher = c10::Dispatcher::singleton();
   return dispatcher.findSchema({"mkl::_mkl_linear", ""}).has_value() &&
          dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""}).has_value();
@@ -746,6 +750,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_property_readonly("dS", [](const BackwardResult& b) { return b.dS; })
       .def_property_readonly("dLNw", [](const BackwardResult& b) { return b.dLNw; })
       .def_property_readonly("dLNb", [](const BackwardResult& b) { return b.dLNb; });
+  m.def("allow_packed", [](bool allowed) { packed_allowed = allowed; },
+        "let the training loops use MKL's packed GEMM (true) or a plain mm (false)");
   m.def("step_product_path", [](int64_t batch, int64_t steps) {
     return std::string(uses_packed_gemm(at::kFloat, batch, steps) ? "mkl-packed" : "mm");
   }, "how the training loops multiply, for float32 loops of this batch and length");
