@@ -236,7 +236,8 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     assert browser.find_element(By.ID, "model").get_attribute("value") == "ptb-3x256"
     assert browser.find_element(By.ID, "text").get_attribute("value")          # the example
     info = browser.find_element(By.ID, "model-info").text
-    assert info == "Layer 2 marks word ends: it fires on 95% of them, and 54% of its firings are word ends."
+    assert info.startswith("Layer 2 marks word ends: it fires on 95% of them, and 54% of its firings are word ends.")
+    assert "a rule that fires on every space finds every word" in info      # what a with-spaces score is worth
     assert "layer 2 (word detector)" in [o.text for o in Select(browser.find_element(By.ID, "layer")).options]
     assert browser.execute_script("return document.getElementById('zgrid').layout.yaxis.ticktext").count(
         "layer 2 (words)") == 1

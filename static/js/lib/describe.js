@@ -4,10 +4,19 @@ import { pct } from "./scoring.js";
 
 const f2 = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
 
-// the per-layer word-end scores of a text checkpoint: the test split, else what was chosen on valid
+// the per-layer word-end scores of a text checkpoint: the test split, else what was chosen on valid.
+// Without spaces (DESIGN.md 8) f1 is the word-token F1 and random the random boundaries' at the
+// layer's rate; lag is the one chosen on valid.
 function textLayers(m) {
   const metrics = m.metrics || {};
   const test = (metrics.test || {}).layers;
+  if (m.spaces === false && test && test.some((l) => l.token)) {
+    return { split: "test", layers: test.map((l) => ({
+      layer: l.layer, rate: l.boundary_rate, lag: l.lag || 0, f1: l.token ? l.token.f1 : undefined,
+      p: l.token && l.token.precision, r: l.token && l.token.recall, boundary: l.boundary || null,
+      random: l.random && l.random.token ? l.random.token.f1 : null,
+      boundaryRandom: l.random && l.random.boundary ? l.random.boundary.f1 : null })) };
+  }
   if (test && test.some((l) => l.word_boundary_tolerant)) {
     return { split: "test", layers: test.map((l) => ({
       layer: l.layer, rate: l.boundary_rate, p: l.word_boundary_tolerant.precision,
@@ -21,6 +30,7 @@ function textLayers(m) {
 // what a layer measurably does: {layer, name, short, sentence}
 export function layerRoles(m) {
   const { split, layers } = textLayers(m);
+  const spaceless = m.spaces === false;
   const roles = [];
   for (let i = 0; i < m.layers; i += 1) {
     const k = i + 1, l = layers.find((x) => x.layer === k);
@@ -32,22 +42,112 @@ export function layerRoles(m) {
                    sentence: l && l.rate !== undefined ? `Layer ${k} fires on ${pct(l.rate)} of characters (${split} split); its word ends were not scored.`
                      : `Layer ${k} has not been scored.` });
     } else if (l.f1 >= 0.5 && (l.random == null || l.f1 >= 1.4 * l.random)) {
-      roles.push({ layer: k, name: "word detector", short: "words", scores: l,
-                   sentence: `Layer ${k} marks word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
-    } else if (l.random != null && l.f1 <= 1.15 * l.random) {
+      roles.push({ layer: k, name: "word detector", short: "words", scores: l, sentence: spaceless
+        ? `Layer ${k} finds words without spaces: it cuts out ${pct(l.r)} of the words exactly, and ${pct(l.p)} of the pieces it cuts are words.`
+        : `Layer ${k} marks word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
+    } else if ((l.random != null && l.f1 <= 1.15 * l.random) || (spaceless && (l.f1 < 0.15 || (l.random != null && l.f1 < 1.4 * l.random)))) {
       roles.push({ layer: k, name: l.rate > 0.5 ? "fast layer" : "no clear unit", short: l.rate > 0.5 ? "fast" : "", scores: l,
-                   sentence: `Layer ${k} fires on ${pct(l.rate)} of all characters, no better than random at word ends `
-                     + `(F1 ${f2(l.f1)}; firing at random at that rate scores ${f2(l.random)}).` });
+                   sentence: spaceless
+                     ? `Layer ${k} marks a boundary in ${pct(l.rate)} of the gaps between letters and cuts out few words `
+                       + `(word-token F1 ${f2(l.f1)}; random boundaries at that rate score ${f2(l.random)}).`
+                     : `Layer ${k} fires on ${pct(l.rate)} of all characters, no better than random at word ends `
+                       + `(F1 ${f2(l.f1)}; firing at random at that rate scores ${f2(l.random)}).` });
     } else {
-      roles.push({ layer: k, name: "partial word marker", short: "some words", scores: l,
-                   sentence: `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
+      roles.push({ layer: k, name: "partial word marker", short: "some words", scores: l, sentence: spaceless
+        ? `Layer ${k} finds some words without spaces: it cuts out ${pct(l.r)} of the words exactly, and ${pct(l.p)} of the pieces it cuts are words.`
+        : `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
     }
   }
   return roles;
 }
 
+// how each detector's z is read: lag 1 (from a spaceless checkpoint's metrics) marks a boundary
+// before the position it fires at; every other layer, and every checkpoint with spaces, lag 0
+export function layerLags(m) {
+  const out = new Array(m.layers).fill(0);
+  if (m.spaces !== false) return out;
+  for (const l of ((m.metrics || {}).test || {}).layers || []) if (l.lag === 1) out[l.layer - 1] = 1;
+  return out;
+}
+
+// the detector layer that finds words best (by its measured token F1, else the highest detector)
+export function bestLayer(m) {
+  const { layers } = textLayers(m);
+  const scored = layers.filter((l) => l.f1 != null && m.detectors[l.layer - 1]);
+  if (scored.length) return scored.reduce((a, b) => (b.f1 > a.f1 ? b : a)).layer - 1;
+  return Math.max(0, m.detectors.lastIndexOf(true));
+}
+
+// the baselines a spaceless checkpoint's test metrics recorded, in the order the model line names them
+const SPACELESS_BASELINES = [
+  ["entropy", "the model's own entropy peaks"], ["surprisal", "its surprisal peaks"],
+  ["sentencepiece", "a unigram segmenter"], ["morfessor", "Morfessor"],
+];
+
+function chosenWhere(test, base) {
+  const from = (base.entropy || {}).threshold_from || (base.surprisal || {}).threshold_from || test.chosen_on || "";
+  return /valid/.test(from) ? "on valid" : from ? `on ${from.replace(/ split$/, "")}` : "on valid";
+}
+
+// A spaceless checkpoint: which layer finds words, and how well against the baselines
+function spacelessSentence(m) {
+  const metrics = m.metrics || {}, test = metrics.test || {}, base = test.baselines || {};
+  const roles = layerRoles(m), { layers } = textLayers(m);
+  const scored = layers.filter((l) => l.f1 != null && m.detectors[l.layer - 1]);
+  const bpc = metrics.test_bpc ?? test.bpc ?? metrics.valid_bpc;
+  const details = [
+    `${m.name}: ${m.layers} layers of ${m.hidden_sizes.join("/")} units, trained on ${(m.training || {}).data || "?"}; it reads text without its spaces.`,
+    bpc ? `It predicts the next character at ${bpc.toFixed(3)} bits per character without spaces (${metrics.test_bpc ?? test.bpc ? "test" : "valid"} split).` : "",
+  ];
+  if (!scored.length) {
+    details.push(...roles.map((r) => r.sentence));
+    return { sentence: `${m.name} reads text without its spaces; its word discovery has not been scored yet.`, details: details.filter(Boolean) };
+  }
+  const best = scored.reduce((a, b) => (b.f1 > a.f1 ? b : a));
+  const against = [];
+  let strongest = null;
+  for (const [key, words] of SPACELESS_BASELINES) {
+    const b = base[key];
+    if (!b || !b.token || b.token.f1 == null) continue;
+    against.push(`${f2(b.token.f1)} for ${words}`);
+    strongest = Math.max(strongest ?? -1, b.token.f1);
+  }
+  const random = best.random ?? (base.random && base.random.token ? base.random.token.f1 : null);
+  if (random != null) against.push(`${f2(random)} for random boundaries${best.random != null ? " at its rate" : ""}`);
+  const list = against.length > 1 ? `${against.slice(0, -1).join(", ")} and ${against.at(-1)}` : against.join("");
+  const clear = (random == null || best.f1 >= 1.4 * random) && best.f1 >= 0.15;
+  const lead = clear && (strongest == null || best.f1 > strongest) ? `Layer ${best.layer} finds words without spaces: word-token F1`
+    : clear ? `Layer ${best.layer} finds some words without spaces, fewer than the baselines do: word-token F1`
+      : `No layer finds many words without spaces: the best, layer ${best.layer}, has word-token F1`;
+  const thresholds = ["entropy", "surprisal"].some((k) => base[k] && base[k].threshold_bits != null);
+  const chosen = [thresholds ? "the peaks' thresholds" : "", best.lag === 1 ? "the layer's lag" : ""].filter(Boolean);
+  const supervised = chosen.length ? ` (${chosen.join(" and ")} ${chosen.length > 1 ? "were" : "was"} chosen ${chosenWhere(test, base)} `
+    + "against the gold word ends: a supervised choice)" : "";
+  const sentence = `${lead} ${f2(best.f1)} on the test split${list ? `, against ${list}` : ""}${supervised}.`;
+  for (const l of scored) {
+    details.push(`Layer ${l.layer}, read at lag ${l.lag}${l.lag === 1 ? " (a firing marks the boundary before its character)" : ""}: `
+      + `word-token precision ${f2(l.p)}, recall ${f2(l.r)}, F1 ${f2(l.f1)} (random ${f2(l.random)}); `
+      + `boundary F1 ${f2(l.boundary && l.boundary.f1)} (random ${f2(l.boundaryRandom)}); it fires on ${pct(l.rate)} of the gaps.`);
+  }
+  for (const [key, words] of [...SPACELESS_BASELINES, ["random", "random boundaries at the gold rate"]]) {
+    const b = base[key];
+    if (!b || !b.token) continue;
+    const how = b.threshold_bits != null ? `, threshold ${f2(b.threshold_bits)} bits` : b.vocab_size ? `, ${b.vocab_size} pieces` : "";
+    details.push(`Baseline, ${words}${how}: word-token F1 ${f2(b.token.f1)}, boundary F1 ${f2(b.boundary && b.boundary.f1)}.`);
+  }
+  return { sentence, details: details.filter(Boolean) };
+}
+
+// with spaces: a rule that fires on every space finds every word; say so beside any with-spaces score
+function whitespaceClause(m) {
+  const w = (((m.metrics || {}).test || {}).baselines || {}).whitespace;
+  const f1 = w && w.word_boundary_tolerant ? w.word_boundary_tolerant.f1 : null;
+  return ` (With spaces in the text, a rule that fires on every space finds every word${f1 != null ? `: tolerant F1 ${f2(f1)} on the test split` : ""}.)`;
+}
+
 // the one sentence under the model list, and the figures behind it for whoever wants them
 export function textModelSentence(m) {
+  if (m.spaces === false) return spacelessSentence(m);
   const roles = layerRoles(m);
   const word = roles.find((r) => r.name === "word detector") || roles.find((r) => r.name === "partial word marker");
   const first = word ? word.sentence : (roles.find((r) => r.sentence && m.detectors[r.layer - 1]) || { sentence: "" }).sentence;
@@ -61,7 +161,10 @@ export function textModelSentence(m) {
       + `${f2(r.scores.f1)} counting a firing on the space after a word (random ${f2(r.scores.random)}), `
       + `${f2(r.scores.strict)} counting only the word's last character (random ${f2(r.scores.strictRandom)}).`),
   ].filter(Boolean);
-  return { sentence: first || `${m.name}: no boundary scores were measured for this checkpoint.`, details };
+  const w = (((m.metrics || {}).test || {}).baselines || {}).whitespace;
+  if (w && w.word_boundary_tolerant) details.push(`The rule that fires on every whitespace character: tolerant F1 `
+    + `${f2(w.word_boundary_tolerant.f1)}, strict F1 ${f2(w.word_boundary && w.word_boundary.f1)}, word-token F1 ${f2(w.word_token_f1)} (test split).`);
+  return { sentence: (first || `${m.name}: no boundary scores were measured for this checkpoint.`) + (first ? whitespaceClause(m) : ""), details };
 }
 
 // The ink checkpoint's metrics in words. Random firing at a layer's rate r catches a fraction r

@@ -1,6 +1,8 @@
-// Boundaries at the slider's threshold and how they meet the gold word ends, as the tolerant
-// score counts them (DESIGN.md 6): a firing on a word's last character, or on the whitespace
-// right after it, credits that word end once.
+// Boundaries at the slider's threshold and how they meet the gold word ends. With spaces, as the
+// tolerant score counts them (DESIGN.md 6): a firing on a word's last character, or on the
+// whitespace right after it, credits that word end once. Without spaces (DESIGN.md 8), as the
+// spaceless scorer does: each line on its own, only the gaps inside lines scored, a layer read at
+// its lag (lag 1: z_t = 1 is a boundary before t).
 
 const SPACE = /^\s$/;
 export const isSpace = (c) => SPACE.test(c);
@@ -32,6 +34,62 @@ export function marks(z, chars, gold) {
   }
   return { marks: out, hits, fired, golds,
            precision: fired ? hits / fired : null, recall: golds ? hits / golds : null };
+}
+
+// boundaries after each position from a detector's z: lag 0 as is, lag 1 one to the left
+export function readAtLag(z, lag) {
+  if (!z || !lag) return z;
+  return z.map((_, t) => (t + 1 < z.length && z[t + 1] === 1 ? 1 : 0));
+}
+
+// the lines of a spaceless reading: [start, end) of each non-empty line (newlines left out)
+export function lineSpans(chars) {
+  const spans = [];
+  let start = 0;
+  for (let t = 0; t <= chars.length; t += 1) {
+    if (t === chars.length || chars[t] === "\n") {
+      if (t > start) spans.push([start, t]);
+      start = t + 1;
+    }
+  }
+  return spans;
+}
+
+const prf = (correct, predicted, gold) => {
+  const p = predicted ? correct / predicted : null, r = gold ? correct / gold : null;
+  const f1 = p === null || r === null ? null : p + r > 0 ? (2 * p * r) / (p + r) : 0;
+  return { precision: p, recall: r, f1 };
+};
+
+// the (start, end) of the words of line [a, b) cut after the positions where `after` is 1
+function words(after, a, b) {
+  const out = new Set();
+  let s = a;
+  for (let t = a; t < b; t += 1) {
+    if (t === b - 1 || after[t] === 1) { out.add(`${s}:${t}`); s = t + 1; }
+  }
+  return out;
+}
+
+// The spaceless scorer on one typed text: `after` (boundaries after each position) against gold.
+// Per position: "hit", "false", "miss" or "" (line-final gaps are given, so never marked); the
+// boundary counts behind precision and recall, and the word-token scores.
+export function spacelessMarks(after, chars, gold) {
+  const n = chars.length, out = new Array(n).fill("");
+  let hits = 0, fired = 0, golds = 0, correct = 0, predicted = 0, goldWords = 0;
+  for (const [a, b] of lineSpans(chars)) {
+    for (let t = a; t < b - 1; t += 1) {
+      if (gold[t]) golds += 1;
+      if (after[t]) fired += 1;
+      if (after[t] && gold[t]) { out[t] = "hit"; hits += 1; } else if (after[t]) out[t] = "false"; else if (gold[t]) out[t] = "miss";
+    }
+    const mine = words(after, a, b), truth = words(gold, a, b);
+    for (const w of mine) if (truth.has(w)) correct += 1;
+    predicted += mine.size;
+    goldWords += truth.size;
+  }
+  return { marks: out, hits, fired, golds, precision: fired ? hits / fired : null, recall: golds ? hits / golds : null,
+           token: { ...prf(correct, predicted, goldWords), correct, predicted, gold: goldWords } };
 }
 
 // segment number of each position: a boundary falls after its position

@@ -1,9 +1,10 @@
 // The embed view: one shared link's z grid and segments, for an iframe; a long text gets the
 // overview and its brush too.
-import { postText } from "../lib/api.js";
+import { loadModels, postText } from "../lib/api.js";
+import { layerLags } from "../lib/describe.js";
 import { $ } from "../lib/page.js";
 import { fromHash } from "../lib/permalink.js";
-import { boundaries } from "../lib/scoring.js";
+import { boundaries, readAtLag } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import { Brush } from "../views/minimap.js";
 import * as ruler from "../views/ruler.js";
@@ -34,7 +35,11 @@ export async function start() {
     $("status").textContent = `${res.model}: “${state.text.length > 60 ? state.text.slice(0, 60) + "…" : state.text}”`;
     const threshold = state.threshold ?? 0.5;
     const z = res.layers.map((l) => boundaries(l, threshold));
-    strips.show([{ name: res.model, res, z: (i) => z[i] }], { threshold });
+    // a checkpoint read without spaces: its segments are cut at each layer's lag
+    const m = res.spaces === false ? (await loadModels("text").catch(() => ({ models: [] }))).models.find((x) => x.name === res.model) : null;
+    const lags = m ? layerLags(m) : res.layers.map(() => 0);
+    const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
+    strips.show([{ name: res.model, res, z: (i) => z[i], cut: (i) => cut[i], lags }], { threshold });
   } catch (e) {
     $("status").textContent = e.message;
   }

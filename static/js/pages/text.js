@@ -1,13 +1,15 @@
 // The text page: type, and every view follows. The server computes the traces (continuing from
 // its cached prefix); this module asks for them (one request at a time, stale answers dropped)
-// and hands them to the views, which draw only what changed.
+// and hands them to the views, which draw only what changed. A spaceless checkpoint (DESIGN.md 8)
+// reads the text without its spaces: the page then shows what it read, the typed spaces as the
+// gold, the baselines beside the layers, and scores each layer at its lag, line by line.
 import { loadModels, postText } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { layerRoles, textModelSentence, unreadable } from "../lib/describe.js";
+import { bestLayer, layerLags, layerRoles, textModelSentence, unreadable } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, status } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
-import { boundaries, isSpace, marks, pct, segmentIds } from "../lib/scoring.js";
+import { boundaries, marks, pct, readAtLag, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import * as disagree from "../views/disagree.js";
 import * as inspector from "../views/inspector.js";
@@ -26,6 +28,13 @@ export const EXAMPLES = {
   "Numbers and capitals": "New York, 1,250 shares rose to $ 3.50 on Monday.",
   "Nonsense words": "blorft quandel zimp arrowing the plinth of unmarked dactyls",
 };
+// our own sentences typed without spaces, offered for a checkpoint that reads text without them
+export const NO_SPACES = {
+  "No spaces: the cat": "thecatsatonthemat",
+  "No spaces: a market day": "inthemorningwewalkedtothemarkettobuyfreshbreadandafewapples",
+  "No spaces: the dog": "thedogwatchedthecatfromthedoorandthenranaway",
+};
+const SPACED_NOTE = " (its spaces become the gold)";
 const HINT = "Hover a step (or tap it) to see every layer's z, z~, operation, ‖h‖ and gate there.";
 
 const state = { model: "", compare: "", text: "", threshold: 0.5, layer: null };
@@ -37,6 +46,8 @@ let hashTimer = null;
 
 const modelOf = (name) => models.find((m) => m.name === name);
 const rolesOf = (name) => (modelOf(name) ? layerRoles(modelOf(name)) : []);
+const lagsOf = (name) => (modelOf(name) ? layerLags(modelOf(name)) : []);
+const spaceless = (res) => res.spaces === false;
 
 // --- asking --------------------------------------------------------------------------------
 function ask({ typing = false } = {}) {
@@ -59,14 +70,27 @@ async function run(input, signal) {
   return { a, b, ms: performance.now() - t0 };
 }
 
-// the first step whose values may differ from the last answer's: the gold and surprisal-peak
-// rows look one character (and any spaces) ahead
+// the first step whose values may differ from the last answer's: the layers change only from the
+// first new character on; the gold and the baselines look ahead (the next character, the spaces
+// typed after it, a unigram segmenter the whole line), so they are compared as they are; a layer
+// read at lag 1 marks a boundary one step before it fires
+const lookingAhead = (r) => [r.gold_word_ends, ...(r.baseline_rows || []).map((b) => b.z),
+                             r.surprisal_boundaries ? r.surprisal_boundaries.z : null];
+
 function firstChange(prev, next) {
   if (!prev || prev.model !== next.model) return 0;
   const n = Math.min(prev.chars.length, next.chars.length);
   let i = 0;
   while (i < n && prev.chars[i] === next.chars[i]) i += 1;
-  while (i > 0 && isSpace(next.chars[i - 1])) i -= 1;
+  const a = lookingAhead(prev), b = lookingAhead(next);
+  if (a.length !== b.length) return 0;
+  a.forEach((row, k) => {
+    if (!row !== !b[k]) { i = 0; return; }
+    if (!row) return;
+    let j = 0;
+    while (j < i && row[j] === b[k][j]) j += 1;
+    i = Math.min(i, j);
+  });
   return Math.max(0, i - 1);
 }
 
@@ -77,17 +101,23 @@ function answered({ a, b, ms }, input) {
   lens.last = { a, b: same ? b : null };
   draw({ changedFrom, full: Boolean(prev.b) !== Boolean(lens.last.b) });
   const unk = a.unknown.filter(Boolean).length;
-  status(`${a.chars.length} characters read` + (unk ? `, ${unk} unknown to the model` : "")
+  const dropped = spaceless(a) ? (input.text.match(/[^\S\n]/g) || []).length : 0;
+  status(`${a.chars.length} characters read` + (dropped ? ` (the ${dropped} space${dropped > 1 ? "s" : ""} you typed left out)` : "")
+         + (unk ? `, ${unk} unknown to the model` : "")
          + ` · ${ms.toFixed(0)} ms` + (a.reused_prefix ? ` (${a.reused_prefix} from cache)` : "")
          + (b && !same ? ` · ${state.compare} reads this text differently, so it is not shown beside it` : ""));
   $("reading-note").textContent = unreadable(a, input.text);
 }
 
 // --- drawing ---------------------------------------------------------------------------------
+// z(i): layer i's firings at the threshold; cut(i): the boundaries after each position they mark
+// (a lag-1 layer's one to the left); lags from the checkpoint's metrics (spaceless only)
 function entry(name, res) {
   const z = res.layers.map((l) => boundaries(l, state.threshold));
+  const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
+  const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
   const typed = res.source_spans.map(([s, t]) => state.text.slice(s, t));
-  return { name, res, z: (i) => z[i], roles: rolesOf(name), typed };
+  return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), typed };
 }
 
 function draw({ changedFrom = 0, full = false } = {}) {
@@ -108,10 +138,17 @@ function draw({ changedFrom = 0, full = false } = {}) {
   performance.measure("lens:draw", { start: t0, end: performance.now() });
 }
 
-// the chosen layer's segments over the typed text, and its precision and recall on it
+// how a row's boundaries meet the gold: with spaces the tolerant way, without them line by line
+function scored(e, z) {
+  const res = e.res;
+  return spaceless(res) ? spacelessMarks(z, res.chars, res.gold_word_ends) : marks(z, res.chars, res.gold_word_ends);
+}
+
+// the chosen layer's segments over the typed text (without spaces: over what the model read),
+// and its precision and recall on it
 function readingOf(e) {
-  const res = e.res, k = layerIndex(e), z = k === null ? res.gold_word_ends : e.z(k);
-  const m = marks(z, res.chars, res.gold_word_ends);
+  const res = e.res, k = layerIndex(e), z = k === null ? res.gold_word_ends : spaceless(res) ? e.cut(k) : e.z(k);
+  const m = scored(e, z);
   const pieces = e.typed;
   return { k, z, m, pieces, seg: segmentIds(z), marks: m.marks };
 }
@@ -121,20 +158,48 @@ function drawReading() {
   reading.render(r.pieces, r.seg, r.marks, e.res.unknown);
   reading.window(strips.viewport.window());
   const name = r.k === null ? "" : `layer ${r.k + 1}`;
+  if (spaceless(e.res)) {
+    $("reading-title").textContent = name ? `What the model read, as ${name} cuts it` : "What the model read";
+    $("scores").textContent = r.k === null ? "" : spacelessScores(e, r, name);
+    return;
+  }
   $("reading-title").textContent = name ? `The text as ${name} cuts it` : "The text";
   $("scores").textContent = r.k === null ? "" : `At threshold ${state.threshold.toFixed(2)}, ${name} fires on `
     + `${pct(r.m.recall)} of this text's ${r.m.golds} word ends (recall) and ${pct(r.m.precision)} of its `
     + `${r.m.fired} firings are word ends (precision).` + otherLayers(e, r.k);
 }
 
+// without spaces: boundaries inside lines (line ends are given), words cut out exactly, and the
+// same for the other layers and the baselines on this text
+function spacelessScores(e, r, name) {
+  const lag = e.lags[r.k] === 1 ? " (read at lag 1: a firing marks the boundary before its letter)" : "";
+  const at = `At threshold ${state.threshold.toFixed(2)}, ${name}${lag}`;
+  if (!r.m.golds) {
+    return `${at} cuts this text into ${r.m.token.predicted} pieces. You typed no spaces inside its lines, so there `
+      + "is no gold to score it against: type it with its spaces (the model still reads it without them).";
+  }
+  return `${at} finds ${pct(r.m.recall)} of the ${r.m.golds} word boundaries you typed (recall), and ${pct(r.m.precision)} `
+    + `of its ${r.m.fired} boundaries are word boundaries (precision); it cuts out ${r.m.token.correct} of the `
+    + `${r.m.token.gold} words exactly (word-token F1 ${r.m.token.f1 === null ? "–" : r.m.token.f1.toFixed(2)}).`
+    + otherLayers(e, r.k) + baselinesHere(e);
+}
+
 function otherLayers(e, chosen) {
   const parts = [];
   e.res.layers.forEach((l, i) => {
     if (!l.z || i === chosen) return;
-    const m = marks(e.z(i), e.res.chars, e.res.gold_word_ends);
+    const m = scored(e, spaceless(e.res) ? e.cut(i) : e.z(i));
     parts.push(`layer ${l.layer}: recall ${pct(m.recall)}, precision ${pct(m.precision)}`);
   });
   return parts.length ? ` Others: ${parts.join("; ")}.` : "";
+}
+
+function baselinesHere(e) {
+  const parts = (e.res.baseline_rows || []).map((b) => {
+    const m = scored(e, b.z);
+    return `${b.name}: recall ${pct(m.recall)}, precision ${pct(m.precision)}`;
+  });
+  return parts.length ? ` Baselines: ${parts.join("; ")}.` : "";
 }
 
 function layerIndex(e) {
@@ -185,15 +250,36 @@ function describe() {
   if (!m) return;
   const { sentence, details } = textModelSentence(m);
   $("model-info").textContent = sentence;
+  document.body.classList.toggle("spaceless", m.spaces === false);
+  $("reading-mode").textContent = m.spaces === false
+    ? "This model reads your text without its spaces (it was trained that way); the spaces you typed are the gold row." : "";
+  $("reading-mode").hidden = m.spaces !== false;
+  fillExamples(m);
   $("model-figures").replaceChildren(...details.map((d) => Object.assign(document.createElement("li"), { textContent: d })));
   const roles = layerRoles(m), select = $("layer");
   select.replaceChildren();
   roles.forEach((r, i) => { if (m.detectors[i]) select.add(new Option(`layer ${r.layer}${r.name ? ` (${r.name})` : ""}`, String(i))); });
   if (state.layer === null || !m.detectors[state.layer]) {
     const word = roles.find((r) => r.name === "word detector");
-    state.layer = word ? word.layer - 1 : Math.max(0, m.detectors.lastIndexOf(true));
+    state.layer = m.spaces === false ? bestLayer(m) : word ? word.layer - 1 : Math.max(0, m.detectors.lastIndexOf(true));
   }
   select.value = String(state.layer);
+}
+
+// the examples: for a checkpoint that reads without spaces, our sentences typed without them
+// first, then the spaced ones (whose spaces become the gold)
+function examples(m) {
+  const out = {};
+  if (m && m.spaces === false) Object.assign(out, NO_SPACES);
+  for (const [name, text] of Object.entries(EXAMPLES)) out[m && m.spaces === false ? name + SPACED_NOTE : name] = text;
+  return out;
+}
+
+function fillExamples(m) {
+  const select = $("examples");
+  while (select.options.length > 1) select.remove(1);
+  for (const name of Object.keys(examples(m))) select.add(new Option(name, name));
+  select.value = "";
 }
 
 // --- permalink -------------------------------------------------------------------------------
@@ -230,7 +316,7 @@ function embedSnippet() {
 function exportParts() {
   const e = shown[0];
   const parts = [{ title: `HM-LSTM Boundary Lens · ${state.model}${shown[1] ? ` and ${state.compare}` : ""}`,
-                   lines: [$("model-info").textContent, $("reading-note").textContent].filter(Boolean) }];
+                   lines: [$("model-info").textContent, $("reading-mode").textContent, $("reading-note").textContent].filter(Boolean) }];
   if (e) {
     const r = readingOf(e);
     parts.push({ title: $("reading-title").textContent, lines: [$("scores").textContent], reading: r });
@@ -274,7 +360,6 @@ export async function start() {
   models = list.models;
   state.model = modelOf(document.body.dataset.defaultModel) ? document.body.dataset.defaultModel : list.default;
   fillModels([$("model"), $("compare")], models, state.model);
-  for (const name of Object.keys(EXAMPLES)) $("examples").add(new Option(name, name));
   const linked = loadHash();
   if (!models.length) {
     status("No text checkpoint is loaded on this server.", true);
@@ -295,11 +380,11 @@ export async function start() {
     state.text = $("text").value;
     ask({ typing: true });
   });
-  $("model").addEventListener("change", () => { state.model = $("model").value; describe(); ask(); });
+  $("model").addEventListener("change", () => { state.model = $("model").value; state.layer = null; describe(); ask(); });
   $("compare").addEventListener("change", () => { state.compare = $("compare").value; ask(); });
   $("layer").addEventListener("change", () => { state.layer = Number($("layer").value); saveHash(); if (shown.length) drawReading(); });
   $("examples").addEventListener("change", () => {
-    const t = EXAMPLES[$("examples").value];
+    const t = examples(modelOf(state.model))[$("examples").value];
     if (t) { state.text = $("text").value = t; ask(); }
   });
   bindShare(() => { saveHash(); return location.href; }, embedSnippet);

@@ -16,7 +16,10 @@ function heading(res, t, typed) {
   return `<div class="what"><b>character ${t}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
     + (res.unknown[t] ? " · unknown to the model" : "")
     + ` · input ${span[0]}–${span[1]}`
-    + ` · gold word end: ${res.gold_word_ends[t] ? "yes" : "no"}</div>`;
+    + ` · gold word end: ${res.gold_word_ends[t] ? "yes" : "no"}`
+    + (res.baseline_rows && res.baseline_rows.length
+      ? ` · baselines: ${res.baseline_rows.map((b) => `${esc(b.name)} ${b.z[t] ? "yes" : "no"}`).join(", ")}` : "")
+    + "</div>";
 }
 
 const loss = (res, t) => (res.task === "ink" ? `nll ${fmt(res.nll[t], 2)} nats` : `surprisal ${fmt(res.surprisal[t], 2)} bits`);
@@ -27,10 +30,11 @@ export function render(el, shown, t, typed = null) {
   const n = first.task === "ink" ? first.points.length : first.chars.length;
   if (t === null || t < 0 || t >= n) return;
   const parts = [heading(first, t, typed)];
-  for (const { name, res, z, roles = [] } of shown) {
+  for (const { name, res, z, roles = [], lags = [] } of shown) {
     parts.push(`<table><caption>${esc(name)} · ${loss(res, t)}</caption>`
       + "<tr><th>layer</th><th>z</th><th>z~</th><th>op</th><th>‖h‖</th><th>gate</th></tr>"
-      + res.layers.map((l, i) => `<tr><td>${l.layer}${roles[i] && roles[i].short ? ` <small>${esc(roles[i].short)}</small>` : ""}</td>`
+      + res.layers.map((l, i) => `<tr><td>${l.layer}${roles[i] && roles[i].short ? ` <small>${esc(roles[i].short)}</small>` : ""}`
+        + `${lags[i] === 1 ? ' <small title="a firing here marks the boundary before this character">lag 1</small>' : ""}</td>`
         + `<td>${l.z ? z(i)[t] : "–"}</td><td>${l.z_soft ? fmt(l.z_soft[t]) : "–"}</td>`
         + `<td class="op-${l.op[t]}">${OP_NAMES[l.op[t]]}</td><td>${fmt(l.h_norm[t], 2)}</td><td>${fmt(l.gate[t])}</td></tr>`).join("")
       + "</table>");

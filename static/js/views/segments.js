@@ -1,7 +1,10 @@
 // The detail window's text again, once per layer (top first) and for the gold, cut where that
-// layer fires: HTML cells on the strips' own grid, so each glyph sits over its column.
+// layer fires: HTML cells on the strips' own grid, so each glyph sits over its column. Without
+// spaces the text is what the model read, each layer is cut where it marks a boundary (a lag-1
+// layer one to the left of its firing), and the baselines' cuts follow beneath the gold.
 import { glyph } from "../lib/plot.js";
 import { segmentIds } from "../lib/scoring.js";
+import { baselineRows } from "./zgrid.js";
 
 const esc = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 
@@ -23,8 +26,11 @@ export function shownChars(res, typed) {
   return res.chars.map((c, t) => (res.unknown[t] && typed[t] ? typed[t][0] : c));
 }
 
+// without spaces the baselines' cuts are shown too; with spaces they would only repeat the gold
+const baselines = (res) => (res.spaces === false ? baselineRows(res) : []);
+
 export function height(ctx) {
-  return 4 + 22 * (ctx.res.layers.filter((l) => l.z).length + 1);
+  return 4 + 22 * (ctx.res.layers.filter((l) => l.z).length + 1 + baselines(ctx.res).length);
 }
 
 export function render(el, ctx) {
@@ -38,10 +44,14 @@ export function render(el, ctx) {
   el.style.setProperty("--glyph", `${Math.max(7, Math.min(15, Math.floor(cell * 1.45)))}px`);
   el.classList.toggle("tiny", cell < 5);
   const out = [];
+  const lags = ctx.lags || [];
   res.layers.map((l, i) => [l, i]).filter(([l]) => l.z).reverse().forEach(([l, i]) => {
-    const z = ctx.z(i);
-    out.push(row(fr.narrow ? `L${l.layer}` : `layer ${l.layer}`, chars, z, segmentIds(z), res.unknown, win));
+    const z = ctx.cut ? ctx.cut(i) : ctx.z(i), lag = lags[i] === 1 ? (fr.narrow ? " lag1" : " (lag 1)") : "";
+    out.push(row((fr.narrow ? `L${l.layer}` : `layer ${l.layer}`) + lag, chars, z, segmentIds(z), res.unknown, win));
   });
   out.push(row(res.task === "ink" ? "pen-up" : "gold", chars, gold, segmentIds(gold), res.unknown, win, "gold"));
+  for (const b of baselines(res).reverse()) {
+    out.push(row(fr.narrow ? b.short : b.name, chars, b.z, segmentIds(b.z), res.unknown, win, "baseline"));
+  }
   el.innerHTML = out.join("");
 }
