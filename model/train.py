@@ -359,7 +359,7 @@ def load_run_model(run_dir: Path) -> tuple[HMLSTMModel, dict]:
 class StopReason(enum.Enum):
     FINISHED = "finished"                                   # the planned epochs are done
     BUDGET = "finished its --lr-minutes"                    # the lr schedule's time is spent
-    LIMIT = "stopped at --max-minutes/--max-updates"        # resumable; no validation of a part epoch
+    LIMIT = "stopped at --max-minutes/--max-updates"        # resumable
 
 
 def learning_rate(args, step: int, fraction: float) -> float:
@@ -533,8 +533,8 @@ def main(argv=None) -> None:
             stop = trainer.stop_reason()
             if stop is not None:
                 break
-        if stop is StopReason.LIMIT:
-            break
+        if stop is StopReason.LIMIT and not args.lr_minutes:
+            break                 # resumable; a run on a time budget validates what it has (a lease's last minutes)
         if stop is None:
             trainer.next_epoch()
         trainer.validate()
