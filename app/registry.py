@@ -37,7 +37,8 @@ class Loaded:
     def describe(self) -> dict:
         cfg = self.model.cfg
         return {
-            "name": self.name, "task": cfg.task, "layers": cfg.num_layers, "hidden_sizes": cfg.hidden_sizes,
+            "name": self.name, "task": cfg.task, "arch": cfg.arch, "layers": cfg.num_layers,
+            "hidden_sizes": cfg.hidden_sizes,
             "detectors": [cfg.has_detector(l) for l in range(cfg.num_layers)],
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "layer_norm": cfg.layer_norm, "nested": cfg.nested, "spaces": self.spaces,

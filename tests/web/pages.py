@@ -3,6 +3,8 @@ import time
 from contextlib import contextmanager
 
 import httpx
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
 from bench.latency import text_of  # noqa: F401  (our own words, n characters)
 
@@ -93,3 +95,18 @@ def full_screenshot(driver, path, width, height):
     driver.save_screenshot(str(path))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+def draw_strokes(driver, strokes):
+    """Mouse strokes on the drawing pad, offsets from its top-left corner; each waited for."""
+    pad = driver.find_element(By.ID, "pad")
+    w, h = pad.size["width"], pad.size["height"]
+    for k, stroke in enumerate(strokes):
+        before = driver.execute_script("return window.lens.rendered")
+        x0, y0 = stroke[0]
+        chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
+        for x, y in stroke[1:]:
+            chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
+        chain.release().perform()
+        wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
+                         f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {k + 1}")

@@ -11,7 +11,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.web.pages import api, clear_text, open_analysed, open_page, plotted_rows, severe_errors, type_text, wait_for
+from tests.web.pages import (api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, severe_errors,
+                             type_text, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -157,21 +158,6 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     browser.save_screenshot(str(artifacts / "embed.png"))
     errors = severe_errors(browser)
     assert not errors, errors          # the content security policy blocks nothing the page needs
-
-
-def draw_strokes(driver, strokes):
-    """Mouse strokes on the drawing pad, offsets from its top-left corner."""
-    pad = driver.find_element(By.ID, "pad")
-    w, h = pad.size["width"], pad.size["height"]
-    for stroke in strokes:
-        before = driver.execute_script("return window.lens.rendered")
-        x0, y0 = stroke[0]
-        chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
-        for x, y in stroke[1:]:
-            chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
-        chain.release().perform()
-        wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
-                         f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {strokes.index(stroke) + 1}")
 
 
 # "lo": an l, an o, then a connected wave, then a dot

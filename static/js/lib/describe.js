@@ -167,35 +167,147 @@ export function textModelSentence(m) {
   return { sentence: (first || `${m.name}: no boundary scores were measured for this checkpoint.`) + (first ? whitespaceClause(m) : ""), details };
 }
 
-// The ink checkpoint's metrics in words. Random firing at a layer's rate r catches a fraction r
-// of any gold, so a recall near the rate is a coin toss.
+// --- ink ---------------------------------------------------------------------------------------
+
+// A plain LSTM baseline (model.train --arch lstm): the checkpoint's own word where the server
+// gives it, else the training command, else no detector on any layer.
+export function isLstm(m) {
+  if (!m) return false;
+  const arch = m.arch ?? (m.model || {}).arch;
+  if (arch) return arch === "lstm";
+  if (/--arch[= ]lstm\b/.test((m.training || {}).command || "")) return true;
+  return Array.isArray(m.detectors) && m.detectors.length > 0 && m.detectors.every((d) => !d);
+}
+
+// the kind of model in a few words, for the pickers and captions
+export const inkKind = (m) => (isLstm(m) ? "LSTM, no boundary detector" : "HM-LSTM");
+
+// the validation log-likelihood per line, or null
+export function inkLoglik(m) {
+  const metrics = (m && m.metrics) || {};
+  return (metrics.valid || {}).loglik_per_sequence ?? metrics.valid_loglik_per_sequence ?? null;
+}
+
+// how a layer's F1 compares with random firing at its rate: "clear", "some" or "random"
+function against(f1, random) {
+  if (f1 == null || random == null) return null;
+  if (f1 >= 1.4 * random && f1 >= 0.1) return "clear";
+  if (f1 > 1.15 * random) return "some";
+  return "random";
+}
+
+// A layer scored the way model.evaluate now scores ink (DESIGN.md 10): each F1 beside the exact
+// F1 of random firings at the layer's rate, character ends with a 2-point tolerance.
+function exactLayer(l, tolerance) {
+  const c = l.char_boundary, u = l.penup;
+  const cv = c ? against(c.f1, l.char_random_f1) : null, uv = u ? against(u.f1, l.penup_random_f1) : null;
+  const inside = l.rate_inside_strokes != null ? ` (${pct(l.rate_inside_strokes)} of the points inside strokes)` : "";
+  const charWords = {
+    clear: "marks character ends inside strokes", some: "marks some character ends inside strokes",
+    random: "is about as good as random at character ends inside strokes" }[cv];
+  const upWords = {
+    clear: "fires at pen-ups", some: "fires at pen-ups a little more often than chance",
+    random: "is about as good as random at pen-ups" }[uv];
+  const charFig = c ? `character-end F1 ${f2(c.f1)} within ${tolerance} points (precision ${pct(c.precision)}, recall ${pct(c.recall)}), `
+    + `where random firing at its rate scores ${f2(l.char_random_f1)}` : "";
+  const upFig = u ? `pen-up F1 ${f2(u.f1)} (precision ${pct(u.precision)}, recall ${pct(u.recall)}), `
+    + `where random firing at its rate scores ${f2(l.penup_random_f1)}` : "";
+  const random = (cv === null || cv === "random") && (uv === null || uv === "random");
+  let lead;
+  if (random) lead = `Layer ${l.layer} is about as good as random: its boundaries say little about the ink`;
+  else if (cv === "clear" || (cv === "some" && uv !== "clear")) lead = `Layer ${l.layer} ${charWords}${uv ? `, and ${upWords}` : ""}`;
+  else lead = `Layer ${l.layer} ${upWords}${cv ? `, and ${charWords}` : ""}`;
+  const figs = [charFig, upFig].filter(Boolean).join("; ");
+  return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.`, warn: random, layer: l.layer,
+           verdict: { char: cv, penup: uv } };
+}
+
+// A layer scored the older way (no random F1 recorded): random firing at a layer's rate r catches a
+// fraction r of any gold, so a recall near the rate is a coin toss.
+function estimatedLayer(l) {
+  const parts = [];
+  let random = true;
+  for (const [key, what] of [["penup", "pen lifts"], ["char_boundary", "character ends inside strokes"]]) {
+    const s = l[key];
+    if (!s) continue;
+    const lift = l.boundary_rate ? s.recall / l.boundary_rate : 0, rate = pct(l.boundary_rate);
+    if (lift > 1.5) random = false;
+    const words = lift > 1.5 ? `where random firing at its rate would catch about ${rate}`
+      : lift >= 0.67 ? `about what random firing at its rate would (${rate})`
+        : `fewer than random firing at its rate would (${rate})`;
+    parts.push(`it catches ${pct(s.recall)} of ${what}, ${words}, and ${pct(s.precision)} of its firings are `
+      + `${key === "penup" ? "pen lifts" : "character ends"}`);
+  }
+  const verdict = random ? " That is about as random: its boundaries say little about the ink." : "";
+  return { text: `Layer ${l.layer} fires on ${pct(l.boundary_rate)} of points; ${parts.join("; ")}.${verdict}`, warn: random,
+           layer: l.layer };
+}
+
+// the pen-up rule beside the layers' pen-up scores (DESIGN.md 10)
+export function penupRule(m) {
+  const rule = ((((m || {}).metrics || {}).valid || {}).baselines || {}).penup_rule || {};
+  const on = rule.penup ? rule.penup.f1 : 1, inside = rule.char_boundary ? rule.char_boundary.f1 : 0;
+  return `Pen-ups are part of the input, so “fire at every pen-up” is the trivial rule: perfect on pen-ups `
+    + `(F1 ${f2(on)}), nothing inside strokes (character-end F1 ${f2(inside)}).`;
+}
+
+const PROTOCOL = {
+  graves2013: "offsets standardised with the training set's statistics",
+};
+
+// The ink checkpoint's metrics in words: [{text, warn, kind}], the first the model and its
+// log-likelihood, then one per detector layer, then the pen-up rule.
 export function inkModelSentences(m) {
   const metrics = m.metrics || {};
   const valid = metrics.valid || {};
-  const ll = valid.loglik_per_sequence ?? metrics.valid_loglik_per_sequence;
+  const ll = inkLoglik(m);
   const out = [];
-  if (ll != null) out.push(`${m.name}: validation log-likelihood ${ll.toFixed(1)} nats per line`
-    + (valid.sequences ? ` over ${valid.sequences.toLocaleString("en")} validation lines` : "")
-    + ((m.training || {}).data ? `; trained on ${m.training.data}` : "") + ".");
-  for (const l of valid.layers || []) {
-    const parts = [];
-    let random = true;
-    for (const [key, what] of [["penup", "pen lifts"], ["char_boundary", "character ends inside strokes"]]) {
-      const s = l[key];
-      if (!s) continue;
-      const lift = l.boundary_rate ? s.recall / l.boundary_rate : 0, rate = pct(l.boundary_rate);
-      if (lift > 1.5) random = false;
-      const against = lift > 1.5 ? `where random firing at its rate would catch about ${rate}`
-        : lift >= 0.67 ? `about what random firing at its rate would (${rate})`
-          : `fewer than random firing at its rate would (${rate})`;
-      parts.push(`it catches ${pct(s.recall)} of ${what}, ${against}, and ${pct(s.precision)} of its firings are `
-        + `${key === "penup" ? "pen lifts" : "character ends"}`);
-    }
-    const verdict = random ? " That is about as random: its boundaries say little about the ink." : "";
-    out.push(`Layer ${l.layer} fires on ${pct(l.boundary_rate)} of points; ${parts.join("; ")}.${verdict}`);
+  const data = (m.training || {}).data ? `; trained on ${m.training.data}` : "";
+  if (isLstm(m)) {
+    out.push({ kind: "arch", text: `${m.name} is a plain LSTM (${m.layers} layers of ${m.hidden_sizes.join("/")} units), `
+      + "the baseline for the HM-LSTMs: it has no boundary detector, so there are no boundaries to show, only its NLL per "
+      + "point and its traces.", warn: false });
   }
-  if (!out.length) out.push(`${m.name}: no metrics were measured for this checkpoint.`);
+  const protocol = valid.protocol || (m.normalisation || {}).protocol;
+  if (ll != null) {
+    const how = [];
+    if (protocol) how.push(`${protocol}: ${PROTOCOL[protocol] || protocol}`);
+    if (valid.jacobian_nats_per_point != null) how.push(`the Jacobian to whiteboard units, ${valid.jacobian_nats_per_point.toFixed(2)} nats per point, stated, not added`);
+    out.push({ kind: "loglik", text: `${m.name}: validation log-likelihood ${ll.toFixed(1)} nats per line`
+      + (valid.sequences ? ` over ${valid.sequences.toLocaleString("en")} validation lines` : "")
+      + (how.length ? ` (${how.join("; ")})` : "") + `${data}.`, warn: false });
+  } else if (metrics.stop_loglik_per_sequence != null) {
+    out.push({ kind: "loglik", text: `${m.name}: not evaluated on the validation lines yet; log-likelihood `
+      + `${metrics.stop_loglik_per_sequence.toFixed(1)} nats per line on the early-stopping slice of the training lines${data}.`, warn: false });
+  }
+  const tolerance = valid.char_tolerance_points ?? 2;
+  for (const l of valid.layers || []) {
+    const exact = l.penup_random_f1 !== undefined || l.char_random_f1 !== undefined;
+    out.push({ kind: "layer", ...(exact ? exactLayer(l, tolerance) : estimatedLayer(l)) });
+  }
+  if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) out.push({ kind: "rule", text: penupRule(m), warn: false });
+  if (!out.length) out.push({ kind: "none", text: `${m.name}: no metrics were measured for this checkpoint.`, warn: false });
   return out;
+}
+
+// the two models' mean NLL per point on this ink, and the validation gap where both were measured
+export function nllCaption(main, other, mainRes, otherRes) {
+  const mean = (a) => {
+    const v = a.filter((x) => x !== null && Number.isFinite(x));
+    return v.length ? v.reduce((s, x) => s + x, 0) / v.length : null;
+  };
+  const a = mean(mainRes.nll), b = mean(otherRes.nll);
+  let text = `NLL per point on this ink: ${main.name} (grey) ${f2(a)} nats on average, ${other.name} (purple line) ${f2(b)}`;
+  if (a != null && b != null) text += a < b ? `; ${main.name} predicts it better (lower is better)`
+    : a > b ? `; ${other.name} predicts it better (lower is better)` : "";
+  text += ".";
+  const la = inkLoglik(main), lb = inkLoglik(other);
+  const pa = ((main.metrics || {}).valid || {}).protocol || (main.normalisation || {}).protocol;
+  const pb = ((other.metrics || {}).valid || {}).protocol || (other.normalisation || {}).protocol;
+  if (la != null && lb != null && pa === pb) {
+    text += ` On the validation lines: ${la.toFixed(1)} against ${lb.toFixed(1)} nats per line (log-likelihood, higher is better).`;
+  }
+  return { text, means: [a, b] };
 }
 
 // what the model could not read of the typed text, from chars, unknown and source_spans

@@ -1,9 +1,11 @@
 // The handwriting page: draw, and after each stroke every view follows; the pad itself is
-// coloured by the chosen layer's segments. The server normalises the ink the way the
-// checkpoint was trained.
+// coloured by the chosen layer's segments, and the paper's Figure 5 sets the ink cut by its
+// pen-ups beside the ink cut by that layer. The server normalises the ink the way the
+// checkpoint was trained. A plain LSTM checkpoint (no boundary detector) can be compared by its
+// NLL per point: the same strokes go to it too and its NLL is a second line in the NLL strip.
 import { analyse, inkExample, loadModels } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { inkModelSentences } from "../lib/describe.js";
+import { inkModelSentences, isLstm, nllCaption } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
 import { $, busy, status, touchDevice } from "../lib/page.js";
@@ -12,6 +14,7 @@ import { frame } from "../lib/plot.js";
 import { boundaries, segmentIds } from "../lib/scoring.js";
 import { pack, unpack } from "../lib/strokes.js";
 import { Strips } from "../lib/strips.js";
+import * as figure5 from "../views/figure5.js";
 import * as inspector from "../views/inspector.js";
 import { Brush } from "../views/minimap.js";
 import * as ruler from "../views/ruler.js";
@@ -21,7 +24,7 @@ import * as trajectory from "../views/trajectory.js";
 import * as zgrid from "../views/zgrid.js";
 
 const HINT = "Hover a point (or tap it) to see every layer's z, z~, operation, ‖h‖ and gate there.";
-const state = { model: "", layer: 0, view: "raw", threshold: 0.5 };
+const state = { model: "", layer: 0, view: "raw", threshold: 0.5, compare: "" };
 const lens = window.lens;
 let models = [], pad, strips, live, cursor, shown = [];
 
@@ -33,21 +36,32 @@ function ask() {
     clearViews();
     return;
   }
-  const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model };
-  live.want(JSON.stringify([input.model, pad.strokes.length, pad.strokes.reduce((n, s) => n + s.length, 0),
+  const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model, compare: comparing() };
+  live.want(JSON.stringify([input.model, input.compare, pad.strokes.length, pad.strokes.reduce((n, s) => n + s.length, 0),
                             pad.strokes.at(-1).at(-1)]), input);
+}
+
+// the LSTM whose NLL is drawn beside the main model's ("" for none)
+function comparing() {
+  return state.compare && state.compare !== state.model && models.some((m) => m.name === state.compare && isLstm(m))
+    ? state.compare : "";
 }
 
 async function run(input, signal) {
   const t0 = performance.now();
-  const res = await analyse("ink", input, { signal });
-  return { res, ms: performance.now() - t0, strokes: input.strokes.length };
+  const [res, other] = await Promise.all([
+    analyse("ink", { strokes: input.strokes, model: input.model }, { signal }),
+    input.compare ? analyse("ink", { strokes: input.strokes, model: input.compare }, { signal }) : null,
+  ]);
+  return { res, other, ms: performance.now() - t0, strokes: input.strokes.length };
 }
 
-function answered({ res, ms, strokes }) {
+function answered({ res, other, ms, strokes }) {
   lens.last = res;
+  lens.compare = other;
   draw();
-  status(`${res.points.length} points in ${strokes} strokes · ${ms.toFixed(0)} ms`);
+  status(`${res.points.length} points in ${strokes} strokes · ${ms.toFixed(0)} ms`
+    + (other ? ` · compared with ${other.model}` : ""));
 }
 
 // --- drawing -------------------------------------------------------------------------------------
@@ -55,11 +69,18 @@ function draw() {
   const res = lens.last;
   if (!res || !res.layers) return;
   const z = res.layers.map((l) => boundaries(l, state.threshold));
-  shown = [{ name: state.model, res, z: (i) => z[i] }];
+  const other = lens.compare && lens.compare.points.length === res.points.length ? lens.compare : null;
+  shown = [{ name: state.model, res, z: (i) => z[i], compare: other ? { name: other.model, nll: other.nll } : null }];
   const zl = z[state.layer] || res.pen_up;
   pad.colour(segmentIds(zl), zl);
+  $("trajectory-note").textContent = z[state.layer]
+    ? `the ink coloured by layer ${state.layer + 1}'s segments; boundaries marked, pen-up moves dotted`
+    : `${state.model} has no boundary detector: the ink is coloured by its pen-ups; pen-up moves dotted`;
+  $("soft-heading").hidden = !res.layers.some((l) => l.z_soft);
   drawTrajectory();
+  drawFigure();
   strips.show(shown, { threshold: state.threshold, changedFrom: 0, full: true });
+  captionNll(other);
   warnFlat(res);
   exportable(true);
   cursor.set(cursor.t !== null && cursor.t < res.points.length ? cursor.t : 0);
@@ -72,6 +93,45 @@ function drawTrajectory() {
   trajectory.render($("trajectory"), res, zl, state.view, frame(width, touchDevice()));
   follow($("trajectory"));
 }
+
+// Figure 5: pen-ups beside the chosen layer's segments, the same box and size for both
+function drawFigure() {
+  const res = lens.last;
+  if (!res || !shown.length) return;
+  const width = Math.min($("fig-penup-box").clientWidth, $("fig-layer-box").clientWidth);
+  if (!width) return;
+  const b = figure5.box(res.points), narrow = width < 420, height = figure5.heightFor(b, width, narrow);
+  const strokes = res.points.length ? res.points.at(-1)[2] + 1 : 0;
+  const up = figure5.render($("fig-penup"), res, res.pen_up, b, width, height);
+  $("fig-penup").dataset.segments = String(up.segments);
+  $("fig-penup-caption").textContent = `By its pen-ups: ${up.segments} segment${up.segments === 1 ? "" : "s"}, one per stroke `
+    + `(${strokes}). Pen-ups are in the input: “fire at every pen-up” draws this panel exactly.`;
+  const zl = shown[0].z(state.layer), caption = $("fig-layer-caption");
+  if (!zl) {
+    figure5.clear($("fig-layer"));
+    delete $("fig-layer").dataset.segments;
+    $("fig-layer").hidden = true;
+    caption.textContent = `${state.model} has no boundary detector${isLstm(current()) ? " (a plain LSTM)" : ""}: `
+      + "there are no boundaries to cut the ink by, only its pen-ups.";
+    caption.className = "warn";
+    return;
+  }
+  $("fig-layer").hidden = false;
+  caption.className = "";
+  const cut = figure5.render($("fig-layer"), res, zl, b, width, height);
+  $("fig-layer").dataset.segments = String(cut.segments);
+  caption.textContent = `By layer ${state.layer + 1}'s boundaries: ${cut.segments} segment${cut.segments === 1 ? "" : "s"} `
+    + `(${cut.boundaries} firing${cut.boundaries === 1 ? "" : "s"} before the last point, at threshold ${state.threshold.toFixed(2)}).`;
+}
+
+// the compared LSTM's mean NLL beside the main model's, under the NLL strip's heading
+function captionNll(other) {
+  const el = $("nll-caption"), m = current(), o = other && models.find((x) => x.name === other.model);
+  el.hidden = !(m && o);
+  el.textContent = m && o ? nllCaption(m, o, lens.last, other).text : "";
+}
+
+const current = () => models.find((x) => x.name === state.model);
 
 // hovering (or tapping) a point of the ink picks it; the listeners are added once, after the first plot
 function follow(el) {
@@ -100,8 +160,16 @@ function warnFlat(res) {
 
 function clearViews() {
   lens.last = null;
+  lens.compare = null;
   shown = [];
   strips.clear();
+  figure5.clear($("fig-penup"));
+  figure5.clear($("fig-layer"));
+  $("fig-layer").hidden = false;
+  for (const id of ["fig-penup", "fig-layer"]) delete $(id).dataset.segments;
+  $("fig-penup-caption").textContent = "";
+  $("fig-layer-caption").textContent = "";
+  $("nll-caption").hidden = true;
   if ($("trajectory").data) Plotly.purge($("trajectory"));
   $("trajectory").replaceChildren();
   pad.colour(null, null);
@@ -114,7 +182,8 @@ function clearViews() {
 
 function showStep(t) {
   if (!shown.length || t === null) return;
-  inspector.render($("inspector"), shown, t);
+  const other = shown[0].compare && lens.compare;
+  inspector.render($("inspector"), other ? [...shown, { name: `${other.model} (compared)`, res: other, z: () => null }] : shown, t);
   const p = trajectory.positions(lens.last, state.view)[t];
   if (!p || !$("trajectory").layout) return;
   const r = state.view === "raw" ? 7 : 0.35;
@@ -124,23 +193,33 @@ function showStep(t) {
 
 // --- model, permalink, export ----------------------------------------------------------------------
 function describe() {
-  const m = models.find((x) => x.name === state.model);
+  const m = current();
   if (!m) return;
   $("model-info").replaceChildren(...inkModelSentences(m).map((s) => {
     const p = document.createElement("p");
-    p.textContent = s;
-    if (/about as random/.test(s)) p.className = "warn";
+    p.textContent = s.text;
+    p.dataset.kind = s.kind;
+    if (s.warn) p.className = "warn";
     return p;
   }));
   $("layer").replaceChildren();
   m.detectors.forEach((d, i) => { if (d) $("layer").add(new Option(`layer ${i + 1}`, String(i))); });
+  const none = !m.detectors.some(Boolean);
+  if (none) $("layer").add(new Option("pen-ups (no boundary detector)", "-1"));
+  $("layer").disabled = none;
   if (!m.detectors[state.layer]) state.layer = Math.max(0, m.detectors.indexOf(true));
-  $("layer").value = String(state.layer);
+  $("layer").value = none ? "-1" : String(state.layer);
+  // the LSTMs other than the main model, for their NLL only (they have no boundaries to offer)
+  const lstms = models.filter((x) => isLstm(x) && x.name !== m.name);
+  $("compare").replaceChildren(new Option("nothing", ""), ...lstms.map((x) => new Option(`${x.name} (LSTM)`, x.name)));
+  $("compare-label").hidden = !lstms.length;
+  if (!lstms.some((x) => x.name === state.compare)) state.compare = "";
+  $("compare").value = state.compare;
 }
 
 function saveHash() {
   history.replaceState(null, "", toHash({ model: state.model, layer: state.layer, view: state.view,
-                                          threshold: state.threshold, strokes: pack(pad.strokes) }));
+                                          threshold: state.threshold, compare: comparing(), strokes: pack(pad.strokes) }));
 }
 
 function loadHash() {
@@ -148,7 +227,7 @@ function loadHash() {
     const s = fromHash(location.hash);
     if (!s) return;
     Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
-                           threshold: s.threshold ?? 0.5 });
+                           threshold: s.threshold ?? 0.5, compare: s.compare || "" });
     pad.set(unpack(s.strokes || []));
   } catch (e) {
     status("The link could not be read; starting afresh.", true);
@@ -159,10 +238,15 @@ function exportParts() {
   const parts = [{ title: `HM-LSTM Boundary Lens · handwriting · ${state.model}`,
                    lines: [...$("model-info").querySelectorAll("p")].map((p) => p.textContent) }];
   if (shown.length) {
-    parts.push({ title: `The ink, coloured by layer ${state.layer + 1}'s segments`, plot: $("trajectory") });
+    parts.push({ title: shown[0].z(state.layer) ? `The ink, coloured by layer ${state.layer + 1}'s segments`
+      : "The ink, coloured by its pen-ups", plot: $("trajectory") });
+    parts.push({ title: "Pen-ups and boundaries (as in the paper's Figure 5)", lines: [$("fig-penup-caption").textContent],
+                 plot: $("fig-penup") });
+    parts.push({ lines: [$("fig-layer-caption").textContent], plot: $("fig-layer").data ? $("fig-layer") : null });
     parts.push({ title: "All points (the detail window below shows a part of them)", plot: $("minimap") });
     for (const el of document.querySelectorAll("#strips .strip")) {
-      if (el.layout) parts.push({ title: el.dataset.title, plot: el });
+      const caption = el.id === "traces" && !$("nll-caption").hidden ? [$("nll-caption").textContent] : [];
+      if (el.layout) parts.push({ title: el.dataset.title, lines: caption, plot: el });
       else if (el.children.length) parts.push({ title: el.dataset.title, cells: el });
     }
   }
@@ -183,10 +267,15 @@ export async function start() {
   }).start();
   cursor = new CursorSync((t) => strips.point(t), showStep);
   let resized = 0;
-  new ResizeObserver(() => {
+  const observer = new ResizeObserver(() => {
     cancelAnimationFrame(resized);
-    resized = requestAnimationFrame(() => { if ($("trajectory").layout && $("trajectory").layout.width !== $("trajectory-area").clientWidth) drawTrajectory(); });
-  }).observe($("trajectory-area"));
+    resized = requestAnimationFrame(() => {
+      if ($("trajectory").layout && $("trajectory").layout.width !== $("trajectory-area").clientWidth) drawTrajectory();
+      const fig = Math.min($("fig-penup-box").clientWidth, $("fig-layer-box").clientWidth);
+      if ($("fig-penup").layout && $("fig-penup").layout.width !== fig) drawFigure();
+    });
+  });
+  for (const id of ["trajectory-area", "fig-penup-box", "fig-layer-box"]) observer.observe($(id));
   live = new Live({ run, onResult: answered, onBusy: busy, onError: (e) => status(e.message, true) });
   let list;
   try {
@@ -209,6 +298,7 @@ export async function start() {
   describe();
   bindThreshold(state.threshold, (v) => { state.threshold = v; saveHash(); draw(); });
   $("model").addEventListener("change", () => { state.model = $("model").value; describe(); ask(); });
+  $("compare").addEventListener("change", () => { state.compare = $("compare").value; ask(); });
   $("layer").addEventListener("change", () => { state.layer = Number($("layer").value); saveHash(); draw(); });
   $("view").addEventListener("change", () => { state.view = $("view").value; saveHash(); draw(); });
   $("undo").addEventListener("click", () => { pad.strokes.pop(); pad.set(pad.strokes); ask(); });

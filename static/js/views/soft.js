@@ -17,6 +17,11 @@ export function height(ctx) { return 8 + PER_LAYER * detectors(ctx.res).length; 
 export function render(el, ctx) {
   const { res, fr, win, threshold } = ctx;
   const layers = detectors(res);
+  if (!layers.length) {                 // no detector (a plain LSTM): nothing to draw
+    if (el.data) Plotly.purge(el);
+    el.replaceChildren();
+    return;
+  }
   const n = layers.length ? layers[0].z_soft.length : 0, { lo, hi } = slice(win, n);
   const x = range(lo, hi), gap = 12 / height(ctx), h = (1 - gap * (layers.length - 1)) / Math.max(layers.length, 1);
   const traces = [], layout = stripLayout(fr, height(ctx), { xaxis: detailAxis(fr, win),

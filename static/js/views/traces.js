@@ -1,9 +1,11 @@
 // Stacked strips over the steps: the operation of each layer (COPY / UPDATE / FLUSH), ||h|| and
-// the output gate of each layer, and the surprisal of each character (nll of each point for ink).
+// the output gate of each layer, and the surprisal of each character (nll of each point for ink;
+// ctx.compare {name, nll}: a second model's nll of the same points, as a line).
 import { CONFIG, OP_CODES, OP_COLORS, detailAxis, layerColor, range, slice, stripLayout } from "../lib/plot.js";
 
 // px heights, top to bottom
 const OPS_ROW = 15, PANEL = 64, LOSS = 58, GAP = 10, AXIS = 4;
+export const COMPARE_COLOR = "#8e44ad";
 
 export function height(ctx) {
   return 4 + OPS_ROW * ctx.res.layers.length + GAP + PANEL + GAP + PANEL + GAP + LOSS + AXIS;
@@ -35,6 +37,11 @@ export function render(el, ctx) {
   traces.push({ x, y: loss.slice(lo, hi), type: "scatter", mode: "lines", name: ink ? "nll (nats)" : "surprisal (bits)",
                 line: { color: "#7a869a", width: 1, shape: "hvh" }, fill: "tozeroy", fillcolor: "rgba(122,134,154,.55)",
                 hoverinfo: "none" });
+  // ink compared with another checkpoint (an LSTM baseline): its NLL of the same points, a line
+  if (ink && ctx.compare) {
+    traces.push({ x, y: ctx.compare.nll.slice(lo, hi), type: "scatter", mode: "lines", name: `nll ${ctx.compare.name}`,
+                  line: { color: COMPARE_COLOR, width: 1.5, shape: "hvh" }, hoverinfo: "none" });
+  }
   const title = (text) => ({ text, font: { size: 10 }, standoff: 4 });
   const small = { fixedrange: true, automargin: false, tickfont: { size: 9 }, nticks: 3 };
   const layout = stripLayout(fr, height(ctx), {
