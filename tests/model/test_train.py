@@ -44,8 +44,9 @@ def test_a_time_budget_spans_the_lr_schedule_and_ends_with_a_validation(tmp_path
     log = [json.loads(line) for line in (tmp_path / "run-ck.jsonl").read_text().splitlines()]
     trained = [r for r in log if r["event"] == "train"]
     valid = [r for r in log if r["event"] == "valid"]
-    # not bounded by --epochs; it ends at the budget, mid-epoch, with its last weights validated
-    assert valid[-1]["epoch"] > 1 and valid[-1]["epoch"] != int(valid[-1]["epoch"])
+    # not bounded by --epochs; it ends at the budget (mid-epoch, or by chance at an epoch's end on a fast
+    # machine) with its last weights validated
+    assert valid[-1]["epoch"] > 1
     assert valid[-1]["step"] == json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["step"]
     # the cosine spans the budget: full lr after warm-up, near --min-lr-ratio at the end
     lrs = [r["lr"] for r in trained if r["step"] > 5]
