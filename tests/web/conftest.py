@@ -62,10 +62,13 @@ SPACELESS_TEST = {
                   "entropy": {**_token(0.51, 0.68), "threshold_bits": 3.9, "threshold_from": "valid split"},
                   "sentencepiece": {**_token(0.49, 0.67), "vocab_size": 40}},
 }
-# and the with-spaces evaluation's trivial rule (DESIGN.md 8, last paragraph)
+# and the with-spaces evaluation's trivial rule (DESIGN.md 8, last paragraph), with a hierarchy
+# (DESIGN.md 9) that holds: layer 2 a phrase layer above layer 1's words (figures made up)
 WHITESPACE_TEST = {"baselines": {"whitespace": {
     "boundary_rate": 0.2, "word_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
-    "word_boundary_tolerant": {"precision": 1.0, "recall": 1.0, "f1": 1.0}, "word_token_f1": 1.0}}}
+    "word_boundary_tolerant": {"precision": 1.0, "recall": 1.0, "f1": 1.0}, "word_token_f1": 1.0}},
+    "hierarchy": {"word_layer": 1, "phrase_layer": 2, "phrase_on_word_ends": 0.93, "rate_ratio": 0.4,
+                  "words_per_phrase": 4.2, "chosen_on": "valid split"}}
 
 
 @pytest.fixture(scope="session")

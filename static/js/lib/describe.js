@@ -27,8 +27,35 @@ function textLayers(m) {
   return { split: "valid", layers: rates.map((rate, i) => ({ layer: i + 1, rate })).filter((l, i) => m.detectors[i]) };
 }
 
+// the hierarchy the evaluation measured (DESIGN.md section 9), or null: the word layer, the
+// detector layer above it, and whether that one marks a sparser subset of the word ends (at least
+// 90% of its firings on word ends, at most half the word layer's rate): then it is the phrase layer
+export function hierarchyOf(m) {
+  const h = ((m.metrics || {}).test || {}).hierarchy;
+  if (m.spaces === false || !h || !h.phrase_layer || h.phrase_on_word_ends == null || h.rate_ratio == null) return null;
+  return { word: h.word_layer, phrase: h.phrase_layer, onWordEnds: h.phrase_on_word_ends, rateRatio: h.rate_ratio,
+           wordsPerPhrase: h.words_per_phrase, holds: h.phrase_on_word_ends >= 0.9 && h.rate_ratio <= 0.5 };
+}
+
+function withHierarchy(roles, h) {
+  if (!h) return roles;
+  const i = h.phrase - 1, measured = `${pct(h.onWordEnds)} of its firings are on word ends, at ${f2(h.rateRatio)} of `
+    + `layer ${h.word}'s rate`;
+  if (h.holds) {
+    roles[i] = { ...roles[i], name: "phrase layer", short: "phrases", sentence: `Layer ${h.phrase} marks phrases, groups `
+      + `of layer ${h.word}'s words: ${measured} (a cut every ${Number(h.wordsPerPhrase).toFixed(1)} words).` };
+  } else {
+    roles[i] = { ...roles[i], sentence: `${roles[i].sentence} Above the word layer it marks no coarser level: ${measured}.` };
+  }
+  return roles;
+}
+
 // what a layer measurably does: {layer, name, short, sentence}
 export function layerRoles(m) {
+  return withHierarchy(layerRolesAlone(m), hierarchyOf(m));
+}
+
+function layerRolesAlone(m) {
   const { split, layers } = textLayers(m);
   const spaceless = m.spaces === false;
   const roles = [];
@@ -150,13 +177,15 @@ export function textModelSentence(m) {
   if (m.spaces === false) return spacelessSentence(m);
   const roles = layerRoles(m);
   const word = roles.find((r) => r.name === "word detector") || roles.find((r) => r.name === "partial word marker");
-  const first = word ? word.sentence : (roles.find((r) => r.sentence && m.detectors[r.layer - 1]) || { sentence: "" }).sentence;
+  const phrase = roles.find((r) => r.name === "phrase layer");
+  const lead = word ? word.sentence : (roles.find((r) => r.sentence && m.detectors[r.layer - 1]) || { sentence: "" }).sentence;
+  const first = phrase ? `${lead} ${phrase.sentence}` : lead;
   const metrics = m.metrics || {};
   const bpc = metrics.test_bpc ?? metrics.valid_bpc;
   const details = [
     `${m.name}: ${m.layers} layers of ${m.hidden_sizes.join("/")} units, trained on ${(m.training || {}).data || "?"}.`,
     bpc ? `It predicts the next character at ${bpc.toFixed(3)} bits per character (${metrics.test_bpc ? "test" : "valid"} split).` : "",
-    ...roles.filter((r) => r !== word).map((r) => r.sentence),
+    ...roles.filter((r) => r !== word && r !== phrase).map((r) => r.sentence),
     ...roles.filter((r) => r.scores && r.scores.strict != null).map((r) => `Layer ${r.layer} word-end F1 on the test split: `
       + `${f2(r.scores.f1)} counting a firing on the space after a word (random ${f2(r.scores.random)}), `
       + `${f2(r.scores.strict)} counting only the word's last character (random ${f2(r.scores.strictRandom)}).`),

@@ -5,7 +5,7 @@
 // gold, the baselines beside the layers, and scores each layer at its lag, line by line.
 import { loadModels, postText } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { bestLayer, layerLags, layerRoles, textModelSentence, unreadable } from "../lib/describe.js";
+import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, status } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
@@ -117,7 +117,8 @@ function entry(name, res) {
   const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
   const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
   const typed = res.source_spans.map(([s, t]) => state.text.slice(s, t));
-  return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), typed };
+  const hierarchy = modelOf(name) ? hierarchyOf(modelOf(name)) : null;
+  return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), hierarchy, typed };
 }
 
 function draw({ changedFrom = 0, full = false } = {}) {
@@ -126,6 +127,7 @@ function draw({ changedFrom = 0, full = false } = {}) {
   const t0 = performance.now();
   shown = [entry(state.model, a), ...(b ? [entry(state.compare, b)] : [])];
   document.body.classList.toggle("comparing", Boolean(b));
+  $("phrase-note").hidden = !shown.some((e) => e.hierarchy && e.hierarchy.holds);
   if (b) {
     for (const h of document.querySelectorAll("#strips .model-a")) h.textContent = `: ${state.model}`;
     for (const h of document.querySelectorAll("#strips .model-b")) h.textContent = `${state.compare}, on the same characters`;

@@ -1,20 +1,24 @@
 // The detail window's text again, once per layer (top first) and for the gold, cut where that
 // layer fires: HTML cells on the strips' own grid, so each glyph sits over its column. Without
 // spaces the text is what the model read, each layer is cut where it marks a boundary (a lag-1
-// layer one to the left of its firing), and the baselines' cuts follow beneath the gold.
+// layer one to the left of its firing), and the baselines' cuts follow beneath the gold. Where the
+// checkpoint's evaluation measured a phrase layer above the word layer, the word layer's row is
+// banded by the phrase layer's segments.
 import { glyph } from "../lib/plot.js";
 import { segmentIds } from "../lib/scoring.js";
 import { baselineRows } from "./zgrid.js";
 
 const esc = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 
-function row(label, chars, z, seg, unknown, win, cls = "") {
-  // chars: what to show per position (the typed character where the model read it as unknown)
+function row(label, chars, z, seg, unknown, win, cls = "", phrases = null) {
+  // chars: what to show per position (the typed character where the model read it as unknown);
+  // phrases: the phrase layer's {z, seg}, drawn as bands under the word layer's segments
   const cells = [];
   for (let t = win.a; t < win.b; t += 1) {
     if (t >= chars.length) { cells.push("<span></span>"); continue; }
     const c = chars[t];
-    const k = ["c", `s${seg[t] % 2}`, z[t] === 1 ? "end" : "", unknown && unknown[t] ? "unk" : ""].filter(Boolean).join(" ");
+    const band = phrases ? [`p${phrases.seg[t] % 2}`, phrases.z[t] === 1 ? "pend" : ""] : [];
+    const k = ["c", `s${seg[t] % 2}`, z[t] === 1 ? "end" : "", ...band, unknown && unknown[t] ? "unk" : ""].filter(Boolean).join(" ");
     cells.push(`<span class="${k}" data-t="${t}">${esc(c === " " ? " " : glyph(c))}</span>`);
   }
   return `<div class="row ${cls}"><b>${esc(label)}</b><div class="cells">${cells.join("")}</div></div>`;
@@ -45,9 +49,16 @@ export function render(el, ctx) {
   el.classList.toggle("tiny", cell < 5);
   const out = [];
   const lags = ctx.lags || [];
+  const cutOf = (i) => (ctx.cut ? ctx.cut(i) : ctx.z(i));
+  // a measured hierarchy nests the phrase layer's segments (bands) around the word layer's
+  const h = ctx.hierarchy && ctx.hierarchy.holds ? ctx.hierarchy : null;
+  const phrases = h && res.layers[h.phrase - 1] && res.layers[h.phrase - 1].z
+    ? { z: cutOf(h.phrase - 1), seg: segmentIds(cutOf(h.phrase - 1)) } : null;
   res.layers.map((l, i) => [l, i]).filter(([l]) => l.z).reverse().forEach(([l, i]) => {
-    const z = ctx.cut ? ctx.cut(i) : ctx.z(i), lag = lags[i] === 1 ? (fr.narrow ? " lag1" : " (lag 1)") : "";
-    out.push(row((fr.narrow ? `L${l.layer}` : `layer ${l.layer}`) + lag, chars, z, segmentIds(z), res.unknown, win));
+    const z = cutOf(i), lag = lags[i] === 1 ? (fr.narrow ? " lag1" : " (lag 1)") : "";
+    const nested = phrases && i === h.word - 1;
+    const label = (fr.narrow ? `L${l.layer}` : `layer ${l.layer}`) + lag + (nested ? (fr.narrow ? "+P" : ` in L${h.phrase}`) : "");
+    out.push(row(label, chars, z, segmentIds(z), res.unknown, win, nested ? "nested" : "", nested ? phrases : null));
   });
   out.push(row(res.task === "ink" ? "pen-up" : "gold", chars, gold, segmentIds(gold), res.unknown, win, "gold"));
   for (const b of baselines(res).reverse()) {

@@ -1,0 +1,59 @@
+"""Real-browser test of a measured hierarchy (DESIGN.md 9): where a checkpoint's evaluation found a
+phrase layer above its word layer, the model line names both levels and the segments view bands
+the word layer's segments by the phrase layer's; elsewhere nothing is banded."""
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from tests.web.pages import api, open_page, severe_errors, type_text, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+TEXT = "the cat sat on the mat and the dog saw it and then the cat ran to the dog"
+
+
+def segment_parity(z):
+    k, out = 0, []
+    for v in z:
+        out.append(k % 2)
+        k += v == 1
+    return out
+
+
+def nested_cells(driver):
+    return driver.execute_script("""const row = document.querySelector('#segments .row.nested');
+        return row && {label: row.querySelector('b').textContent, cells: [...row.querySelectorAll('span[data-t]')].map(s =>
+          ({t: +s.dataset.t, band: s.classList.contains('p0') ? 0 : s.classList.contains('p1') ? 1 : null,
+            end: s.classList.contains('pend')}))}""")
+
+
+def test_a_measured_phrase_layer_is_named_and_bands_the_word_layer(spaceless_server, browser, artifacts):
+    open_page(browser, spaceless_server)
+    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "model")).select_by_value("toy-a")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === true")
+    type_text(browser, TEXT)
+    info = browser.find_element(By.ID, "model-info").text
+    assert "Layer 2 marks phrases, groups of layer 1's words: 93% of its firings are on word ends, " \
+           "at 0.40 of layer 1's rate (a cut every 4.2 words)" in info, info
+    assert "layer 2 (phrase layer)" in [o.text for o in Select(browser.find_element(By.ID, "layer")).options]
+    assert browser.find_element(By.ID, "phrase-note").is_displayed()
+
+    # the bands follow layer 2's own firings, over the cells of the detail window
+    phrase_z = api(spaceless_server, TEXT, "toy-a")["layers"][1]["z"]
+    nested = nested_cells(browser)
+    assert nested and nested["label"].startswith("layer 1") and "L2" in nested["label"]
+    parity = segment_parity(phrase_z)
+    assert nested["cells"] and all(c["band"] == parity[c["t"]] and c["end"] == (phrase_z[c["t"]] == 1)
+                                   for c in nested["cells"])
+    assert any(c["end"] for c in nested["cells"]) or not any(phrase_z)
+    browser.save_screenshot(str(artifacts / "hierarchy-bands.png"))
+
+    # a checkpoint without a measured hierarchy bands nothing
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "model")).select_by_value("toy-nospace")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === false")
+    assert nested_cells(browser) is None
+    assert not browser.find_element(By.ID, "phrase-note").is_displayed()
+    assert "phrase" not in browser.find_element(By.ID, "model-info").text
+    assert not severe_errors(browser)
