@@ -6,6 +6,7 @@ measured alternately in one process (9 short rounds by default), so that the rat
 like with like on a machine whose speed drifts.
 
     python -m bench.throughput --json
+    python -m bench.throughput --json --products packed,mm   # the C++ loops' per-step product paths too
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 
 import torch
@@ -82,8 +84,14 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     p.add_argument("--backend", default="auto", choices=["auto", "cpp", "triton", "python"],
                    help="the HM-LSTM's loops (auto: C++ on the CPU, Triton with CUDA graphs on a GPU)")
+    p.add_argument("--products", default="",
+                   help="C++ loops: the per-step product paths to measure side by side, e.g. packed,mm "
+                        "(each alternates with nn.LSTM in the same rounds; default: the one chosen)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    products = [v for v in args.products.split(",") if v]
+    if any(v not in ("packed", "mm") for v in products):
+        p.error(f"--products takes packed and/or mm, not {args.products!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -99,16 +107,40 @@ def main(argv=None):
     if device.type == "cuda":       # as model.train does: the float32 recurrence's products in TF32
         torch.backends.cuda.matmul.allow_tf32 = True
     steps = {k: make_step(m, k, device, dtype, args.backend) for k, m in models.items()}
+    backend = backend_name(device) if args.backend == "auto" else args.backend
+    if products and backend != "cpp":
+        p.error("--products measures the C++ loops (--backend cpp, on the CPU)")
+    # each product path is the same HM-LSTM step with the extension switched before it is timed
+    paths = {f"hmlstm:{v}": v for v in products}
+    for name in paths:
+        steps[name] = steps["hmlstm"]
+    if paths:
+        del steps["hmlstm"]
+    chosen = cpp.STEP_PRODUCT
+
+    def run(name, n):
+        if name in paths:
+            cpp.extension().allow_packed(paths[name] == "packed")
+        rate = timed(steps[name], x, y, n, device)
+        if name in paths:
+            cpp.extension().allow_packed(chosen == "packed")
+        return rate
+
     x = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
     y = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
     for k in steps:                      # warm-up: allocator, kernels, Adam state
-        timed(steps[k], x, y, 2, device)
+        run(k, 2)
     rates = {k: [] for k in steps}
     for _ in range(args.rounds):
         for k in steps:
-            rates[k].append(timed(steps[k], x, y, args.steps, device))
+            rates[k].append(run(k, args.steps))
+    if paths:
+        for name in paths:
+            by_path = [a / b for a, b in zip(rates[name], rates["lstm"])]
+            print(f"{name}: {statistics.median(rates[name]):.0f} chars/s, ratio to nn.LSTM {statistics.median(by_path):.3f}"
+                  f" ({min(by_path):.3f}..{max(by_path):.3f})", file=sys.stderr)
+        rates["hmlstm"] = rates[f"hmlstm:{chosen}"] if chosen in products else rates[next(iter(paths))]
     ratios = [a / b for a, b in zip(rates["hmlstm"], rates["lstm"])]
-    backend = backend_name(device) if args.backend == "auto" else args.backend
     result = {
         "hmlstm_chars_per_s": statistics.median(rates["hmlstm"]),
         "lstm_chars_per_s": statistics.median(rates["lstm"]),
@@ -126,6 +158,9 @@ def main(argv=None):
         "step_product": (cpp.extension().step_product_path(args.batch, args.length)
                          if backend == "cpp" else None),
         "cuda_graphs": backend == "triton" and device.type == "cuda" and CUDA_GRAPHS,
+        "products": {paths[name]: {"chars_per_s": statistics.median(rates[name]),
+                                   "ratio": statistics.median([a / b for a, b in zip(rates[name], rates["lstm"])]),
+                                   "rounds": rates[name]} for name in paths},
         "torch": torch.__version__,
     }
     if args.json:

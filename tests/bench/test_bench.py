@@ -25,6 +25,25 @@ def test_throughput_prints_its_contract(capsys):
     assert r["step_product"] == "mm" and r["cpu"]           # batch 2: matrix-vector products are not packed
 
 
+def test_throughput_measures_the_product_paths_side_by_side(capsys):
+    throughput.main(["--layers", "1", "--hidden", "16", "--batch", "16", "--length", "20", "--rounds", "2",
+                     "--steps", "1", "--products", "packed,mm", "--json"])
+    out = capsys.readouterr()
+    r = json.loads(out.out)
+    assert set(r["products"]) == {"packed", "mm"} and all(len(v["rounds"]) == 2 for v in r["products"].values())
+    assert r["hmlstm_rounds"] == r["products"]["packed"]["rounds"]      # the chosen path (the default, packed)
+    assert "hmlstm:mm" in out.err and r["step_product"] == "mkl-packed"   # switched back to the chosen one after
+
+
+def test_throughput_products_need_the_cpp_loops(capsys):
+    with pytest.raises(SystemExit):
+        throughput.main(["--layers", "1", "--hidden", "8", "--batch", "2", "--length", "5", "--products", "packed",
+                         "--backend", "python"])
+    with pytest.raises(SystemExit):
+        throughput.main(["--products", "blocked"])
+    assert "--products" in capsys.readouterr().err
+
+
 def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_dir):
     monkeypatch.setenv("LENS_CHECKPOINT_DIR", str(checkpoint_dir))
     monkeypatch.setenv("LENS_DEFAULT_MODEL", "toy-a")

@@ -156,6 +156,9 @@ def test_typed_spaces_are_the_gold_and_a_lag_1_layer_is_read_shifted(spaceless_s
             e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.id || e.className || e.tagName).slice(0, 8)""")
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), (width, wide)
         assert browser.execute_script("return document.getElementById('examples').getBoundingClientRect().right") <= width
+        # the step's table fits the inspector (docked at 1400 px), with a lag-1 layer's longer label
+        assert browser.execute_script("const e = document.getElementById('inspector'); e.scrollLeft = 0;"
+                                      "return e.querySelector('table') && e.scrollWidth <= e.clientWidth + 1"), width
         full_screenshot(browser, artifacts / name, width, height)
         if width < 600:                       # a phone's page is long: its parts apart, to look at
             part_screenshot(browser, ".controls", ".reading-panel", artifacts / "spaceless-390-top.png")
@@ -185,7 +188,9 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "model")).select_by_value("toy-a")
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === true")
-    assert not browser.find_element(By.ID, "reading-mode").is_displayed()
+    # with spaces the page points at the real test, a checkpoint that reads without them
+    mode = browser.find_element(By.ID, "reading-mode")
+    assert mode.is_displayed() and "without spaces: toy-nospace reads it that way" in mode.text, mode.text
     info = browser.find_element(By.ID, "model-info").text
     assert "a rule that fires on every space finds every word: tolerant F1 1.00" in info, info
     rows = plotted_rows(browser, "zgrid")
@@ -202,4 +207,13 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     Select(browser.find_element(By.ID, "compare")).select_by_value("toy-nospace")
     wait_for(browser, "return document.getElementById('status').textContent.includes('reads this text differently')")
     assert not browser.execute_script("return window.lens.last.b")
+    Select(browser.find_element(By.ID, "compare")).select_by_index(0)
+
+    # the pointer's button switches to the spaceless checkpoint, which reads the same text without spaces
+    before = browser.execute_script("return window.lens.rendered")
+    browser.find_element(By.ID, "try-spaceless").click()
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === false")
+    assert Select(browser.find_element(By.ID, "model")).first_selected_option.get_attribute("value") == "toy-nospace"
+    assert "reads your text without its spaces" in browser.find_element(By.ID, "reading-mode").text
+    assert not browser.find_elements(By.ID, "try-spaceless")
     assert not severe_errors(browser)

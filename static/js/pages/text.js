@@ -253,9 +253,18 @@ function describe() {
   const { sentence, details } = textModelSentence(m);
   $("model-info").textContent = sentence;
   document.body.classList.toggle("spaceless", m.spaces === false);
-  $("reading-mode").textContent = m.spaces === false
-    ? "This model reads your text without its spaces (it was trained that way); the spaces you typed are the gold row." : "";
-  $("reading-mode").hidden = m.spaces !== false;
+  const spacelessModel = models.find((x) => x.spaces === false && x.task === "text");
+  if (m.spaces === false) {
+    $("reading-mode").textContent = "This model reads your text without its spaces (it was trained that way); the spaces you typed are the gold row.";
+  } else if (spacelessModel) {
+    // with spaces a detector can find words by reading the space: point at the real test
+    const tryIt = Object.assign(document.createElement("button"), { type: "button", id: "try-spaceless",
+      textContent: `Try ${spacelessModel.name}` });
+    tryIt.addEventListener("click", () => { $("model").value = spacelessModel.name; $("model").dispatchEvent(new Event("change")); });
+    $("reading-mode").replaceChildren("This model sees the spaces, so finding words is easy for it. The real test is text "
+      + `without spaces: ${spacelessModel.name} reads it that way and finds the words itself. `, tryIt);
+  }
+  $("reading-mode").hidden = m.spaces !== false && !spacelessModel;
   fillExamples(m);
   $("model-figures").replaceChildren(...details.map((d) => Object.assign(document.createElement("li"), { textContent: d })));
   const roles = layerRoles(m), select = $("layer");
