@@ -266,9 +266,42 @@ guard's loss (zero while a detector's rate is inside the band), "rate" moves eac
 target rate after every update (a controller on the z row's bias, not a loss); "beyond" rows add an objective from
 the boundary literature: H-Net's ratio loss toward a downsampling factor N, or the entropy guide (a detector pulled
 toward firing where the model's own next-character entropy is highest in its batch).</p>
+{"" if spaces else _choice_paragraph(table)}
 <table><tr><th>variant</th><th>seeds</th>{head}<th>collapse events</th></tr>{''.join(rows)}</table>
 {''.join(parts)}</body></html>"""
     path.write_text(page)
+
+
+def choice(table: dict) -> dict | None:
+    """The recipe the spaceless study picks: the variant whose best layer has the highest mean valid
+    token F1, beside its own entropy baseline and the paper's objective alone."""
+    best_of = {n: max(t["layers"], key=lambda l: l["token_f1"][0]) for n, t in table.items()}
+    if not best_of:
+        return None
+    chosen = max(best_of, key=lambda n: best_of[n]["token_f1"][0])
+    out = {"variant": chosen, "layer": best_of[chosen]["layer"], "token_f1": best_of[chosen]["token_f1"],
+           "entropy_token_f1": table[chosen]["entropy_token_f1"], "bpc": table[chosen]["bpc"],
+           "beyond_the_paper": chosen.startswith(("beyond", "prior"))}
+    paper = "paper objective alone (no guard)"
+    if paper in best_of:
+        out["paper_objective"] = {"layer": best_of[paper]["layer"], "token_f1": best_of[paper]["token_f1"]}
+    return out
+
+
+def _choice_paragraph(table: dict) -> str:
+    c = choice(table)
+    if not c:
+        return ""
+    text = (f"Chosen on valid: <b>{html.escape(c['variant'])}</b>, whose layer {c['layer']} has the best mean "
+            f"word-token F1, {_fmt(c['token_f1'])}, against {_fmt(c['entropy_token_f1'])} for the same runs' "
+            f"entropy peaks; BPC {_fmt(c['bpc'])}.")
+    if c["beyond_the_paper"]:
+        text += " It goes beyond the paper's objective"
+        if "paper_objective" in c:
+            p = c["paper_objective"]
+            text += f", which alone scores {_fmt(p['token_f1'])} (its best layer, {p['layer']})"
+        text += "."
+    return f"<p>{text}</p>"
 
 
 def _fmt(ms):

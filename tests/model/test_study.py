@@ -35,3 +35,21 @@ def test_study_runs_variants_and_writes_a_self_contained_report(tmp_path):
 def test_unknown_variant_is_an_error(tmp_path):
     with pytest.raises(SystemExit):
         study.main(["--out", str(tmp_path), "--variants", "no such thing"])
+
+
+def _runs(token_f1s):
+    return {"seeds": 3, "bpc": (2.2, 0.01, 3), "entropy_token_f1": (0.5, 0.01, 3),
+            "layers": [{"layer": k + 1, "token_f1": (f, 0.01, 3)} for k, f in enumerate(token_f1s)]}
+
+
+def test_the_spaceless_choice_is_the_best_layer_of_the_best_variant():
+    table = {"baseline": _runs([0.04, 0.10]), "paper objective alone (no guard)": _runs([0.05, 0.07]),
+             "beyond: entropy guide, layer 1 at 0.2": _runs([0.48, 0.05]),
+             "beyond: entropy guide, layer 2 at 0.2": _runs([0.05, 0.45])}
+    c = study.choice(table)
+    assert (c["variant"], c["layer"], c["token_f1"][0]) == ("beyond: entropy guide, layer 1 at 0.2", 1, 0.48)
+    assert c["beyond_the_paper"] and c["paper_objective"] == {"layer": 2, "token_f1": (0.07, 0.01, 3)}
+    table["z-bias +2"] = _runs([0.2, 0.6])
+    assert study.choice(table)["variant"] == "z-bias +2" and not study.choice(table)["beyond_the_paper"]
+    assert "which alone scores" not in study._choice_paragraph(table)
+    assert study.choice({}) is None
