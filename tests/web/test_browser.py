@@ -257,6 +257,39 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     browser.save_screenshot(str(artifacts / "bundled-ink-page.png"))
 
 
+def test_the_bundled_spaceless_checkpoint_finds_words_in_text_typed_without_spaces(bundled, browser, artifacts):
+    """The bundled ptb-nospace-3x256, reached from the default page's pointer: its model line gives its
+    recorded test figures, and the segments of its word layer are the API's z read at the recorded lag."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from model import discovery
+    test = json.loads((Path(__file__).parents[2] / "checkpoints" / "ptb-nospace-3x256" / "config.json")
+                      .read_text())["metrics"]["test"]
+    word = max(test["layers"], key=lambda l: l["token"]["f1"])
+    open_analysed(browser, bundled)
+    before = browser.execute_script("return window.lens.rendered")
+    browser.find_element(By.ID, "try-spaceless").click()
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.spaces === false")
+    info = browser.find_element(By.ID, "model-info").text
+    assert info.startswith(f"Layer {word['layer']} finds words without spaces: word-token F1 "
+                           f"{word['token']['f1']:.2f} on the test split"), info
+    assert f"{test['baselines']['entropy']['token']['f1']:.2f} for the model's own entropy peaks" in info
+    text = "thecatsatonthemat"
+    clear_text(browser)
+    browser.find_element(By.ID, "text").send_keys(text)
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.join('') === arguments[0]", 30, text)
+    z = np.asarray(api(bundled, text, "ptb-nospace-3x256")["layers"][word["layer"] - 1]["z"])
+    cut = discovery.read_at_lag(z, word["lag"])
+    row = browser.execute_script("""return [...document.querySelectorAll('#segments .row')[0].querySelectorAll('.c')]
+        .map(c => [Number(c.dataset.t), c.classList.contains('end') ? 1 : 0])""")
+    assert row and all(e == int(cut[t]) for t, e in row)
+    browser.save_screenshot(str(artifacts / "bundled-spaceless.png"))
+    assert not severe_errors(browser)
+
+
 def test_redrawing_does_not_pile_up_listeners(server, browser):
     open_page(browser, server)
     for text in ("the", "the cat", "the cat sat"):
