@@ -68,12 +68,17 @@ WHITESPACE_TEST = {"baselines": {"whitespace": {
     "boundary_rate": 0.2, "word_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
     "word_boundary_tolerant": {"precision": 1.0, "recall": 1.0, "f1": 1.0}, "word_token_f1": 1.0}},
     "hierarchy": {"word_layer": 1, "phrase_layer": 2, "phrase_on_word_ends": 0.93, "rate_ratio": 0.4,
-                  "words_per_phrase": 4.2, "chosen_on": "valid split"}}
+                  "words_per_phrase": 4.2, "chosen_on": "valid split",
+                  "phrase_proxy": {"scores": {"f1": 0.31}, "random_word_ends": {"f1": 0.12}}}}
+# a layer above the word layer that is sparser and on word ends, but no closer to phrase ends than random
+COARSER_TEST = {**WHITESPACE_TEST, "hierarchy": {**WHITESPACE_TEST["hierarchy"], "phrase_on_word_ends": 0.99,
+                "rate_ratio": 0.25, "words_per_phrase": 4.0,
+                "phrase_proxy": {"scores": {"f1": 0.13}, "random_word_ends": {"f1": 0.19}}}}
 
 
 @pytest.fixture(scope="session")
 def spaceless_server(checkpoint_dir, spaceless_dir, tmp_path_factory):
-    """A server on copies of toy-a (with spaces) and toy-nospace (read without spaces, the default),
+    """A server on copies of toy-a and toy-b (with spaces) and toy-nospace (read without spaces, the default),
     each with test metrics written into its config, and a SentencePiece unigram model for the
     spaceless one, trained here on the toy corpus without its spaces."""
     import shutil
@@ -83,7 +88,8 @@ def spaceless_server(checkpoint_dir, spaceless_dir, tmp_path_factory):
     from model.checkpoint import UNIGRAM, read_config, write_config
     from tests.helpers import toy_text
     root = tmp_path_factory.mktemp("lens-spaceless")
-    for folder, name, test in ((checkpoint_dir, "toy-a", WHITESPACE_TEST), (spaceless_dir, "toy-nospace", SPACELESS_TEST)):
+    for folder, name, test in ((checkpoint_dir, "toy-a", WHITESPACE_TEST), (checkpoint_dir, "toy-b", COARSER_TEST),
+                               (spaceless_dir, "toy-nospace", SPACELESS_TEST)):
         ck = root / "ckpts" / name
         shutil.copytree(folder / name, ck)
         config = read_config(ck)

@@ -28,26 +28,44 @@ function textLayers(m) {
 }
 
 // the hierarchy the evaluation measured (DESIGN.md section 9), or null: the word layer, the
-// detector layer above it, and whether that one marks a sparser subset of the word ends (at least
-// 90% of its firings on word ends, at most half the word layer's rate): then it is the phrase layer
+// detector layer above it, whether that one marks a sparser subset of the word ends (at least 90% of
+// its firings on word ends, at most half the word layer's rate: `holds`), and whether its cuts line
+// up with phrase ends better than random word ends at its rate do (`phrases`, from the phrase proxy)
 export function hierarchyOf(m) {
   const h = ((m.metrics || {}).test || {}).hierarchy;
   if (m.spaces === false || !h || !h.phrase_layer || h.phrase_on_word_ends == null || h.rate_ratio == null) return null;
+  const proxy = h.phrase_proxy && h.phrase_proxy.scores && h.phrase_proxy.random_word_ends
+    ? { f1: h.phrase_proxy.scores.f1, random: h.phrase_proxy.random_word_ends.f1 } : null;
+  const holds = h.phrase_on_word_ends >= 0.9 && h.rate_ratio <= 0.5;
   return { word: h.word_layer, phrase: h.phrase_layer, onWordEnds: h.phrase_on_word_ends, rateRatio: h.rate_ratio,
-           wordsPerPhrase: h.words_per_phrase, holds: h.phrase_on_word_ends >= 0.9 && h.rate_ratio <= 0.5 };
+           wordsPerPhrase: h.words_per_phrase, holds, proxy, phrases: holds && proxy != null && proxy.f1 > proxy.random };
 }
 
 function withHierarchy(roles, h) {
   if (!h) return roles;
   const i = h.phrase - 1, measured = `${pct(h.onWordEnds)} of its firings are on word ends, at ${f2(h.rateRatio)} of `
     + `layer ${h.word}'s rate`;
-  if (h.holds) {
+  const every = `a cut every ${Number(h.wordsPerPhrase).toFixed(1)} words`;
+  const punctuation = h.proxy ? `on our punctuated sentences its cuts score F1 ${f2(h.proxy.f1)} at the phrase ends `
+    + `(after , ; : and dashes), against ${f2(h.proxy.random)} for random word ends at its rate` : "";
+  if (h.phrases) {
     roles[i] = { ...roles[i], name: "phrase layer", short: "phrases", sentence: `Layer ${h.phrase} marks phrases, groups `
-      + `of layer ${h.word}'s words: ${measured} (a cut every ${Number(h.wordsPerPhrase).toFixed(1)} words).` };
+      + `of layer ${h.word}'s words: ${measured} (${every}); ${punctuation}.` };
+  } else if (h.holds) {
+    roles[i] = { ...roles[i], name: "coarser level", short: "coarser", sentence: `Layer ${h.phrase} marks a coarser level, `
+      + `groups of layer ${h.word}'s words: ${measured} (${every}); but they are not phrases${punctuation ? `: ${punctuation}` : ""}.` };
   } else {
     roles[i] = { ...roles[i], sentence: `${roles[i].sentence} Above the word layer it marks no coarser level: ${measured}.` };
   }
   return roles;
+}
+
+// the layer that marks words best: of the word detectors the one with the best measured F1, else
+// the best partial word marker, else none
+export function wordRole(roles) {
+  const best = (name) => roles.filter((r) => r.name === name)
+    .reduce((a, b) => (!a || (b.scores && b.scores.f1 > a.scores.f1) ? b : a), null);
+  return best("word detector") || best("partial word marker");
 }
 
 // what a layer measurably does: {layer, name, short, sentence}
@@ -176,8 +194,8 @@ function whitespaceClause(m) {
 export function textModelSentence(m) {
   if (m.spaces === false) return spacelessSentence(m);
   const roles = layerRoles(m);
-  const word = roles.find((r) => r.name === "word detector") || roles.find((r) => r.name === "partial word marker");
-  const phrase = roles.find((r) => r.name === "phrase layer");
+  const word = wordRole(roles);
+  const phrase = roles.find((r) => r.name === "phrase layer" || r.name === "coarser level");
   const lead = word ? word.sentence : (roles.find((r) => r.sentence && m.detectors[r.layer - 1]) || { sentence: "" }).sentence;
   const first = phrase ? `${lead} ${phrase.sentence}` : lead;
   const metrics = m.metrics || {};

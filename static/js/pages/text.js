@@ -5,7 +5,7 @@
 // gold, the baselines beside the layers, and scores each layer at its lag, line by line.
 import { loadModels, postText } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable } from "../lib/describe.js";
+import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, status } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
@@ -271,7 +271,7 @@ function describe() {
   select.replaceChildren();
   roles.forEach((r, i) => { if (m.detectors[i]) select.add(new Option(`layer ${r.layer}${r.name ? ` (${r.name})` : ""}`, String(i))); });
   if (state.layer === null || !m.detectors[state.layer]) {
-    const word = roles.find((r) => r.name === "word detector");
+    const word = wordRole(roles);
     state.layer = m.spaces === false ? bestLayer(m) : word ? word.layer - 1 : Math.max(0, m.detectors.lastIndexOf(true));
   }
   select.value = String(state.layer);
