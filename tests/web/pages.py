@@ -40,6 +40,15 @@ def type_text(driver, text):
                      f"window.lens.last.a.chars.length === {len(text)}")
 
 
+def reopen_from_link(driver, ready_script, timeout=30):
+    """Leave the page and come back through its own address (the permalink), as a shared link would;
+    wait until `ready_script` holds."""
+    link = driver.execute_script("return location.href")
+    driver.get("about:blank")
+    driver.get(link)
+    return wait_for(driver, ready_script, timeout)
+
+
 def clear_text(driver):
     """Select all and delete, as a person would; every view empties."""
     from selenium.webdriver.common.by import By

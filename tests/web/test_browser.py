@@ -11,8 +11,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.web.pages import (api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, severe_errors,
-                             type_text, wait_for)
+from tests.web.pages import (api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, reopen_from_link,
+                             severe_errors, type_text, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -94,10 +94,7 @@ def test_permalink_restores_text_model_compare_and_threshold(server, browser):
     Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
     browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.3;"
                            "s.dispatchEvent(new Event('input'));")
-    link = browser.execute_script("return location.href")
-    browser.get("about:blank")
-    browser.get(link)
-    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.last.b")
+    reopen_from_link(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.last.b")
     assert browser.find_element(By.ID, "text").get_attribute("value") == "the house"
     assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.3"
     assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
@@ -199,11 +196,8 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     wait_for(browser, f"return window.lens.rendered > {before}")
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 3
     # the link brings the strokes back, analysed
-    link = browser.execute_script("return location.href")
-    browser.get("about:blank")
-    browser.get(link)
-    wait_for(browser, "return window.lens.last && window.lens.last.pen_up && "
-                      "window.lens.last.pen_up.reduce((a, b) => a + b, 0) === 3")
+    reopen_from_link(browser, "return window.lens.last && window.lens.last.pen_up && "
+                              "window.lens.last.pen_up.reduce((a, b) => a + b, 0) === 3")
     assert browser.find_element(By.ID, "view").get_attribute("value") == "model"
     # Clear leaves nothing behind: no ink, no views, nothing to export
     browser.find_element(By.ID, "clear").click()

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import draw_strokes, full_screenshot, severe_errors, viewport, wait_for
+from tests.web.pages import draw_strokes, full_screenshot, reopen_from_link, severe_errors, viewport, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -245,11 +245,8 @@ def test_an_lstm_baselines_nll_is_a_second_line_in_the_nll_strip(ink_server, bro
     # the inspector shows the LSTM's NLL at the picked point too
     assert "toy-lstm (compared)" in browser.find_element(By.ID, "inspector").text
     # the link keeps the comparison
-    link = browser.execute_script("return location.href")
-    browser.get("about:blank")
-    browser.get(link)
-    wait_for(browser, "return window.lens.compare && document.getElementById('traces').data && "
-                      "document.getElementById('traces').data.some(t => t.name === 'nll toy-lstm')")
+    reopen_from_link(browser, "return window.lens.compare && document.getElementById('traces').data && "
+                              "document.getElementById('traces').data.some(t => t.name === 'nll toy-lstm')")
     assert browser.find_element(By.ID, "compare").get_attribute("value") == "toy-lstm"
     full_screenshot(browser, artifacts / "ink-compare-1400.png", 1400, 2000)
     # and "nothing" takes the line away

@@ -9,7 +9,7 @@ from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
 from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 
-from tests.web.pages import (api, clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
+from tests.web.pages import (clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
                              viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
