@@ -33,6 +33,13 @@ def test_throughput_measures_the_product_paths_side_by_side(capsys):
     assert set(r["products"]) == {"packed", "mm"} and all(len(v["rounds"]) == 2 for v in r["products"].values())
     assert r["hmlstm_rounds"] == r["products"]["packed"]["rounds"]      # the chosen path (the default, packed)
     assert "hmlstm:mm" in out.err and r["step_product"] == "mkl-packed"   # switched back to the chosen one after
+    # without the chosen path, the top-level figures and the path named are the one measured
+    throughput.main(["--layers", "1", "--hidden", "16", "--batch", "16", "--length", "20", "--rounds", "2",
+                     "--steps", "1", "--products", "mm", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert r["step_product"] == "mm" and r["hmlstm_rounds"] == r["products"]["mm"]["rounds"]
+    from model.loops import cpp
+    assert cpp.extension().step_product_path(16, 20) == "mkl-packed"    # the process's own setting again
 
 
 def test_throughput_products_need_the_cpp_loops(capsys):
