@@ -171,6 +171,7 @@ def spaceless_report(test: SpacelessRun, valid: SpacelessRun | None, chosen_on: 
 # --- ink -----------------------------------------------------------------------------------
 
 CHAR_TOLERANCE = 2          # points either side (DESIGN.md section 10)
+UNDECIDED = 0.05            # a z~ within this of 0.5 is undecided (issue 16: fewer than 20% of points)
 
 
 def ink_report(model, config, lines, synthetic: int = 50) -> dict:
@@ -180,7 +181,7 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     stats = InkStats.from_dict(config["normalisation"])
     res = ink_loglik(model, [preprocess(s, stats) for s in lines])
     pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
-    z = np.concatenate(res["z"])
+    z, z_soft = np.concatenate(res["z"]), np.concatenate(res["z_soft"])
     synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i) for i in range(synthetic)]
     sz = np.concatenate(ink_loglik(model, [preprocess(s.strokes, stats) for s in synth])["z"])
     s_up = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) > 0.5
@@ -192,7 +193,8 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
             fired, s_fired = z[:, l] > 0.5, (sz[:, l] > 0.5) & inner
             rate, inner_rate = float(fired.mean()), float(s_fired.sum() / max(1, inner.sum()))
             layers.append({
-                "layer": l + 1, "boundary_rate": rate, "penup": boundaries.prf(fired, pen_up),
+                "layer": l + 1, "boundary_rate": rate, "undecided": float((abs(z_soft[:, l] - 0.5) < UNDECIDED).mean()),
+                "penup": boundaries.prf(fired, pen_up),
                 "penup_gold_rate": float(pen_up.mean()),
                 "penup_random_f1": boundaries.random_f1(float(pen_up.mean()), rate),
                 "char_boundary": boundaries.tolerant_prf(s_fired, char_end, CHAR_TOLERANCE),
@@ -213,7 +215,7 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                      "not added, except in loglik_per_sequence_whiteboard; pen-up gold: the last point of each "
                      "stroke; char_boundary: synthetic cursive, the last point of each character that does not end "
                      f"a stroke, a firing within {CHAR_TOLERANCE} points credits it once (pen-up points left out); "
-                     "random_f1: random firings at the layer's rate (5 draws for char_boundary); penup_rule: fires "
+                     "undecided: the share of validation points whose z~ is within 0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws for char_boundary); penup_rule: fires "
                      "at every pen-up")
     return result
 

@@ -196,6 +196,16 @@ class MixtureDensityHead(nn.Module):
         log_eos = -F.binary_cross_entropy_with_logits(eos_logit, eos, reduction="none")
         return -(log_xy + log_eos)
 
+    def entropy_bound(self, out):
+        """Nats, per position: H(pi) + sum_k pi_k H(N_k) + H(eos), an upper bound on the entropy of the
+        next point (a mixture's own entropy has no closed form); high where the next move is open."""
+        log_pi, _, _, ls_x, ls_y, rho, eos_logit = self.split(out.float())
+        pi = log_pi.exp()
+        gauss = 1 + math.log(2 * math.pi) + ls_x + ls_y + 0.5 * torch.log(1 - rho ** 2)
+        p_eos = torch.sigmoid(eos_logit)
+        return (-(pi * log_pi).sum(-1) + (pi * gauss).sum(-1)
+                + F.binary_cross_entropy_with_logits(eos_logit, p_eos, reduction="none"))
+
 
 # --- synthetic cursive ---------------------------------------------------------------
 

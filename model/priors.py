@@ -4,7 +4,8 @@
 - the rate prior (`steer_rates`): after each update, a detector's threshold moves toward a target rate;
 - H-Net's ratio loss (`ratio_loss`, Hwang, Wang & Gu 2025): toward a target downsampling factor N;
 - the entropy guide (`entropy_guide_loss`): z~ pushed toward firing where the model's own
-  next-character entropy is among the highest of the batch, as entropy patching cuts.
+  uncertainty about the next input (the next character's entropy; for ink, a bound on the next
+  point's) is among the highest of the batch, as entropy patching cuts.
 
 The losses reach a detector through the unclamped line (a*s + 1)/2, whose gradient survives a
 saturated detector (the hard sigmoid passes none there).
@@ -91,14 +92,15 @@ def next_char_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1) / 0.6931471805599453
 
 
-def entropy_guide_loss(out: dict, cfg: HMLSTMConfig, rates, lag: int = 0, margin: float = 0.25) -> torch.Tensor:
+def entropy_guide_loss(out: dict, cfg: HMLSTMConfig, entropy: torch.Tensor, rates, lag: int = 0,
+                       margin: float = 0.25) -> torch.Tensor:
     """Per detector with a target rate r: a hinge on the line toward firing (line > 0.5 + margin) at
-    the r of this batch's positions where the model's own next-character entropy is highest, and
-    toward not firing (line < 0.5 - margin) elsewhere. The target is the model's, never gold.
+    the r of this batch's positions where `entropy` (T, B: the model's own uncertainty about the next
+    input, no gradient; the task's `uncertainty`) is highest, and toward not firing (line < 0.5 -
+    margin) elsewhere. The target is the model's, never gold.
 
     lag 0: z_t is pulled toward the entropy after t (a boundary after t, known before x_{t+1} is
     read); lag 1: z_{t+1} is (the detector may read x_{t+1} first, and is read at lag 1)."""
-    entropy = next_char_entropy(out["out"])
     terms = []
     for l, rate in zip(detectors(cfg), rates, strict=True):
         if rate is None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from model.checkpoint import read_config
 from model.data import Spaceless, Vocabulary, batchify, load_corpus, stream_batches
 from model.ink import IamOnDB, InkStats, preprocess, synthetic_cursive, to_offsets
+from model.priors import next_char_entropy
 from model.traces import LOG2E
 
 
@@ -69,6 +70,10 @@ class TextTask:
     def loss(self, model, out, y):
         return F.cross_entropy(out["out"].float().reshape(-1, model.cfg.vocab_size), y.reshape(-1))
 
+    def uncertainty(self, model, out, x):
+        """What the entropy guide follows: the next character's entropy in bits (T, B)."""
+        return next_char_entropy(out["out"])
+
     def shown(self, nats: float) -> float:
         return nats * LOG2E
 
@@ -80,6 +85,9 @@ class TextTask:
 
     def meta(self) -> dict:
         return {"task": "text", "vocabulary": self.vocab.symbols, "spaces": self.spaces}
+
+
+STROKE_START = 3       # points after a pen-up that the ink entropy guide leaves out (its docstring)
 
 
 class InkTask:
@@ -115,6 +123,18 @@ class InkTask:
     def loss(self, model, out, y):
         return model.head.nll(out["out"], y).mean()
 
+    def uncertainty(self, model, out, x):
+        """What the entropy guide follows: an upper bound on the next point's entropy in nats (T, B),
+        inside strokes only. Pen-ups are in the input, and around them the next move is the most
+        uncertain of all (the jump after a stroke's last point, the direction of a new stroke's first
+        few): there it is set to the lowest, so that the guide looks for cuts within strokes."""
+        bound = model.head.entropy_bound(out["out"].detach())
+        pen_up = x[..., 2].to(bound.device) > 0.5
+        near = pen_up.clone()
+        for k in range(1, STROKE_START + 1):
+            near[k:] |= pen_up[:-k]
+        return bound.masked_fill(near, float(bound.min()))
+
     def shown(self, nats: float) -> float:
         return nats
 
@@ -133,10 +153,10 @@ class InkTask:
 @torch.no_grad()
 def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") -> dict:
     """Per line, the sum over its points (after the first) of log p(point | earlier points),
-    in nats in the normalised space; the mean over lines. Also each line's z (T, L)."""
+    in nats in the normalised space; the mean over lines. Also each line's z and z~ (T, L)."""
     model.eval()
     order = sorted(range(len(lines)), key=lambda i: len(lines[i]))
-    logliks, zs = [0.0] * len(lines), [None] * len(lines)
+    logliks, zs, soft = [0.0] * len(lines), [None] * len(lines), [None] * len(lines)
     for a in range(0, len(order), batch):
         idx = order[a:a + batch]
         T = max(len(lines[i]) for i in idx)
@@ -149,9 +169,10 @@ def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") ->
             n = len(lines[i])
             logliks[i] = -float(nll[:n - 1, k].sum())
             zs[i] = out["z"][:n, k].cpu().numpy()
+            soft[i] = out["z_soft"][:n, k].float().cpu().numpy()
     model.train()
     fired = np.concatenate(zs).mean(0)
-    return {"loglik_per_sequence": float(np.mean(logliks)), "logliks": logliks, "z": zs,
+    return {"loglik_per_sequence": float(np.mean(logliks)), "logliks": logliks, "z": zs, "z_soft": soft,
             "boundary_rate": fired.tolist()}
 
 

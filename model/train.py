@@ -7,7 +7,8 @@
 A run keeps its state in --run-dir (default runs/NAME, not committed): weights, Adam's
 moments, the state carried across windows, the position in the data and the schedule, in
 safetensors and JSON, rewritten atomically every --save-minutes and at the end. A run
-killed at any moment resumes from its last save with --resume. The checkpoint in --out
+killed at any moment resumes from its last save with --resume, with the options it started
+with unless given again. The checkpoint in --out
 is the model with the best validation score so far.
 """
 from __future__ import annotations
@@ -86,8 +87,8 @@ def parse_args(argv=None):
     a.add_argument("--ratio-weight", type=float, default=0.03)
     a.add_argument("--entropy-guide", default="off",
                    help="beyond the paper: RATE, or RATE/RATE/... per detector with 'none': pull a detector "
-                        "toward firing on the RATE of positions where the model's own next-character "
-                        "entropy is highest (text only)")
+                        "toward firing on the RATE of positions where the model's own uncertainty about the "
+                        "next input is highest (the next character's entropy; for ink a bound on the next point's)")
     a.add_argument("--entropy-guide-weight", type=float, default=1.0)
     a.add_argument("--entropy-guide-lag", type=int, choices=[0, 1], default=0,
                    help="0: z_t follows the entropy after t; 1: z_{t+1} does (read at lag 1)")
@@ -123,7 +124,7 @@ def parse_args(argv=None):
     r.add_argument("--device", default="auto")
     r.add_argument("--threads", type=int, default=0)
     r.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    args = resumed_args(p, argv)
     for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -150,8 +151,29 @@ def parse_args(argv=None):
         args.entropy_rates = per_detector(args.entropy_guide, _rate_target, detectors)
     except ValueError as e:
         p.error(f"--entropy-guide (rates in [0, 1] or 'none'): {e}")
-    if args.task == "ink" and (args.entropy_rates or args.no_spaces):
-        p.error("--entropy-guide and --no-spaces are for text")
+    if args.task == "ink" and args.no_spaces:
+        p.error("--no-spaces is for text")
+    return args
+
+
+# what a resumed run takes from this command line only, never from the run it continues
+PER_INVOCATION = {"resume", "max_minutes", "max_updates", "threads", "device", "no_progress", "save_minutes",
+                  "log_every"}
+
+
+def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """The command line; with --resume, an option it does not give is the run's (its trainer.json),
+    so that a run continues as it started (a different --epochs, say, must be given)."""
+    unset = object()
+    given = p.parse_args(argv, namespace=argparse.Namespace(**{a.dest: unset for a in p._actions}))
+    args = p.parse_args(argv)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.out).name
+    if not args.resume or not (run_dir / "trainer.json").is_file():
+        return args
+    saved = json.loads((run_dir / "trainer.json").read_text()).get("args", {})
+    for name, value in saved.items():
+        if hasattr(args, name) and getattr(given, name) is unset and name not in PER_INVOCATION:
+            setattr(args, name, value)
     return args
 
 
@@ -464,7 +486,7 @@ class Trainer:
                 objective = objective + args.ratio_weight * ratio_loss(out, model.cfg, args.ratio_targets)
             if args.entropy_rates:
                 objective = objective + args.entropy_guide_weight * entropy_guide_loss(
-                    out, model.cfg, args.entropy_rates, args.entropy_guide_lag)
+                    out, model.cfg, self.task.uncertainty(model, out, x), args.entropy_rates, args.entropy_guide_lag)
         run.carried = out["state"]
         self.opt.zero_grad(set_to_none=True)
         objective.backward()

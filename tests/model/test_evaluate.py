@@ -63,6 +63,12 @@ def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
     layer = r["layers"][0]
     assert layer["layer"] == 1 and {"boundary_rate", "penup", "char_boundary"} <= set(layer)
     assert set(layer["penup"]) == {"precision", "recall", "f1"}
+    from model.ink import IamOnDB, InkStats, preprocess
+    from model.tasks import ink_loglik
+    model, config = load_checkpoint(checkpoint_dir / "toy-ink")
+    (_, strokes), = IamOnDB(tmp_path).lines("validation")
+    soft = ink_loglik(model, [preprocess(strokes, InkStats.from_dict(config["normalisation"]))])["z_soft"][0][:, 0]
+    assert layer["undecided"] == pytest.approx(float((abs(soft - 0.5) < 0.05).mean()))
 
 
 def test_with_spaces_the_whitespace_rule_stands_beside_the_layers(capsys, checkpoint_dir, tmp_path):

@@ -77,6 +77,34 @@ def test_mixture_density_nll_matches_a_direct_computation():
     assert head.nll(out, target).item() == pytest.approx(expected, rel=1e-5)
 
 
+def _sample(head, out, n):
+    """n draws of (dx, dy, eos) from the head's distribution at one position."""
+    log_pi, mx, my, lsx, lsy, rho, e = (t[0] for t in head.split(out))
+    k = torch.multinomial(log_pi.exp(), n, replacement=True)
+    a, b = torch.randn(n), torch.randn(n)
+    sx, sy, r = lsx.exp()[k], lsy.exp()[k], rho[k]
+    x = mx[k] + sx * a
+    y = my[k] + sy * (r * a + torch.sqrt(1 - r ** 2) * b)
+    eos = torch.bernoulli(torch.sigmoid(e).expand(n))
+    return torch.stack([x, y, eos], -1)
+
+
+@pytest.mark.parametrize("components", [1, 3])
+def test_the_entropy_bound_is_exact_for_one_component_and_an_upper_bound_for_a_mixture(components):
+    torch.manual_seed(components)
+    head = MixtureDensityHead(5, components)
+    with torch.no_grad():
+        out = head(torch.randn(1, 5) * 2)
+        draws = _sample(head, out, 40_000)
+        nll = head.nll(out.expand(len(draws), -1), draws)
+    entropy, stderr = nll.mean().item(), nll.std().item() / len(draws) ** 0.5
+    bound = head.entropy_bound(out).item()
+    if components == 1:
+        assert bound == pytest.approx(entropy, abs=4 * stderr)
+    else:
+        assert bound > entropy + 4 * stderr          # these components overlap little: the bound is loose
+
+
 def test_synthetic_cursive_labels_every_point():
     line = synthetic_cursive("ab cd", seed=0)
     labels = [c for s in line.chars for c in s]

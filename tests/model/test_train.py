@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from model import train
 from model.checkpoint import load_checkpoint
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
+from model.tasks import InkTask
 from tests.helpers import ROOT, toy_corpus
 
 SMALL = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch", "4", "--bptt", "20",
@@ -67,6 +68,15 @@ def test_resume_continues_exactly(tmp_path):
     for k in a:
         if k.startswith(("model.", "adam.", "carried.")):
             assert torch.equal(a[k], b[k]), k
+
+
+def test_a_resumed_run_keeps_the_options_it_started_with_unless_given_again(tmp_path):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "4", "--slope-rate", "1.0", "--lr", "5e-3", name="opts")
+    out = ["--out", str(tmp_path / "opts"), "--run-dir", str(tmp_path / "run-opts"), "--resume"]
+    args = train.parse_args([*out, "--lr", "1e-3"])
+    assert args.slope_rate == 1.0 and args.epochs == 3 and args.hidden == 16     # the run's, not the defaults
+    assert args.lr == 1e-3 and args.max_updates == 0                          # given again; per invocation
+    assert train.parse_args(out[:2] + ["--slope-rate", "0.5"]).slope_rate == 0.5   # no --resume: the line
 
 
 def test_resume_without_a_run_says_so(tmp_path):
@@ -239,7 +249,7 @@ def test_entropy_guide_pulls_toward_firing_where_the_models_entropy_is_highest()
     cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6, 6], output_size=6)
     out = fake_out(cfg, seed=3)
     entropy = next_char_entropy(out["out"])
-    loss = train.entropy_guide_loss(out, cfg, [None, 0.25])
+    loss = train.entropy_guide_loss(out, cfg, entropy, [None, 0.25])
     loss.backward()
     grad = out["z_line"].grad[..., 1]
     high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
@@ -252,7 +262,7 @@ def test_the_entropy_guide_at_lag_1_pulls_the_next_step():
     cfg = HMLSTMConfig(vocab_size=5, input_size=4, hidden_sizes=[6, 6], output_size=6)
     out = fake_out(cfg, seed=4)
     entropy = next_char_entropy(out["out"])
-    train.entropy_guide_loss(out, cfg, [0.25], lag=1).backward()
+    train.entropy_guide_loss(out, cfg, entropy, [0.25], lag=1).backward()
     grad = out["z_line"].grad[..., 0]
     high = entropy > torch.quantile(entropy.reshape(-1), 0.75)
     assert (grad[0] == 0).all()                                         # z_0 follows nothing at lag 1
@@ -300,6 +310,27 @@ def test_decoupled_weight_decay_trains_and_resumes(tmp_path):
     saved = json.loads((tmp_path / "run-wd" / "trainer.json").read_text())
     assert saved["step"] == 12 and saved["param_groups"][0]["weight_decay"] == 0.1
     assert saved["model"]["dropout"] == 0.1
+
+
+def test_the_entropy_guide_trains_ink_on_the_heads_entropy_bound(tmp_path):
+    train.main(["--task", "ink", "--synthetic", "12", "--out", str(tmp_path / "ink"), "--run-dir", str(tmp_path / "run"),
+                "--hidden", "12", "--layers", "2", "--batch", "4", "--bptt", "40", "--max-updates", "6",
+                "--lr-minutes", "1", "--no-progress", "--mixtures", "3", "--stop-lines", "4", "--entropy-guide", "0.1"])
+    model, config = load_checkpoint(tmp_path / "ink")
+    assert config["training"]["entropy_guide"] == {"rates": [0.1], "weight": 1.0, "lag": 0}
+    x = torch.randn(30, 2, 3)
+    x[..., 2] = (torch.rand(30, 2) < 0.2).float()
+    x[0, 0, 2] = 1.0
+    out = model(x, None)
+    bound = model.head.entropy_bound(out["out"])
+    guided = InkTask.uncertainty(None, model, out, x)
+    near = x[..., 2] > 0.5                                  # the jump after a pen-up, a new stroke's start
+    for k in range(1, 4):
+        near[k:] |= x[:-k, :, 2] > 0.5
+    assert near[1:4, 0].all() and (guided[near] == bound.min()).all()
+    assert torch.equal(guided[~near], bound[~near])
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", "o", "--task", "ink", "--no-spaces"])
 
 
 def test_the_lstm_baseline_trains_evaluates_and_has_no_detector(tmp_path, capsys):

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # about as good as random at pen-ups.
 INK_VALID = {
     "protocol": "graves2013", "loglik_per_sequence": 612.4, "sequences": 40, "points": 9000,
-    "layers": [{"layer": 1, "boundary_rate": 0.3, "penup": {"precision": 0.06, "recall": 0.36, "f1": 0.09},
+    "layers": [{"layer": 1, "boundary_rate": 0.3, "undecided": 0.1, "penup": {"precision": 0.06, "recall": 0.36, "f1": 0.09},
                 "penup_gold_rate": 0.05, "penup_random_f1": 0.086,
                 "char_boundary": {"precision": 0.7, "recall": 0.8, "f1": 0.75}, "rate_inside_strokes": 0.28,
                 "char_gold_rate": 0.12, "char_random_f1": 0.41}],
