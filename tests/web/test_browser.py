@@ -246,6 +246,8 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     recorded = json.loads((ROOT / "checkpoints" / "iam-3x128" / "config.json").read_text())["metrics"]["valid"]
     assert f"{recorded['loglik_per_sequence']:.1f} nats" in metrics and "graves2013" in metrics
     assert "Layer 2 is about as good as random" in metrics and "fire at every pen-up" in metrics
+    undecided = round(100 * recorded["layers"][0]["undecided"])
+    assert f"on {undecided}% of the validation points (" in metrics
     # and on ink, a layer whose z~ hardly moves is called out next to its plots
     browser.find_element(By.ID, "example").click()
     wait_for(browser, "return window.lens.last && window.lens.last.layers && document.querySelector('#soft .main-svg')")

@@ -188,6 +188,7 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert layer.startswith("Layer 1 marks character ends inside strokes, and is about as good as random at pen-ups.")
     assert "character-end F1 0.75 within 2 points" in layer and "random firing at its rate scores 0.41" in layer
     assert "pen-up F1 0.09" in layer and "scores 0.09" in layer            # its random F1 at its rate, 0.086
+    assert layer.endswith("Its z~ is within 0.05 of 0.5 on 10% of the validation points (decided).")
     assert warn == ""
     rule = kinds["rule"][0]
     assert "Pen-ups are part of the input" in rule and "“fire at every pen-up” is the trivial rule" in rule

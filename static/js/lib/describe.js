@@ -265,7 +265,10 @@ function exactLayer(l, tolerance) {
   else if (cv === "clear" || (cv === "some" && uv !== "clear")) lead = `Layer ${l.layer} ${charWords}${uv ? `, and ${upWords}` : ""}`;
   else lead = `Layer ${l.layer} ${upWords}${cv ? `, and ${charWords}` : ""}`;
   const figs = [charFig, upFig].filter(Boolean).join("; ");
-  return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.`, warn: random, layer: l.layer,
+  // issue 16's test of a decided detector: under 20% of points with z~ within 0.05 of 0.5
+  const undecided = l.undecided == null ? "" : ` Its z~ is within 0.05 of 0.5 on ${pct(l.undecided)} of the validation points`
+    + (l.undecided < 0.2 ? " (decided)." : " (undecided).");
+  return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.${undecided}`, warn: random, layer: l.layer,
            verdict: { char: cv, penup: uv } };
 }
 
