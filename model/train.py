@@ -161,13 +161,18 @@ PER_INVOCATION = {"resume", "max_minutes", "max_updates", "threads", "device", "
                   "log_every"}
 
 
+def run_dir_of(args) -> Path:
+    """Where a run keeps its state: --run-dir, or runs/NAME for --out NAME."""
+    return Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.out).name
+
+
 def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
     """The command line; with --resume, an option it does not give is the run's (its trainer.json),
     so that a run continues as it started (a different --epochs, say, must be given)."""
     unset = object()
     given = p.parse_args(argv, namespace=argparse.Namespace(**{a.dest: unset for a in p._actions}))
     args = p.parse_args(argv)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.out).name
+    run_dir = run_dir_of(args)
     if not args.resume or not (run_dir / "trainer.json").is_file():
         return args
     saved = json.loads((run_dir / "trainer.json").read_text()).get("args", {})
@@ -401,7 +406,7 @@ class Trainer:
     def __init__(self, args, argv, procs: Processes):
         self.args, self.procs = args, procs
         self.out_dir = Path(args.out)
-        self.run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / self.out_dir.name
+        self.run_dir = run_dir_of(args)
         if args.resume and not (self.run_dir / "trainer.json").is_file():
             sys.exit(f"model.train: nothing to resume in {self.run_dir} (no trainer.json)")
         if args.batch % procs.world:

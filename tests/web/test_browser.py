@@ -6,6 +6,7 @@ The fixtures (servers, browser) are in conftest.py, the helpers in pages.py.
 """
 
 import json
+
 import httpx
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
