@@ -11,12 +11,14 @@ import torch
 from app.registry import Loaded
 from model import boundaries, discovery
 from model.ink import InkStats, preprocess
+from model.loops.cpp import inference_threads
 from model.traces import Trace, finite_or_none, layers_json, run_traces
 
 
-def analyse_text(loaded: Loaded, text: str) -> dict:
-    """The body of a POST /api/text answer for one checkpoint. A spaceless checkpoint reads the text
-    without its whitespace; the typed spaces are then the gold word ends."""
+def analyse_text(loaded: Loaded, text: str, threads: int = 1) -> dict:
+    """The body of a POST /api/text answer for one checkpoint, its model run on `threads` threads. A
+    spaceless checkpoint reads the text without its whitespace; the typed spaces are then the gold
+    word ends."""
     if loaded.spaces:
         reading = loaded.vocab.read(text)
         gold = boundaries.gold_word_ends(reading.chars)
@@ -25,13 +27,14 @@ def analyse_text(loaded: Loaded, text: str) -> dict:
     ids = np.asarray(reading.ids, dtype=np.int32)
     key = ids.tobytes()
     cached, prefix = loaded.cache.longest_prefix(key)
-    if cached == len(ids):
-        trace = prefix
-    elif prefix is not None:
-        rest = run_traces(loaded.model, torch.from_numpy(ids[cached:]).long(), prefix.state, prefix.next_out)
-        trace = Trace.concat(prefix, rest)
-    else:
-        trace = run_traces(loaded.model, torch.from_numpy(ids).long())
+    with inference_threads(threads):
+        if cached == len(ids):
+            trace = prefix
+        elif prefix is not None:
+            rest = run_traces(loaded.model, torch.from_numpy(ids[cached:]).long(), prefix.state, prefix.next_out)
+            trace = Trace.concat(prefix, rest)
+        else:
+            trace = run_traces(loaded.model, torch.from_numpy(ids).long())
     loaded.cache.put(key, trace)
     peaks = _surprisal_row(loaded, trace, reading.chars) if loaded.spaces else None
     return {
@@ -97,11 +100,12 @@ def _spaceless_rows(loaded: Loaded, trace: Trace, chars) -> list[dict]:
     return rows
 
 
-def analyse_ink(loaded: Loaded, strokes: list[list[tuple[float, float]]]) -> dict:
+def analyse_ink(loaded: Loaded, strokes: list[list[tuple[float, float]]], threads: int = 1) -> dict:
     """The body of a POST /api/ink answer. The normalisation uses the whole line (its RMS step),
     so a new stroke changes every earlier point's input: ink is analysed whole each time."""
     x = preprocess(strokes, InkStats.from_dict(loaded.config["normalisation"]), from_browser=True)
-    trace = run_traces(loaded.model, torch.from_numpy(x))
+    with inference_threads(threads):
+        trace = run_traces(loaded.model, torch.from_numpy(x))
     points = [(float(px), float(py), k) for k, stroke in enumerate(strokes) for px, py in stroke]
     return {
         "model": loaded.name, "task": "ink", "points": points,

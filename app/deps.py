@@ -14,7 +14,7 @@ in the run queue.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends, HTTPException, Request
 
@@ -107,22 +107,30 @@ TextModel = Annotated[Loaded, Depends(text_model)]
 InkModel = Annotated[Loaded, Depends(ink_model)]
 
 
-def hold_run_slot(request: Request) -> Iterator[None]:
+class RunSlot(NamedTuple):
+    """A place in the run queue, and the threads its model run may use: both cores for a run alone
+    (a 1,000-character analysis streams every weight block once per character, and two cores
+    stream faster than one), one each under load."""
+    threads: int
+
+
+def hold_run_slot(request: Request) -> Iterator[RunSlot]:
     """A place in the run queue while the route runs; 503 with Retry-After when it is full."""
     runs: RunLimiter = request.app.state.runs
-    with runs.run():
-        yield
+    settings: Settings = request.app.state.settings
+    with runs.run() as running:
+        yield RunSlot(threads=settings.solo_run_threads if running == 1 else 1)
 
 
 # The slot builds on the chosen model, so it is taken only once every check of the body has passed.
-def text_run_slot(request: Request, _model: TextModel) -> Iterator[None]:
+def text_run_slot(request: Request, _model: TextModel) -> Iterator[RunSlot]:
     yield from hold_run_slot(request)
 
 
-def ink_run_slot(request: Request, _model: InkModel) -> Iterator[None]:
+def ink_run_slot(request: Request, _model: InkModel) -> Iterator[RunSlot]:
     yield from hold_run_slot(request)
 
 
 # scope="function": the slot is given back when the route returns, not after the answer is sent
-TextRunSlot = Annotated[None, Depends(text_run_slot, scope="function")]
-InkRunSlot = Annotated[None, Depends(ink_run_slot, scope="function")]
+TextRunSlot = Annotated[RunSlot, Depends(text_run_slot, scope="function")]
+InkRunSlot = Annotated[RunSlot, Depends(ink_run_slot, scope="function")]

@@ -26,11 +26,13 @@ class RunLimiter:
         self.slots = threading.Semaphore(running)
         self.capacity = running + waiting
         self.wait_s = wait_s
-        self.inside = 0
+        self.inside = 0                 # holding a slot or waiting for one
+        self.running = 0                # holding a slot
         self.lock = threading.Lock()
 
     @contextmanager
     def run(self):
+        """Hold a slot while the block runs; it is given how many runs hold one now, itself included."""
         with self.lock:
             if self.inside >= self.capacity:
                 raise Saturated("queue full")
@@ -38,9 +40,14 @@ class RunLimiter:
         try:
             if not self.slots.acquire(timeout=self.wait_s):
                 raise Saturated("waited too long")
+            with self.lock:
+                self.running += 1
+                now = self.running
             try:
-                yield
+                yield now
             finally:
+                with self.lock:
+                    self.running -= 1
                 self.slots.release()
         finally:
             with self.lock:

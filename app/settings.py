@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []           # CORS: none unless configured
     workers: int = 1
     max_running: int = 2                      # concurrent model runs per worker
+    solo_run_threads: int = 2                 # threads of a model run while no other runs in this worker
+                                              # (under load, one each); with several workers, 1
     max_waiting: int = 8                      # requests queued behind them; beyond: 503
     queue_wait_s: float = 10.0                # longest wait in the queue before a 503
     rate_per_s: float = 20.0                  # per client (typing sends a few per second)

@@ -4,8 +4,11 @@
 
 Full: a fresh 1,000-character text each time (nothing cached). Incremental: one more
 character at the end of a text the server has just analysed (what typing costs).
-rss_mb: the server's resident memory afterwards, with every bundled checkpoint loaded
-and each one's prefix cache filled with texts of the maximum length.
+--compare LENS_SOLO_RUN_THREADS=1 HMLSTM_HALF_WEIGHTS=0: beside the server as configured, one
+server per setting given (NAME=VALUE[,NAME=VALUE]), the same requests sent to each in turn
+(side by side); each variant's figures and its full-analysis p50 as a ratio to the configured one. --memory: rss_mb, the server's resident
+memory afterwards, with every bundled checkpoint loaded and each one's prefix cache filled
+with texts of the maximum length.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import os
 import random
 import statistics
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -68,57 +72,88 @@ def rows_computed_share(model_name: str, texts: list[str]) -> float | None:
     return done / dense if dense else None
 
 
+def figures(full: list[float], incremental: list[float], reused: list[int]) -> dict:
+    return {"full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),
+            "incremental_p50_ms": statistics.median(incremental), "incremental_p95_ms": percentile(incremental, 95),
+            "incremental_reused_prefix_min": min(reused)}
+
+
+def fill_caches_and_measure_rss(client, server, models) -> float:
+    """Every text checkpoint's prefix cache filled with texts of the maximum length, then the
+    server's resident memory (what a long-running server holds at worst)."""
+    settings = Settings()
+    for m in models["models"]:
+        if m["task"] == "text":
+            for i in range(settings.cache_entries + 4):
+                client.post("/api/text", json={"text": text_of(settings.max_text_chars, 50_000 + i),
+                                               "model": m["name"]}).raise_for_status()
+    return rss_mb(server.pid)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--chars", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--model", default=None, help="checkpoint (default: the server's default)")
+    p.add_argument("--compare", nargs="*", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                   help="environment variants: one more server each, requests sent to every server in turn")
+    p.add_argument("--memory", action="store_true",
+                   help="also fill every checkpoint's prefix cache with maximum-length texts and report the "
+                        "server's RSS (minutes)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    with running_server() as (url, server), httpx.Client(base_url=url, timeout=60) as client:
-        models = client.get("/api/models").json()
+    variants = {"configured": {}}
+    for given in args.compare:
+        pairs = [kv.split("=", 1) for kv in given.split(",")]
+        if any(len(kv) != 2 or not kv[0] for kv in pairs):
+            p.error(f"--compare takes NAME=VALUE[,NAME=VALUE], not {given!r}")
+        variants[given] = dict(pairs)
+    with ExitStack() as stack:
+        servers = [stack.enter_context(running_server(env)) for env in variants.values()]
+        clients = [stack.enter_context(httpx.Client(base_url=url, timeout=60)) for url, _ in servers]
+        models = clients[0].get("/api/models").json()
         name = args.model or models["default"]
 
-        def post(text, model=name):
+        def post(client, text):
             t0 = time.perf_counter()
-            r = client.post("/api/text", json={"text": text, "model": model})
+            r = client.post("/api/text", json={"text": text, "model": name})
             r.raise_for_status()
             return (time.perf_counter() - t0) * 1000, r.json()
 
-        for seed in range(3):                                    # warm-up
-            post(text_of(args.chars, 10_000 + seed))
-        full, incremental, reused = [], [], []
-        for i in range(args.repeats):
+        for client in clients:                                   # warm-up
+            for seed in range(3):
+                post(client, text_of(args.chars, 10_000 + seed))
+        runs = [([], [], []) for _ in variants]                   # full, incremental, reused prefix
+        for i in range(args.repeats):                             # the servers in turn, each the same texts
             text = text_of(args.chars, i)
-            ms, _ = post(text)
-            full.append(ms)
-            ms, body = post(text + "s")
-            incremental.append(ms)
-            reused.append(body["reused_prefix"])
-        # fill every checkpoint's prefix cache with texts of the maximum length
-        settings = Settings()
-        for m in models["models"]:
-            if m["task"] == "text":
-                for i in range(settings.cache_entries + 4):
-                    post(text_of(settings.max_text_chars, 50_000 + i), m["name"])
-        memory = rss_mb(server.pid)
+            for client, (full, incremental, reused) in zip(clients, runs):
+                full.append(post(client, text)[0])
+                ms, body = post(client, text + "s")
+                incremental.append(ms)
+                reused.append(body["reused_prefix"])
+        memory = fill_caches_and_measure_rss(clients[-1], servers[-1][1], models) if args.memory else None
     import torch
     share = rows_computed_share(name, [text_of(args.chars, i) for i in range(3)])
+    by_variant = {name: figures(*run) for name, run in zip(variants, runs)}
     result = {
-        "full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),
-        "incremental_p50_ms": statistics.median(incremental), "incremental_p95_ms": percentile(incremental, 95),
+        **by_variant["configured"], "solo_run_threads": Settings().solo_run_threads,
         "chars": args.chars, "repeats": args.repeats, "rss_mb": memory, "model": name,
-        "incremental_reused_prefix_min": min(reused),
         "checkpoints_loaded": [m["name"] for m in models["models"]],
         "cpu": cpu_model(), "torch_threads_in_server": "LENS_TORCH_THREADS (default 1)",
         "rows_computed_share": share,
         "torch": torch.__version__,
     }
+    if args.compare:
+        result["variants"] = {name: {**f, "full_p50_ratio": f["full_p50_ms"] / result["full_p50_ms"]}
+                              for name, f in by_variant.items() if name != "configured"}
     if args.json:
         print(json.dumps(result))
-    else:
-        print(f"full p50 {result['full_p50_ms']:.1f} ms, p95 {result['full_p95_ms']:.1f} ms; incremental p50 "
-              f"{result['incremental_p50_ms']:.1f} ms, p95 {result['incremental_p95_ms']:.1f} ms; RSS {memory:.0f} MB")
+        return
+    for name, f in by_variant.items():
+        print(f"{name}: full p50 {f['full_p50_ms']:.1f} ms, p95 {f['full_p95_ms']:.1f} ms; incremental "
+              f"p50 {f['incremental_p50_ms']:.1f} ms, p95 {f['incremental_p95_ms']:.1f} ms")
+    if memory is not None:
+        print(f"RSS {memory:.0f} MB")
 
 
 if __name__ == "__main__":

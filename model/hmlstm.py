@@ -275,8 +275,9 @@ class OutputModule(nn.Module):
 
     def forward(self, h):
         g = torch.sigmoid(self.gate(h))                             # (T, B, L)
-        scale = torch.repeat_interleave(g, torch.tensor(self.sizes, device=h.device), dim=-1)
-        return F.relu(self.embed(h * scale)), g                     # sum_l W_l^e (g^l h^l)
+        # g^l h^l per layer (a repeat_interleave of g took five times as long at 1,000 x 1,536)
+        scaled = torch.cat([hl * g[..., l:l + 1] for l, hl in enumerate(h.split(self.sizes, -1))], -1)
+        return F.relu(self.embed(scaled)), g                        # sum_l W_l^e (g^l h^l)
 
 
 class HMLSTMModel(nn.Module):

@@ -37,13 +37,13 @@ def models(checkpoints: ModelsDep, settings: SettingsDep):
 
 # Dependencies run in the order they are listed: the rate first, the run slot last.
 @router.post("/api/text", response_model=TextResponse)
-def text(_rate: RateLimited, req: ValidTextRequest, loaded: TextModel, _slot: TextRunSlot):
-    return validated(TextResponse, analyse_text(loaded, req.text))
+def text(_rate: RateLimited, req: ValidTextRequest, loaded: TextModel, slot: TextRunSlot):
+    return validated(TextResponse, analyse_text(loaded, req.text, slot.threads))
 
 
 @router.post("/api/ink", response_model=InkResponse)
-def ink(_rate: RateLimited, req: ValidInkRequest, loaded: InkModel, _slot: InkRunSlot):
-    return validated(InkResponse, analyse_ink(loaded, req.strokes))
+def ink(_rate: RateLimited, req: ValidInkRequest, loaded: InkModel, slot: InkRunSlot):
+    return validated(InkResponse, analyse_ink(loaded, req.strokes, slot.threads))
 
 
 @router.get("/api/ink/example", response_model=InkRequest)

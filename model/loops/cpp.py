@@ -5,10 +5,14 @@ with ForwardBuffers' and BackwardResult's field names; this module converts both
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from model.loops.contract import (BackwardResult, ForwardBuffers, ForwardInputs, Layout, OutputGrads, StepWeights)
 
@@ -21,6 +25,9 @@ STALE_LOCK_S = 600            # a build takes well under a minute
 STEP_PRODUCT = os.environ.get("HMLSTM_STEP_PRODUCT", "packed")
 if STEP_PRODUCT not in ("packed", "mm"):
     raise ValueError(f"HMLSTM_STEP_PRODUCT must be 'packed' or 'mm', not {STEP_PRODUCT!r}")
+# batch-1 inference streams float16 copies of weights that are exactly float16, where the CPU widens
+# them in hardware (F16C); HMLSTM_HALF_WEIGHTS=0: never
+HALF_WEIGHTS = os.environ.get("HMLSTM_HALF_WEIGHTS", "1") != "0"
 _LAYOUT_FIELDS = ("sizes", "offsets", "rows", "above", "below", "in_widths", "ln_widths", "has_z", "ln", "nested")
 _extension = None
 
@@ -52,16 +59,34 @@ def _remove_stale_lock(lock: Path) -> None:
         pass
 
 
-def _vector_flags() -> list[str]:
-    """AVX2 and FMA where this CPU has them: the extension is built on the machine that runs it
-    (HMLSTM_PORTABLE=1 leaves them out, for an image built on one machine and run on others)."""
+@functools.cache
+def _vector_flags() -> tuple[str, ...]:
+    """AVX2 and FMA (and F16C) where this CPU has them: the extension is built on the machine that runs
+    it (HMLSTM_PORTABLE=1 leaves them out, for an image built on one machine and run on others)."""
     if os.environ.get("HMLSTM_PORTABLE") == "1":
-        return []
+        return ()
     try:
         words = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return []
-    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= words else []
+        return ()
+    flags = ("-mavx2", "-mfma") if {"avx2", "fma"} <= words else ()
+    return flags + ("-mf16c",) if flags and "f16c" in words else flags
+
+
+@contextmanager
+def inference_threads(n: int):
+    """Batch-1 inference loops started by this thread inside the block use `n` threads (0: torch's
+    intra-op thread count, the default). The traces do not depend on it."""
+    ext = extension()
+    if ext is None:
+        yield
+        return
+    before = ext.infer_threads()
+    ext.set_infer_threads(n)
+    try:
+        yield
+    finally:
+        ext.set_infer_threads(before)
 
 
 _layouts: dict[Layout, object] = {}
@@ -79,9 +104,26 @@ def _cpp_layout(layout: Layout):
     return found
 
 
+def exact_half(W: torch.Tensor) -> torch.Tensor | None:
+    """W in float16 where every value of it is one (a checkpoint stored in float16, like ptb-3x512):
+    batch-1 inference streams that copy, the same numbers in half the bytes. Kept on W until W changes."""
+    cached = getattr(W, "_exact_half", None)
+    if cached is not None and cached[0] == W._version:
+        return cached[1]
+    half = None
+    if W.dtype == torch.float32 and W.device.type == "cpu":
+        candidate = W.detach().half()
+        half = candidate if torch.equal(candidate.float(), W.detach()) else None
+    W._exact_half = (W._version, half)
+    return half
+
+
 def forward(layout: Layout, inputs: ForwardInputs, skip_copy: bool = False) -> ForwardBuffers:
+    streams_half = HALF_WEIGHTS and skip_copy and inputs.pre0.shape[1] == 1 and "-mf16c" in _vector_flags()
+    W16 = [exact_half(W) for W in inputs.weights.W] if streams_half else []
     out = extension().forward(_cpp_layout(layout), pre0=inputs.pre0, h0=inputs.h0, c0=inputs.c0, z0=inputs.z0,
-                              **inputs.weights._asdict(), slope=inputs.slope, skip_copy=skip_copy)
+                              **inputs.weights._asdict(), slope=inputs.slope, skip_copy=skip_copy,
+                              W16=[w if w is not None else torch.empty(0, dtype=torch.half) for w in W16])
     return ForwardBuffers(**{name: getattr(out, name) for name in ForwardBuffers._fields})
 
 

@@ -43,6 +43,35 @@ def test_run_limiter_bounds_running_and_waiting():
         pass
 
 
+def test_run_limiter_says_how_many_runs_hold_a_slot():
+    lim = RunLimiter(running=2, waiting=0, wait_s=1)
+    with lim.run() as first:
+        with lim.run() as second:
+            assert (first, second) == (1, 2)
+        with lim.run() as again:
+            assert again == 2
+    with lim.run() as alone:
+        assert alone == 1
+
+
+def test_a_run_alone_gets_the_solo_threads_and_one_beside_another_gets_one(settings, monkeypatch):
+    """A 1,000-character analysis is faster on both cores; under load each run keeps to one."""
+    import app.main as main
+    import app.routes.api as api
+    real, seen = api.analyse_text, []
+
+    def recorded(loaded, text, threads):
+        seen.append(threads)
+        return real(loaded, text, threads)
+    monkeypatch.setattr(api, "analyse_text", recorded)
+    with TestClient(main.create_app(settings.model_copy(update={"solo_run_threads": 3}))) as c:
+        assert c.post("/api/text", json={"text": "the cat"}).status_code == 200
+        with c.app.state.runs.run():                     # another run holds a slot
+            assert c.post("/api/text", json={"text": "the cat"}).status_code == 200
+        assert c.post("/api/text", json={"text": "the cat sat"}).status_code == 200
+    assert seen == [3, 1, 3]
+
+
 def test_run_limiter_times_out_in_the_queue():
     lim = RunLimiter(running=1, waiting=5, wait_s=0.2)
     with lim.run():
@@ -84,9 +113,9 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
 
     real = api.analyse_text
 
-    def slow(loaded, text):
+    def slow(loaded, text, threads):
         time.sleep(0.5)
-        return real(loaded, text)
+        return real(loaded, text, threads)
     monkeypatch.setattr(api, "analyse_text", slow)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 0.1})
     with TestClient(main.create_app(busy)) as c:
@@ -144,10 +173,10 @@ def test_bad_requests_are_refused_without_waiting_for_a_run_slot(settings, monke
     holding, release = threading.Event(), threading.Event()
     real = api.analyse_text
 
-    def held(loaded, text):
+    def held(loaded, text, threads):
         holding.set()
         release.wait(10)
-        return real(loaded, text)
+        return real(loaded, text, threads)
     monkeypatch.setattr(api, "analyse_text", held)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 5})
     with TestClient(main.create_app(busy)) as c:

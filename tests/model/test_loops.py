@@ -121,6 +121,52 @@ def test_inference_that_skips_copy_steps_gives_the_same_traces(ln, nested, batch
         torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("ln", ["none", "gates", "all"])
+def test_inference_gives_the_same_traces_on_any_number_of_threads(ln):
+    """Batch-1 inference splits each product's columns among threads: every column summed in the same
+    order, so the traces are identical, bit for bit, whatever the thread count."""
+    from model.loops import cpp
+    torch.manual_seed(6)
+    cfg = HMLSTMConfig(input_size=4, hidden_sizes=[40, 24, 16], layer_norm=ln, top_detector=True, z_bias=0.0)
+    rnn = HMLSTM(cfg)
+    x = torch.randn(300, 1, 4)
+    runs = []
+    for threads in (1, 2, 3):
+        with torch.no_grad(), cpp.inference_threads(threads):
+            runs.append(rnn(x))
+    rates = runs[0][1].mean((0, 1))[:2]
+    assert ((0.05 < rates) & (rates < 0.95)).all(), "the case should have every operation in layers 1 and 2"
+    for other in runs[1:]:
+        for a, b in zip(runs[0][:4], other[:4]):
+            assert torch.equal(a, b)
+    assert cpp.extension().infer_threads() == 0                   # the block restores the setting
+
+
+def test_weights_stored_in_float16_stream_as_float16_with_the_same_traces(monkeypatch):
+    """Where every weight is a float16 number, batch-1 inference reads a float16 copy: the same
+    numbers widened exactly, so the traces are those of the float32 weights, bit for bit."""
+    from model.loops import cpp
+    if "-mf16c" not in cpp._vector_flags():
+        pytest.skip("this CPU widens float16 in software: the copy is not used")
+    torch.manual_seed(8)
+    rnn = HMLSTM(HMLSTMConfig(input_size=4, hidden_sizes=[40, 24, 16], layer_norm="gates", z_bias=0.0))
+    with torch.no_grad():
+        for w in rnn.parameters():
+            w.copy_(w.half().float())
+    x = torch.randn(200, 1, 4)
+    with torch.no_grad():
+        streamed = rnn(x)
+        stacked = rnn._stacked[1]
+        assert all(cpp.exact_half(W) is not None for W in stacked)
+        monkeypatch.setattr(cpp, "HALF_WEIGHTS", False)
+        plain = rnn(x)
+    for a, b in zip(streamed[:4], plain[:4]):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        stacked[0][0, 0] += 1e-4                              # no longer a float16 number
+    assert cpp.exact_half(stacked[0]) is None and cpp.exact_half(stacked[1]) is not None
+
+
 def test_a_stale_build_lock_is_removed_and_a_live_one_kept(tmp_path):
     """A run killed while building the C++ loops leaves torch's lock behind; every later build would
     wait for it forever."""

@@ -12,9 +12,12 @@
 // One layer step, forward:  gather_u -> (inference: compact_copy_rows) -> product -> cell_forward
 //                backward:  cell_backward -> add_ln_param_grads -> product -> scatter_du
 #include <torch/extension.h>
+#include <immintrin.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -252,14 +255,18 @@ void cell_forward(const Layout& layout, const Step<T>& st, int64_t l, int64_t B,
       }
       const T* ab = sb;  // the nonlinearities' inputs: s, or s with its first n rows layer-normalised
       if (n) {
+        // sums in double, in vector lanes (one chain of dependent adds took microseconds per step)
         double m = 0, v = 0;
+#pragma omp simd reduction(+ : m)
         for (int64_t j = 0; j < n; ++j) m += sb[j];
         m /= n;
+#pragma omp simd reduction(+ : v)
         for (int64_t j = 0; j < n; ++j) v += (sb[j] - m) * (sb[j] - m);
         v /= n;
         const double r = 1.0 / std::sqrt(v + 1e-5);
         mean_p[b] = T(m);
         rstd_p[b] = T(r);
+#pragma omp simd
         for (int64_t j = 0; j < n; ++j) normed[j] = T((sb[j] - m) * r) * gw[j] + gb[j];
         for (int64_t j = n; j < G; ++j) normed[j] = sb[j];
         ab = normed.data();
@@ -335,24 +342,69 @@ void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vecto
 
 // --- inference that skips unchanged work (DESIGN.md section 11) --------------------------------
 
-// out += v M for v of length K and the K rows of M (row stride G) from `rows`: an axpy per row of M,
-// four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
-template <typename T>
-void add_vector_matrix(T* out, const T* v, const T* M, int64_t K, int64_t G) {
+// out += v M for v of length K and K rows of M, each `width` long (row stride G): an axpy per row of
+// M, four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
+// M is float32, or float16 holding the same numbers (a checkpoint stored in float16): each value is
+// widened exactly and the arithmetic is the same, written out operation by operation so that both
+// give the same sums, from half the bytes for float16.
+template <typename T, typename S>
+void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width, int64_t G) {
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
     const T a = v[k], b = v[k + 1], c = v[k + 2], d = v[k + 3];
-    const T *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
-#pragma omp simd
-    for (int64_t j = 0; j < G; ++j) out[j] += a * m0[j] + b * m1[j] + c * m2[j] + d * m3[j];
+    const S *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
+    for (int64_t j = 0; j < width; ++j)
+      out[j] += std::fma(d, T(m3[j]), std::fma(c, T(m2[j]), std::fma(b, T(m1[j]), a * T(m0[j]))));
   }
   for (; k < K; ++k) {
-    const T a = v[k];
-    const T* m = M + k * G;
-#pragma omp simd
-    for (int64_t j = 0; j < G; ++j) out[j] += a * m[j];
+    const S* m = M + k * G;
+    for (int64_t j = 0; j < width; ++j) out[j] = std::fma(v[k], T(m[j]), out[j]);
   }
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+#if defined(__F16C__)
+inline __m256 load8(const _Float16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+#endif
+
+// The same operations eight columns at a time (the tail as above).
+template <typename S>
+void add_vector_matrix_avx2(float* out, const float* v, const S* M, int64_t K, int64_t width, int64_t G) {
+  const int64_t wide = width / 8 * 8;
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const float a = v[k], b = v[k + 1], c = v[k + 2], d = v[k + 3];
+    const __m256 a8 = _mm256_set1_ps(a), b8 = _mm256_set1_ps(b), c8 = _mm256_set1_ps(c), d8 = _mm256_set1_ps(d);
+    const S *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
+    for (int64_t j = 0; j < wide; j += 8) {
+      __m256 t = _mm256_mul_ps(a8, load8(m0 + j));
+      t = _mm256_fmadd_ps(b8, load8(m1 + j), t);
+      t = _mm256_fmadd_ps(c8, load8(m2 + j), t);
+      t = _mm256_fmadd_ps(d8, load8(m3 + j), t);
+      _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_loadu_ps(out + j), t));
+    }
+    for (int64_t j = wide; j < width; ++j)
+      out[j] += std::fma(d, float(m3[j]), std::fma(c, float(m2[j]), std::fma(b, float(m1[j]), a * float(m0[j]))));
+  }
+  for (; k < K; ++k) {
+    const __m256 a8 = _mm256_set1_ps(v[k]);
+    const S* m = M + k * G;
+    for (int64_t j = 0; j < wide; j += 8)
+      _mm256_storeu_ps(out + j, _mm256_fmadd_ps(a8, load8(m + j), _mm256_loadu_ps(out + j)));
+    for (int64_t j = wide; j < width; ++j) out[j] = std::fma(v[k], float(m[j]), out[j]);
+  }
+}
+
+inline void add_vector_matrix(float* out, const float* v, const float* M, int64_t K, int64_t width, int64_t G) {
+  add_vector_matrix_avx2(out, v, M, K, width, G);
+}
+#if defined(__F16C__)
+inline void add_vector_matrix(float* out, const float* v, const _Float16* M, int64_t K, int64_t width, int64_t G) {
+  add_vector_matrix_avx2(out, v, M, K, width, G);
+}
+#endif
+#endif
 
 // v . column j of M (K rows, stride G)
 template <typename T>
@@ -377,17 +429,52 @@ struct Partial {
   void forget() { full = z_only = false; }
 };
 
+// The threads of one inference loop meet here between the parts of a step: spin a little (a step
+// part takes microseconds), then yield, so that a loop whose threads outnumber free cores slows
+// down rather than stalls.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ == 1) return;
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.store(gen + 1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins)
+      if (spins > 4000) std::this_thread::yield();
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> arrived_{0}, generation_{0};
+};
+
+// Threads the calling (Python) thread's inference loops use; 0: torch's intra-op thread count.
+// Per calling thread, so that a server can give a request alone both cores and, under load, one
+// each (app/analysis.py).
+thread_local int64_t infer_threads = 0;
+constexpr int64_t kMaxInferThreads = 8;
+constexpr int64_t kMinStepsPerThreadedLoop = 16;   // one character typed: not worth a thread
+
 // Batch 1, no gradients: per layer and step, only the products that this step's operation needs
 // and that changed since they were last computed. s = pre + U_l^l h^l [+ z_{t-1}^l U_{l+1}^l h^{l+1}]
 // [+ z_t^{l-1} W_{l-1}^l h^{l-1}], each term reused until its h changes. A COPY step needs the z row
 // alone, and nothing where the layer has no detector. Layer norm over all rows makes z depend on the
 // gates: such a layer computes every step in full.
+// At batch 1 each product streams its weight block from memory; with several threads each streams
+// its own columns of every block (each column's sum in the same order: the results do not depend on
+// the thread count) and the first thread does the cell between two barriers.
 template <typename T>
 void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
-                const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
+                const std::vector<at::Tensor>& W16, const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
                 const std::vector<at::Tensor>& ln_b, double slope, ForwardBuffers& buf) {
-  const int64_t Tn = buf.Zsoft.size(0), L = layout.L(), N = layout.total();
+  const int64_t Tn = buf.Zsoft.size(0), L = layout.L();
   const T half_slope = T(0.5 * slope);
+  const int64_t asked = infer_threads > 0 ? infer_threads : at::get_num_threads();
+  const int nthreads = static_cast<int>(Tn < kMinStepsPerThreadedLoop ? 1 : std::clamp<int64_t>(asked, 1, kMaxInferThreads));
   std::vector<Partial<T>> own(L), above(L), below(L);
   std::vector<std::vector<T>> s(L), act(L), tc(L);
   for (int64_t l = 0; l < L; ++l) {
@@ -399,72 +486,97 @@ void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<
     act[l].resize(4 * layout.sizes[l]);
     tc[l].resize(layout.sizes[l]);
   }
+  // thread i's columns of layer l: [cols[l][i], cols[l][i + 1]), cut at 64-byte lines
+  std::vector<std::vector<int64_t>> cols(L);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t G = layout.rows[l], line = 64 / sizeof(T);
+    for (int i = 0; i <= nthreads; ++i) cols[l].push_back(std::min(G, (G * i / nthreads + line - 1) / line * line));
+    cols[l].back() = G;
+  }
   const T* pre0p = pre0.data_ptr<T>();
   int64_t dense = 0, done = 0;
-  // the product v W_part (rows k0..k0+K of W[l]), or its z row only
-  auto product = [&](Partial<T>& p, int64_t l, const T* v, int64_t k0, int64_t K, bool z_row_only) {
-    const int64_t G = layout.rows[l];
-    const T* M = W[l].data_ptr<T>() + k0 * G;
-    if (z_row_only) {
-      p.value[G - 1] = dot_column(v, M, K, G, G - 1);
-      p.z_only = true;
-      done += K;
-    } else {
-      std::fill(p.value.begin(), p.value.end(), T(0));
-      add_vector_matrix(p.value.data(), v, M, K, G);
-      p.full = true;
-      done += K * G;
+  SpinBarrier barrier(nthreads);
+  auto run = [&](int me) {
+    const bool first = me == 0;
+    // thread `me`'s columns of v W_part (rows k0..k0+K of W[l])
+    auto slice = [&](Partial<T>& p, int64_t l, const T* v, int64_t k0, int64_t K) {
+      const int64_t G = layout.rows[l], c0 = cols[l][me], c1 = cols[l][me + 1];
+      std::fill(p.value.begin() + c0, p.value.begin() + c1, T(0));
+      const int64_t at = k0 * G + c0;
+      if (W16[l].numel())
+        add_vector_matrix(p.value.data() + c0, v, reinterpret_cast<const _Float16*>(W16[l].data_ptr<at::Half>()) + at, K,
+                          c1 - c0, G);
+      else
+        add_vector_matrix(p.value.data() + c0, v, W[l].data_ptr<T>() + at, K, c1 - c0, G);
+    };
+    for (int64_t t = 0; t < Tn; ++t) {
+      const Step<T> st(buf, t);
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t H = layout.sizes[l], G = layout.rows[l], o = layout.offsets[l], n = layout.ln_widths[l];
+        if (first) dense += layout.in_widths[l] * G;
+        const Masks<T> m(layout, st, 0, l);
+        const T* pre = l == 0 ? pre0p + t * G : bias[l].data_ptr<T>();
+        if (m.copy == T(1) && layout.ln != 2) {  // COPY: h and c carry over; of s the z row at most
+          if (first) {
+            std::copy(st.h_prev + o, st.h_prev + o + H, st.h_now + o);
+            std::copy(st.c_prev + o, st.c_prev + o + H, st.c_now + o);
+            T line = T(0), soft = T(0), z = T(0);
+            if (layout.has_z[l]) {
+              if (!own[l].full && !own[l].z_only) {
+                own[l].value[G - 1] = dot_column(st.h_prev + o, W[l].data_ptr<T>(), H, G, G - 1);
+                own[l].z_only = true;
+                done += H;
+              }
+              line = (pre[G - 1] + own[l].value[G - 1]) * half_slope + T(0.5);
+              soft = std::min(T(1), std::max(T(0), line));
+              z = (!layout.nested && soft > T(0.5)) ? T(1) : T(0);  // nested: z^{l-1} = 0 here
+            }
+            st.z_line[l] = line;
+            st.z_soft[l] = soft;
+            st.z_now[l] = z;
+          }
+          barrier.wait();                        // the layer above reads z_t^l
+          continue;
+        }
+        // what this step needs that is out of date, read by every thread before any writes a flag
+        const bool need_own = !own[l].full;
+        const bool use_above = layout.above[l] && m.zp != T(0), need_above = use_above && !above[l].full;
+        const bool use_below = layout.below[l] && m.zb != T(0), need_below = use_below && !below[l].full;
+        if (need_own) slice(own[l], l, st.h_prev + o, 0, H);
+        if (need_above) slice(above[l], l, st.h_prev + layout.offsets[l + 1], H, layout.above[l]);
+        if (need_below) slice(below[l], l, st.h_now + layout.offsets[l - 1], H + layout.above[l], layout.below[l]);
+        {
+          T* sl = s[l].data();
+          const T *a = above[l].value.data(), *b = below[l].value.data(), *u = own[l].value.data();
+          for (int64_t j = cols[l][me]; j < cols[l][me + 1]; ++j)
+            sl[j] = pre[j] + u[j] + (use_above ? a[j] : T(0)) + (use_below ? b[j] : T(0));
+        }
+        barrier.wait();                          // s is whole
+        if (first) {
+          if (need_own) done += H * G;
+          if (need_above) done += layout.above[l] * G;
+          if (need_below) done += layout.below[l] * G;
+          own[l].full = true;
+          above[l].full = above[l].full || need_above;
+          below[l].full = below[l].full || need_below;
+          T mean = 0, rstd = 0;
+          T* sl = s[l].data();
+          cell_forward(layout, st, l, 1, sl, 0, static_cast<const T*>(nullptr), sl, act[l].data(), tc[l].data(),
+                       &mean, &rstd, n ? ln_w[l].data_ptr<T>() : nullptr, n ? ln_b[l].data_ptr<T>() : nullptr,
+                       half_slope);
+          // h^l changed: every product of it is out of date
+          own[l].forget();
+          if (l > 0) above[l - 1].forget();
+          if (l + 1 < L) below[l + 1].forget();
+        }
+        barrier.wait();                          // h_t^l and the flags are written
+      }
     }
   };
-  for (int64_t t = 0; t < Tn; ++t) {
-    const Step<T> st(buf, t);
-    for (int64_t l = 0; l < L; ++l) {
-      const int64_t H = layout.sizes[l], G = layout.rows[l], o = layout.offsets[l], n = layout.ln_widths[l];
-      dense += layout.in_widths[l] * G;
-      const Masks<T> m(layout, st, 0, l);
-      const T* pre = l == 0 ? pre0p + t * G : bias[l].data_ptr<T>();
-      const bool z_alone = m.copy == T(1) && layout.ln != 2;
-      if (z_alone) {                       // COPY: h and c carry over; of s the z row at most
-        std::copy(st.h_prev + o, st.h_prev + o + H, st.h_now + o);
-        std::copy(st.c_prev + o, st.c_prev + o + H, st.c_now + o);
-        T line = T(0), soft = T(0), z = T(0);
-        if (layout.has_z[l]) {
-          if (!own[l].full && !own[l].z_only) product(own[l], l, st.h_prev + o, 0, H, true);
-          line = (pre[G - 1] + own[l].value[G - 1]) * half_slope + T(0.5);
-          soft = std::min(T(1), std::max(T(0), line));
-          z = (!layout.nested && soft > T(0.5)) ? T(1) : T(0);     // nested: z^{l-1} = 0 here
-        }
-        st.z_line[l] = line;
-        st.z_soft[l] = soft;
-        st.z_now[l] = z;
-        continue;
-      }
-      if (!own[l].full) product(own[l], l, st.h_prev + o, 0, H, false);
-      T* sl = s[l].data();
-#pragma omp simd
-      for (int64_t j = 0; j < G; ++j) sl[j] = pre[j] + own[l].value[j];
-      if (layout.above[l] && m.zp != T(0)) {
-        if (!above[l].full) product(above[l], l, st.h_prev + layout.offsets[l + 1], H, layout.above[l], false);
-        const T* a = above[l].value.data();
-#pragma omp simd
-        for (int64_t j = 0; j < G; ++j) sl[j] += a[j];
-      }
-      if (layout.below[l] && m.zb != T(0)) {
-        if (!below[l].full)
-          product(below[l], l, st.h_now + layout.offsets[l - 1], H + layout.above[l], layout.below[l], false);
-        const T* b = below[l].value.data();
-#pragma omp simd
-        for (int64_t j = 0; j < G; ++j) sl[j] += b[j];
-      }
-      T mean = 0, rstd = 0;
-      cell_forward(layout, st, l, 1, sl, 0, static_cast<const T*>(nullptr), sl, act[l].data(), tc[l].data(), &mean,
-                   &rstd, n ? ln_w[l].data_ptr<T>() : nullptr, n ? ln_b[l].data_ptr<T>() : nullptr, half_slope);
-      // h^l changed: every product of it is out of date
-      own[l].forget();
-      if (l > 0) above[l - 1].forget();
-      if (l + 1 < L) below[l + 1].forget();
-    }
-  }
+  std::vector<std::thread> helpers;
+  for (int i = 1; i < nthreads; ++i) helpers.emplace_back(run, i);
+  run(0);
+  for (auto& h : helpers) h.join();
   work_count.dense += dense;
   work_count.done += done;
 }
@@ -538,6 +650,7 @@ void cell_backward(const Layout& layout, const Step<T>& st, const StepGrads<T>& 
         const T* sb = sp + b * G;
         const T mu = mean_p[b], r = rstd_p[b];
         T mdn = 0, mdnx = 0;
+#pragma omp simd reduction(+ : mdn, mdnx)
         for (int64_t j = 0; j < n; ++j) {
           const T xh = (sb[j] - mu) * r, dn = da[j] * gw[j];
           mdn += dn;
@@ -545,6 +658,7 @@ void cell_backward(const Layout& layout, const Step<T>& st, const StepGrads<T>& 
         }
         mdn /= n;
         mdnx /= n;
+#pragma omp simd
         for (int64_t j = 0; j < n; ++j) {
           const T xh = (sb[j] - mu) * r;
           ds[j] = r * (da[j] * gw[j] - mdn - xh * mdnx);
@@ -665,8 +779,15 @@ void backward_loop(const Layout& layout, const at::Tensor& dH, const at::Tensor&
 
 ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at::Tensor c0, at::Tensor z0,
                        std::vector<at::Tensor> W, std::vector<at::Tensor> bias, std::vector<at::Tensor> ln_w,
-                       std::vector<at::Tensor> ln_b, at::Tensor slope, bool skip_copy) {
+                       std::vector<at::Tensor> ln_b, at::Tensor slope, bool skip_copy, std::vector<at::Tensor> W16) {
   const int64_t Tn = pre0.size(0), B = pre0.size(1), L = layout.L(), N = layout.total();
+  // W16: per layer W in float16 where it holds the same numbers (inference streams it), else empty
+  W16.resize(L);
+  for (int64_t l = 0; l < L; ++l) {
+    if (!W16[l].defined()) W16[l] = at::empty({0}, W[l].options().dtype(at::kHalf));
+    TORCH_CHECK(!W16[l].numel() || (W16[l].scalar_type() == at::kHalf && W16[l].sizes() == W[l].sizes() &&
+                                    W16[l].is_contiguous()), "W16[", l, "] must be W[", l, "] in float16, or empty");
+  }
   auto opts = pre0.options();
   ForwardBuffers buf;
   buf.H = at::empty({Tn + 1, B, N}, opts);
@@ -689,7 +810,7 @@ ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at:
   const double a = slope.item<double>();
   AT_DISPATCH_FLOATING_TYPES(pre0.scalar_type(), "hmlstm_forward", [&] {
     if (skip_copy && B == 1)
-      infer_loop<scalar_t>(layout, pre0.contiguous(), W, bias, ln_w, ln_b, a, buf);
+      infer_loop<scalar_t>(layout, pre0.contiguous(), W, W16, bias, ln_w, ln_b, a, buf);
     else
       forward_loop<scalar_t>(layout, pre0, W, bias, ln_w, ln_b, a, skip_copy, buf);
   });
@@ -758,9 +879,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("work_count", [] { return std::make_pair(work_count.dense, work_count.done); },
         "multiply-adds of the dense path and of the inference loop, summed since the last reset");
   m.def("reset_work_count", [] { work_count = WorkCount(); });
+  m.def("set_infer_threads", [](int64_t n) { infer_threads = n; },
+        "threads of this (calling) thread's batch-1 inference loops; 0: torch's intra-op thread count");
+  m.def("infer_threads", [] { return infer_threads; });
   m.def("forward", &forward, "HM-LSTM forward time loop", py::arg("layout"), py::arg("pre0"), py::arg("h0"),
         py::arg("c0"), py::arg("z0"), py::arg("W"), py::arg("bias"), py::arg("ln_w"), py::arg("ln_b"),
-        py::arg("slope"), py::arg("skip_copy"));
+        py::arg("slope"), py::arg("skip_copy"), py::arg("W16") = std::vector<at::Tensor>());
   m.def("backward", &backward, "HM-LSTM backward time loop", py::arg("layout"), py::arg("dH"), py::arg("dZ"),
         py::arg("dZline"), py::arg("H"), py::arg("C"), py::arg("Z"), py::arg("Zsoft"), py::arg("S"), py::arg("A"),
         py::arg("TC"), py::arg("Mean"), py::arg("Rstd"), py::arg("W"), py::arg("ln_w"), py::arg("slope"));
