@@ -57,7 +57,10 @@ class TextTask:
         self.ids = {s: self.vocab.encode(t) for s, t in corpus.items()}
         if args.valid_chars:
             self.ids["valid"] = self.ids["valid"][:args.valid_chars]
+        if args.train_chars:
+            self.ids["train"] = self.ids["train"][:args.train_chars]
         self.data = (args.text_file or "Penn Treebank (Mikolov char-level), train split") + \
+            (f", its first {args.train_chars:,} characters" if args.train_chars else "") + \
             ("" if self.spaces else ", read without spaces")
         self.eval_batch = args.eval_batch
 

@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb), or IAM-OnDB for ink "
                                       "(default ../shared/data/iam-ondb)")
     p.add_argument("--text-file", help="train on any UTF-8 text file instead (split 90/5/5 by lines)")
+    p.add_argument("--train-chars", type=int, default=0,
+                   help="text: train on only the first N characters of the training split (small-data studies)")
     p.add_argument("--no-spaces", action="store_true",
                    help="text: read each line with its whitespace removed (DESIGN.md section 8); the alphabet "
                         "has no space and the checkpoint records \"spaces\": false")
@@ -151,8 +153,10 @@ def parse_args(argv=None):
         args.entropy_rates = per_detector(args.entropy_guide, _rate_target, detectors)
     except ValueError as e:
         p.error(f"--entropy-guide (rates in [0, 1] or 'none'): {e}")
-    if args.task == "ink" and args.no_spaces:
-        p.error("--no-spaces is for text")
+    if args.task == "ink" and (args.no_spaces or args.train_chars):
+        p.error("--no-spaces and --train-chars are for text (ink: --max-lines)")
+    if args.train_chars < 0:
+        p.error("--train-chars must be at least 0 (0: the whole training split)")
     return args
 
 

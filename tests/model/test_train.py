@@ -216,6 +216,17 @@ def test_no_spaces_trains_on_lines_without_whitespace(tmp_path):
     assert config["data"]["spaces"] is False
 
 
+def test_train_chars_trains_on_the_first_characters_only(tmp_path):
+    """A small-data study (regularisation on the CPU): the epoch is the first N characters; valid is whole."""
+    run_train(tmp_path, "--epochs", "2", name="full")
+    run_train(tmp_path, "--epochs", "2", "--train-chars", "400", name="small")
+    full, small = (json.loads((tmp_path / f"run-{n}" / "trainer.json").read_text()) for n in ("full", "small"))
+    assert small["step"] == 2 * 5 < full["step"]          # 4 streams of 100: 5 windows of 20 per epoch
+    _, config = load_checkpoint(tmp_path / "small")
+    assert "its first 400 characters" in config["training"]["data"]
+    assert config["metrics"]["valid_chars"] == load_checkpoint(tmp_path / "full")[1]["metrics"]["valid_chars"]
+
+
 def test_the_spaceless_checkpoint_says_so(spaceless_dir):
     model, config = load_checkpoint(spaceless_dir / "toy-nospace")
     assert config["spaces"] is False and " " not in config["vocabulary"]
