@@ -182,7 +182,8 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     res = ink_loglik(model, [preprocess(s, stats) for s in lines])
     pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
     z, z_soft = np.concatenate(res["z"]), np.concatenate(res["z_soft"])
-    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i) for i in range(synthetic)]
+    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i, connected=True)
+             for i in range(synthetic)]
     sz = np.concatenate(ink_loglik(model, [preprocess(s.strokes, stats) for s in synth])["z"])
     s_up = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) > 0.5
     inner = ~s_up                                   # the pen-up bit is in the input: scored inside strokes only
@@ -205,7 +206,7 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
               "sequences": len(lines), "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
               "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
                                            "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}},
-              "synthetic_lines": synthetic, "char_tolerance_points": CHAR_TOLERANCE}
+              "synthetic_lines": synthetic, "synthetic_joined": True, "char_tolerance_points": CHAR_TOLERANCE}
     if stats.protocol == GRAVES:
         result["jacobian_nats_per_point"] = stats.jacobian_nats()
         result["loglik_per_sequence_whiteboard"] = res["loglik_per_sequence"] + stats.jacobian_nats() * scored / len(lines)
@@ -213,7 +214,7 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                      f"end-of-stroke | earlier points) in nats, in the standardised offset space ({stats.to_dict()['scale']}), "
                      "the mean over lines; the Jacobian to whiteboard units is stated (jacobian_nats_per_point), "
                      "not added, except in loglik_per_sequence_whiteboard; pen-up gold: the last point of each "
-                     "stroke; char_boundary: synthetic cursive, the last point of each character that does not end "
+                     "stroke; char_boundary: synthetic cursive with the letters of each word joined (pen down), the last point of each character that does not end "
                      f"a stroke, a firing within {CHAR_TOLERANCE} points credits it once (pen-up points left out); "
                      "undecided: the share of validation points whose z~ is within 0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws for char_boundary); penup_rule: fires "
                      "at every pen-up")

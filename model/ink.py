@@ -222,9 +222,13 @@ class SyntheticLine:
 
 
 def synthetic_cursive(text: str, seed: int = 0, face: str = "scripts", height: float = 40.0,
-                      slant: float | None = None, spacing: float | None = None, jitter: float = 0.6) -> SyntheticLine:
+                      slant: float | None = None, spacing: float | None = None, jitter: float = 0.6,
+                      connected: bool = False) -> SyntheticLine:
     """Pen trajectories rendered from a Hershey stroke font, every point labelled with its
-    character; jitter, slant and pen speed (point spacing) vary with the seed."""
+    character; jitter, slant and pen speed (point spacing) vary with the seed. `connected`: each
+    letter of a word is joined to the one before it, the pen kept down from where that one ended to
+    where this one begins (joined-up handwriting; the joining points belong to the new letter), so
+    that most character ends fall inside strokes. The font's own glyphs are mostly separate strokes."""
     from HersheyFonts import HersheyFonts
     rng = random.Random(seed)
     font = HersheyFonts()
@@ -238,26 +242,34 @@ def synthetic_cursive(text: str, seed: int = 0, face: str = "scripts", height: f
         strokes = [list(s) for s in font.strokes_for_text(text[:i + 1])]
         pieces += [(i, s) for s in strokes[done:]]
         done = len(strokes)
-    strokes, labels = [], []
-    last_end = None
-    for i, line in pieces:
-        pts, lab = [], []
+
+    def pen(line) -> list[tuple[float, float]]:
+        """The points of a polyline drawn at this line's speed, with jitter, slanted, y down."""
+        pts = []
         for (x0, y0), (x1, y1) in zip(line[:-1], line[1:]):
             n = max(1, int(math.hypot(x1 - x0, y1 - y0) / (spacing * rng.uniform(0.7, 1.3))))
             for k in range(n):
                 a = k / n
                 x, y = x0 + a * (x1 - x0), y0 + a * (y1 - y0)
-                pts.append((x + slant * y + rng.gauss(0, jitter), -y + rng.gauss(0, jitter)))   # y down
-                lab.append(i)
+                pts.append((x + slant * y + rng.gauss(0, jitter), -y + rng.gauss(0, jitter)))
         x, y = line[-1]
-        pts.append((x + slant * y, -y))
-        lab.append(i)
+        return pts + [(x + slant * y, -y)]
+
+    strokes, labels = [], []
+    last_end, last_char = None, None
+    for i, line in pieces:
+        pts = pen(line)
+        joined = last_end is not None and strokes and math.dist(line[0], last_end) < 1e-6
+        if connected and not joined and last_char == i - 1:          # the next letter of the same word
+            pts = pen([last_end, line[0]])[1:-1] + pts
+            joined = True
         # a glyph that starts where the last one ended continues the same pen-down stroke
-        if last_end is not None and strokes and math.dist(line[0], last_end) < 1e-6:
+        if joined:
             strokes[-1] += pts
-            labels[-1] += lab
+            labels[-1] += [i] * len(pts)
         else:
             strokes.append(pts)
-            labels.append(lab)
-        last_end = line[-1]
+            labels.append([i] * len(pts))
+        last_end, last_char = line[-1], i
     return SyntheticLine(text, strokes, labels)
+

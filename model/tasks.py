@@ -101,9 +101,9 @@ class InkTask:
         if args.synthetic:                          # synthetic cursive: tests, and a check of the pipeline
             rng = random.Random(args.seed)
             words = "the of and to in is was he that it for on are with as his they be at one have".split()
-            lines = [synthetic_cursive(" ".join(rng.choice(words) for _ in range(rng.randint(2, 5))), seed=i).strokes
-                     for i in range(args.synthetic)]
-            self.data = f"synthetic cursive (Hershey scripts), {args.synthetic} lines"
+            lines = [synthetic_cursive(" ".join(rng.choice(words) for _ in range(rng.randint(2, 5))), seed=i,
+                                       connected=True).strokes for i in range(args.synthetic)]
+            self.data = f"synthetic cursive (Hershey scripts, the letters of each word joined), {args.synthetic} lines"
         else:
             lines = [s for _, s in IamOnDB(args.data_dir).lines("training", limit=args.max_lines)]
             self.data = "IAM-OnDB training lines (Graves 2013 split)"

@@ -116,6 +116,25 @@ def test_synthetic_cursive_labels_every_point():
     assert other.strokes != line.strokes                            # jitter, slant, speed vary
 
 
+def test_joined_synthetic_cursive_keeps_the_pen_down_between_the_letters_of_a_word():
+    """Joined, most character ends fall inside strokes (the font's glyphs are mostly separate strokes)."""
+    from model.ink import to_offsets
+    texts = ["the quick brown fox", "letters join in cursive"]
+
+    def inner_char_ends(connected):
+        lines = [synthetic_cursive(t, seed=4, connected=connected) for t in texts]
+        ends = [(l.char_ends() > 0) & (to_offsets(l.strokes)[:, 2] < 0.5) for l in lines]
+        return sum(len(l.strokes) for l in lines), sum(int(e.sum()) for e in ends), lines
+    loose, loose_ends, _ = inner_char_ends(False)
+    joined, joined_ends, lines = inner_char_ends(True)
+    assert joined < loose and joined_ends > 1.5 * loose_ends
+    for line in lines:
+        word_of = [line.text[:i].count(" ") for i in range(len(line.text))]
+        assert all(len({word_of[c] for c in stroke}) == 1 for stroke in line.chars)   # never across a space
+        labels = [c for s in line.chars for c in s]                 # still one label per point, in text order
+        assert len(labels) == sum(len(s) for s in line.strokes) and labels == sorted(labels)
+
+
 def test_api_ink(client):
     line = synthetic_cursive("dog", seed=2)
     strokes = [[list(p) for p in s] for s in line.strokes]

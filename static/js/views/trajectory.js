@@ -38,6 +38,21 @@ export function positions(res, view) {
   });
 }
 
+const MARGIN = { l: 30, r: 10, t: 6, b: 24 };
+
+// The plot's height from the ink's own shape (x and y share a scale), so that a wide line on a narrow
+// screen is not a thin band in an empty box; points and boundary ticks sized to the ink's scale.
+export function fit(xy, fr) {
+  const xs = xy.map((p) => p[0]), ys = xy.map((p) => p[1]);
+  const w = Math.max(1e-6, Math.max(...xs) - Math.min(...xs)), h = Math.max(1e-6, Math.max(...ys) - Math.min(...ys));
+  const inner = fr.width - MARGIN.l - MARGIN.r, pxPerUnit = inner / w;
+  const tall = fr.narrow ? 220 : 300, low = 150;
+  const height = Math.round(Math.min(tall, Math.max(low, h * pxPerUnit * 1.15 + MARGIN.t + MARGIN.b)));
+  const inkPx = Math.min(h * pxPerUnit, height - MARGIN.t - MARGIN.b);   // the ink's height on screen
+  return { height, tick: Math.round(Math.min(10, Math.max(4, inkPx / 9))),
+           point: Math.round(Math.min(5, Math.max(2, inkPx / 20))) };
+}
+
 export function render(el, res, z, view, fr) {
   const xy = positions(res, view);
   const seg = segmentIds(z);
@@ -63,16 +78,17 @@ export function render(el, res, z, view, fr) {
     if (v === 1 && i + 1 < xy.length) up.x.push(xy[i][0], xy[i + 1][0], null), up.y.push(xy[i][1], xy[i + 1][1], null);
   });
   traces.push(up);
+  const box = fit(xy, fr);
   const markers = res.points.length > MANY && webgl() ? "scattergl" : "scatter";
   traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), type: markers, mode: "markers", name: "points",
-                marker: { size: 5, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
+                marker: { size: box.point, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
   const b = z.map((v, i) => (v === 1 ? i : -1)).filter((i) => i >= 0);
   traces.push({ x: b.map((i) => xy[i][0]), y: b.map((i) => xy[i][1]), type: markers, mode: "markers",
-                name: "boundaries", marker: { symbol: "line-ns-open", size: fr.narrow ? 7 : 10, line: { width: 2 }, color: "#1d2330" },
+                name: "boundaries", marker: { symbol: "line-ns-open", size: box.tick, line: { width: 2 }, color: "#1d2330" },
                 hoverinfo: "none", showlegend: false });
   const layout = {
-    width: fr.width, height: fr.narrow ? 220 : 300, autosize: false, hovermode: "closest",
-    margin: { l: 30, r: 10, t: 6, b: 24 }, shapes: [], dragmode: fr.touch ? false : "zoom",
+    width: fr.width, height: box.height, autosize: false, hovermode: "closest",
+    margin: MARGIN, shapes: [], dragmode: fr.touch ? false : "zoom",
     xaxis: { zeroline: false, showgrid: false, scaleanchor: "y", automargin: false },
     yaxis: { zeroline: false, showgrid: false, autorange: "reversed", automargin: false },     // screen-style: y down
   };
