@@ -31,11 +31,11 @@ INK_VALID = {
                 "char_gold_rate": 0.12, "char_random_f1": 0.41}],
     "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
                                  "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}},
-    "synthetic_lines": 50, "char_tolerance_points": 2, "jacobian_nats_per_point": -2.26,
+    "synthetic_lines": 50, "synthetic_joined": True, "char_tolerance_points": 2, "jacobian_nats_per_point": -2.26,
     "loglik_per_sequence_whiteboard": 590.0, "how": "made up for the page's tests",
 }
 LSTM_VALID = {"protocol": "graves2013", "loglik_per_sequence": 598.1, "sequences": 40, "points": 9000, "layers": [],
-              "baselines": INK_VALID["baselines"], "synthetic_lines": 50, "char_tolerance_points": 2,
+              "baselines": INK_VALID["baselines"], "synthetic_lines": 50, "synthetic_joined": True, "char_tolerance_points": 2,
               "jacobian_nats_per_point": -2.26, "loglik_per_sequence_whiteboard": 576.0, "how": "made up"}
 
 
