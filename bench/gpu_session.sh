@@ -7,7 +7,8 @@
 #
 # PLAN (default bench/plans/paper-size.plan) names one training run a line: a name, then the
 # model.train flags that make it differ; {minutes} in them becomes the minutes left for training
-# (for --lr-minutes). BENCH=0 skips the benchmark; CHECKS=0 the GPU tests (for a second call on a
+# (for --lr-minutes) and {ink} the IAM-OnDB folder (INK, default ../shared/data/iam-ondb: a plan's
+# line with --task ink --data-dir {ink} trains on handwriting). BENCH=0 skips the benchmark; CHECKS=0 the GPU tests (for a second call on a
 # card where they already passed). Everything it measures lands in OUT_DIR:
 # session.log, bench.jsonl, and results.tar split in 15 MB parts (checkpoints, training logs, the
 # full GPU test log). It stops itself BUDGET_SECONDS after it starts (a lease has 15 minutes of
@@ -17,6 +18,7 @@ OUT=${1:?OUT_DIR}
 BUDGET=${2:?BUDGET_SECONDS}
 PTB=${3:-../shared/data/ptb}
 PLAN=${4:-bench/plans/paper-size.plan}
+INK=${INK:-../shared/data/iam-ondb}
 START=$(date +%s)
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/session.log") 2>&1
@@ -67,7 +69,8 @@ T="python3 -m model.train --task text --data-dir $PTB --embed 128 --layer-norm g
 PIDS=""
 while read -r NAME FLAGS; do
     case "$NAME" in ""|\#*) continue ;; esac
-    timeout $STOP $T --out $RES/$NAME --run-dir $RES/runs/$NAME ${FLAGS//\{minutes\}/$MINUTES} \
+    FLAGS=${FLAGS//\{minutes\}/$MINUTES}
+    timeout $STOP $T --out $RES/$NAME --run-dir $RES/runs/$NAME ${FLAGS//\{ink\}/$INK} \
         < /dev/null > $RES/$NAME.out 2>&1 &
     PIDS="$PIDS $!"
 done < "$PLAN"

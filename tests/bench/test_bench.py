@@ -84,23 +84,27 @@ def test_gpu_session_trains_every_run_of_its_plan(tmp_path):
         (ptb / f"ptb.char.{split}.txt").write_text((line + "\n") * 60)
     tiny = "--layers 2 --hidden 8 --embed 4 --batch 4 --bptt 20 --eval-batch 4 --max-updates 3"
     plan = tmp_path / "tiny.plan"
-    plan.write_text(f"# a comment\n\nrun-a {tiny} --lr-minutes {{minutes}}\nrun-b {tiny} --z-bias 2 --lr-minutes {{minutes}}\n")
+    ink = f"--task ink --synthetic 12 --stop-lines 2 --data-dir {{ink}} {tiny}"
+    plan.write_text(f"# a comment\n\nrun-a {tiny} --lr-minutes {{minutes}}\nrun-b {tiny} --z-bias 2 --lr-minutes {{minutes}}\n"
+                    f"run-c {ink} --lr-minutes {{minutes}}\n")
     out = tmp_path / "out"
     out.mkdir()
     from tests.helpers import ROOT as root
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"     # its python3 is this one
     subprocess.run(["bash", "bench/gpu_session.sh", str(out), "240", str(ptb), str(plan)], cwd=root,
-                   env={**os.environ, "CHECKS": "0", "BENCH": "0", "PATH": path}, timeout=300, check=True,
+                   env={**os.environ, "CHECKS": "0", "BENCH": "0", "PATH": path, "INK": str(tmp_path / "iam")},
+                   timeout=300, check=True,
                    capture_output=True)
     packed = b"".join(p.read_bytes() for p in sorted(out.glob("results.tar.part-*")))
     with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
         names = set(tar.getnames())
-        configs = {run: json.load(tar.extractfile(f"./{run}/config.json")) for run in ("run-a", "run-b")}
+        configs = {run: json.load(tar.extractfile(f"./{run}/config.json")) for run in ("run-a", "run-b", "run-c")}
     assert {"./run-a/weights.safetensors", "./run-b/weights.safetensors", "./runs/run-a.jsonl"} <= names
     assert not any(n.startswith("./runs/run-a/") for n in names)           # the run state stays behind
     assert configs["run-a"]["model"]["z_bias"] == 0.5 and configs["run-b"]["model"]["z_bias"] == 2.0
     command = configs["run-b"]["training"]["command"]
     assert "{minutes}" not in command and "--lr-minutes 1." in command
+    assert configs["run-c"]["task"] == "ink" and f"--data-dir {tmp_path / 'iam'} " in configs["run-c"]["training"]["command"]
     assert "== 3. training" in (out / "session.log").read_text()
 
 
