@@ -257,6 +257,62 @@ def _scatter_du(dU, Hprev, Hnow, Zprev, Znow, dHnow, dHprev, dZnow, dZprev,
         tl.store(q, tl.load(q) + tl.sum(d_below * h_below, 0))
 
 
+@triton.jit
+def _add_rows(acc, V, W, k_first: tl.constexpr, K: tl.constexpr, R, cols, mc, scale, BLOCK_K: tl.constexpr):
+    """acc + scale * v W[k_first:k_first + K, cols] for v = V[0:K]."""
+    ks = tl.arange(0, BLOCK_K)
+    for k0 in range(0, K, BLOCK_K):
+        mk = (k0 + ks) < K
+        v = tl.load(V + k0 + ks, mask=mk, other=0.0)
+        w = tl.load(W + (k_first + k0 + ks)[:, None] * R + cols[None, :], mask=mk[:, None] & mc[None, :], other=0.0)
+        acc += tl.sum(scale * v[:, None] * w, 0)
+    return acc
+
+
+@triton.jit
+def _all_terms(acc, W, Hprev, Hnow, zp, zb, off, H: tl.constexpr, off_above, H_above: tl.constexpr, off_below,
+               H_below: tl.constexpr, R, cols, mc, HAS_ABOVE: tl.constexpr, HAS_BELOW: tl.constexpr,
+               BLOCK_K: tl.constexpr):
+    acc = _add_rows(acc, Hprev + off, W, 0, H, R, cols, mc, 1.0, BLOCK_K)                 # U_l^l h_{t-1}^l
+    if HAS_ABOVE:
+        if zp != 0.0:                                    # FLUSH: U_{l+1}^l h_{t-1}^{l+1}
+            acc = _add_rows(acc, Hprev + off_above, W, H, H_above, R, cols, mc, zp, BLOCK_K)
+    if HAS_BELOW:
+        if zb != 0.0:                                    # the layer below fired: W_{l-1}^l h_t^{l-1}
+            acc = _add_rows(acc, Hnow + off_below, W, H + H_above, H_below, R, cols, mc, zb, BLOCK_K)
+    return acc
+
+
+@triton.jit
+def _skipping_product(S, Pre, W, Hprev, Hnow, Zprev, Znow, off, H: tl.constexpr, off_above, H_above: tl.constexpr,
+                      off_below, H_below: tl.constexpr, l, L, R, HAS_Z: tl.constexpr, HAS_ABOVE: tl.constexpr, HAS_BELOW: tl.constexpr, Z_ALONE: tl.constexpr,
+                      BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Inference at batch 1 (DESIGN.md section 11): s = pre + U_l^l h^l [+ U_{l+1}^l h^{l+1} on a FLUSH]
+    [+ W_{l-1}^l h^{l-1} when the layer below fired], each program its block of columns. On a COPY step
+    only the z row (nothing without a detector); the gates stay at pre, finite, and the cell multiplies
+    them by zero. With layer norm over all rows (not Z_ALONE) z depends on the gates: all terms."""
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mc = cols < R
+    acc = tl.load(Pre + cols, mask=mc, other=0.0)
+    zp = 0.0
+    if HAS_Z:
+        zp = tl.load(Zprev + l)
+    zb = 1.0
+    if HAS_BELOW:
+        zb = tl.load(Znow + l - 1)
+    if Z_ALONE:
+        if (zp == 0.0) & (zb == 0.0):                    # COPY
+            if HAS_Z:
+                acc = _add_rows(acc, Hprev + off, W, 0, H, R, cols, mc & (cols == R - 1), 1.0, BLOCK_K)
+        else:
+            acc = _all_terms(acc, W, Hprev, Hnow, zp, zb, off, H, off_above, H_above, off_below, H_below, R, cols, mc,
+                             HAS_ABOVE, HAS_BELOW, BLOCK_K)
+    else:
+        acc = _all_terms(acc, W, Hprev, Hnow, zp, zb, off, H, off_above, H_above, off_below, H_below, R, cols, mc,
+                         HAS_ABOVE, HAS_BELOW, BLOCK_K)
+    tl.store(S + cols, acc, mask=mc)
+
+
 def _neighbours(layout: Layout, l: int) -> tuple[int, int, int, int]:
     """(offset, width) of the layers above and below l, zeros where there is none."""
     oa = layout.offsets[l + 1] if layout.above[l] else 0
@@ -270,21 +326,33 @@ def _cell_flags(layout: Layout, l: int) -> dict:
                 HAS_BELOW=l > 0, NESTED=layout.nested)
 
 
+SKIP_BLOCK_N, SKIP_BLOCK_K = 64, 32
+
+
 def forward(layout: Layout, inputs: ForwardInputs, skip_copy: bool = False) -> ForwardBuffers:
-    """The forward loop; `inputs.slope` is a one-element tensor on the device (skip_copy is ignored)."""
+    """The forward loop; `inputs.slope` is a one-element tensor on the device. With skip_copy at batch 1
+    (inference) each step's product leaves out the terms its operation does not use (`_skipping_product`)."""
     T, B, _ = inputs.pre0.shape
     L, N = layout.L, layout.total
     w = inputs.weights
     block = triton.next_power_of_2(max(layout.sizes))
     buf = new_forward_buffers(layout, inputs)
     dummy = inputs.pre0.new_zeros(1)
+    skipping = skip_copy and B == 1
     for t in range(T):
         for l in range(L):
             off, H, (oa, Ha, ob, Hb) = layout.offsets[l], layout.sizes[l], _neighbours(layout, l)
             Ku, R = layout.in_widths[l], layout.rows[l]
-            _gather_u[(B,)](buf.U[l][t], buf.H[t], buf.H[t + 1], buf.Z[t], buf.Z[t + 1], off, H, oa, Ha, ob, Hb, l, L,
-                            N, Ku, HAS_ABOVE=Ha > 0, HAS_BELOW=Hb > 0, BLOCK=block)
-            torch.addmm(inputs.pre0[t] if l == 0 else w.bias[l], buf.U[l][t], w.W[l], out=buf.S[l][t])
+            pre = inputs.pre0[t] if l == 0 else w.bias[l]
+            if skipping:
+                _skipping_product[(triton.cdiv(R, SKIP_BLOCK_N),)](
+                    buf.S[l][t], pre, w.W[l], buf.H[t], buf.H[t + 1], buf.Z[t], buf.Z[t + 1], off, H, oa, Ha, ob, Hb,
+                    l, L, R, HAS_Z=layout.has_z[l], HAS_ABOVE=Ha > 0, HAS_BELOW=Hb > 0, Z_ALONE=layout.ln != 2,
+                    BLOCK_K=SKIP_BLOCK_K, BLOCK_N=SKIP_BLOCK_N)
+            else:
+                _gather_u[(B,)](buf.U[l][t], buf.H[t], buf.H[t + 1], buf.Z[t], buf.Z[t + 1], off, H, oa, Ha, ob, Hb,
+                                l, L, N, Ku, HAS_ABOVE=Ha > 0, HAS_BELOW=Hb > 0, BLOCK=block)
+                torch.addmm(pre, buf.U[l][t], w.W[l], out=buf.S[l][t])
             _cell_forward[(B,)](buf.S[l][t], buf.A[l][t], buf.TC[l][t], buf.Mean[l][t], buf.Rstd[l][t],
                                 w.ln_w[l] if layout.ln else dummy, w.ln_b[l] if layout.ln else dummy,
                                 buf.H[t], buf.H[t + 1], buf.C[t], buf.C[t + 1], buf.Z[t], buf.Z[t + 1],

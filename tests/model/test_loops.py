@@ -84,6 +84,22 @@ def test_triton_loops_on_the_gpu_at_width(ln):
         assert_agree(*random_case(cfg, torch.float32, 30, 16, seed, "cuda", scale=0.1), "triton", 1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("ln", ["gates", "all"])
+def test_triton_inference_that_skips_work_on_the_gpu_at_width(ln):
+    """Batch 1 without gradients on the card: z identical and the traces within 1e-5 of the dense path."""
+    torch.manual_seed(3)
+    cfg = HMLSTMConfig(input_size=40, hidden_sizes=[200, 130, 96], layer_norm=ln, z_bias=0.0)
+    rnn = HMLSTM(cfg).cuda()
+    x = torch.randn(200, 1, 40, device="cuda")
+    with torch.no_grad():
+        fast = rnn(x, backend="triton")
+    full = rnn(x.requires_grad_(), backend="triton")
+    assert torch.equal(fast[1], full[1].detach())
+    for a, b in zip(fast[:4], full[:4]):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+
+
 def test_auto_backend_uses_cpp_on_the_cpu():
     assert backend_name("cpu") == ("cpp" if cpp_loops() is not None else "python")
     assert cpp_loops() is not None, "the C++ loops should build here"
@@ -102,16 +118,19 @@ def test_state_carries_across_calls():
 
 
 @pytest.mark.parametrize("ln,nested", [("none", False), ("gates", False), ("gates", True), ("all", False)])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_inference_that_skips_copy_steps_gives_the_same_traces(ln, nested, batch):
-    """Without gradients the C++ forward skips the gates of steps where every row COPYs."""
+@pytest.mark.parametrize("batch,backend", [(1, "cpp"), (3, "cpp"), (1, "triton")])
+def test_inference_that_skips_copy_steps_gives_the_same_traces(ln, nested, batch, backend):
+    """Without gradients the C++ forward skips the gates of steps where every row COPYs, and at batch
+    1 both the C++ and the Triton loops leave out the terms a step's operation does not use."""
+    if backend == "triton" and triton_loops() is None:
+        pytest.skip("Triton is not installed")
     torch.manual_seed(5)
     cfg = HMLSTMConfig(input_size=4, hidden_sizes=[8, 8, 8], layer_norm=ln, nested=nested, top_detector=True,
                        z_bias=-0.3)
     rnn = HMLSTM(cfg)
     x = torch.randn(60, batch, 4)
     with torch.no_grad():
-        fast = rnn(x)
+        fast = rnn(x, backend=backend)
     full = rnn(x.requires_grad_())           # with gradients: every step computed in full
     z = full[1].detach()
     copies = ((z[:-1, :, 1:] == 0) & (z[1:, :, :2] == 0)).float().mean()   # z_{t-1}^l = 0 = z_t^{l-1}
