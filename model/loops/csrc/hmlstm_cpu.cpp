@@ -12,7 +12,9 @@
 // One layer step, forward:  gather_u -> (inference: compact_copy_rows) -> product -> cell_forward
 //                backward:  cell_backward -> add_ln_param_grads -> product -> scatter_du
 #include <torch/extension.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#endif
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <atomic>
@@ -345,20 +347,24 @@ void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vecto
 // out += v M for v of length K and K rows of M, each `width` long (row stride G): an axpy per row of
 // M, four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
 // M is float32, or float16 holding the same numbers (a checkpoint stored in float16): each value is
-// widened exactly and the arithmetic is the same, written out operation by operation so that both
-// give the same sums, from half the bytes for float16.
+// widened exactly. The float16 path runs only where the CPU widens in hardware (F16C, with AVX2 and
+// FMA): there both go through add_vector_matrix_avx2 below, written out operation by operation so that
+// they give the same sums, from half the bytes for float16. This generic loop serves float64 and builds
+// without those instructions.
 template <typename T, typename S>
 void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width, int64_t G) {
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
     const T a = v[k], b = v[k + 1], c = v[k + 2], d = v[k + 3];
     const S *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
-    for (int64_t j = 0; j < width; ++j)
-      out[j] += std::fma(d, T(m3[j]), std::fma(c, T(m2[j]), std::fma(b, T(m1[j]), a * T(m0[j]))));
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) out[j] += a * T(m0[j]) + b * T(m1[j]) + c * T(m2[j]) + d * T(m3[j]);
   }
   for (; k < K; ++k) {
+    const T a = v[k];
     const S* m = M + k * G;
-    for (int64_t j = 0; j < width; ++j) out[j] = std::fma(v[k], T(m[j]), out[j]);
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) out[j] += a * T(m[j]);
   }
 }
 
