@@ -6,9 +6,9 @@ Full: a fresh 1,000-character text each time (nothing cached). Incremental: one 
 character at the end of a text the server has just analysed (what typing costs).
 --compare LENS_SOLO_RUN_THREADS=1 HMLSTM_HALF_WEIGHTS=0: beside the server as configured, one
 server per setting given (NAME=VALUE[,NAME=VALUE]), the same requests sent to each in turn
-(side by side); each variant's figures and its full-analysis p50 as a ratio to the configured one. --memory: rss_mb, the server's resident
-memory afterwards, with every bundled checkpoint loaded and each one's prefix cache filled
-with texts of the maximum length.
+(side by side); each variant's figures and its full-analysis p50 as a ratio to the configured
+one. --memory: rss_mb, the configured server's resident memory afterwards, with every bundled
+checkpoint loaded and each one's prefix cache filled with texts of the maximum length.
 """
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def main(argv=None):
                 ms, body = post(client, text + "s")
                 incremental.append(ms)
                 reused.append(body["reused_prefix"])
-        memory = fill_caches_and_measure_rss(clients[-1], servers[-1][1], models) if args.memory else None
+        memory = fill_caches_and_measure_rss(clients[0], servers[0][1], models) if args.memory else None
     import torch
     share = rows_computed_share(name, [text_of(args.chars, i) for i in range(3)])
     by_variant = {name: figures(*run) for name, run in zip(variants, runs)}

@@ -272,4 +272,3 @@ def synthetic_cursive(text: str, seed: int = 0, face: str = "scripts", height: f
             labels.append([i] * len(pts))
         last_end, last_char = line[-1], i
     return SyntheticLine(text, strokes, labels)
-
