@@ -6,7 +6,7 @@ measured alternately in one process (9 short rounds by default), so that the rat
 like with like on a machine whose speed drifts.
 
     python -m bench.throughput --json
-    python -m bench.throughput --json --products packed,mm   # the C++ loops' per-step product paths too
+    python -m bench.throughput --json --products packed,blocked,mm   # the C++ loops' per-step products too
 """
 from __future__ import annotations
 
@@ -85,13 +85,13 @@ def main(argv=None):
     p.add_argument("--backend", default="auto", choices=["auto", "cpp", "triton", "python"],
                    help="the HM-LSTM's loops (auto: C++ on the CPU, Triton with CUDA graphs on a GPU)")
     p.add_argument("--products", default="",
-                   help="C++ loops: the per-step product paths to measure side by side, e.g. packed,mm "
+                   help="C++ loops: the per-step product paths to measure side by side, e.g. packed,blocked,mm "
                         "(each alternates with nn.LSTM in the same rounds; default: the one chosen)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     products = [v for v in args.products.split(",") if v]
-    if any(v not in ("packed", "mm") for v in products):
-        p.error(f"--products takes packed and/or mm, not {args.products!r}")
+    if any(v not in cpp.STEP_PRODUCTS for v in products):
+        p.error(f"--products takes some of {','.join(cpp.STEP_PRODUCTS)}, not {args.products!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -120,7 +120,7 @@ def main(argv=None):
 
     def run(name, n):
         if name in paths:
-            cpp.extension().allow_packed(paths[name] == "packed")
+            cpp.extension().set_step_product(paths[name])
         return timed(steps[name], x, y, n, device)
 
     x = torch.randint(0, args.vocab, (args.length, args.batch), device=device)
@@ -137,7 +137,7 @@ def main(argv=None):
             print(f"{name}: {statistics.median(rates[name]):.0f} chars/s, ratio to nn.LSTM {statistics.median(by_path):.3f}"
                   f" ({min(by_path):.3f}..{max(by_path):.3f})", file=sys.stderr)
         rates["hmlstm"] = rates[f"hmlstm:{reported}"]
-        cpp.extension().allow_packed(reported == "packed")          # step_product below names it
+        cpp.extension().set_step_product(reported)          # step_product below names it
     ratios = [a / b for a, b in zip(rates["hmlstm"], rates["lstm"])]
     result = {
         "hmlstm_chars_per_s": statistics.median(rates["hmlstm"]),
@@ -162,7 +162,7 @@ def main(argv=None):
         "torch": torch.__version__,
     }
     if paths:
-        cpp.extension().allow_packed(cpp.STEP_PRODUCT == "packed")   # as the process had it
+        cpp.extension().set_step_product(cpp.STEP_PRODUCT)   # as the process had it
     if args.json:
         print(json.dumps(result))
     else:

@@ -20,11 +20,33 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
 NAME = "hmlstm_cpu"
 STALE_LOCK_S = 600            # a build takes well under a minute
-# the training loops' per-step product: MKL's packed GEMM (measured faster on the Intel CI machine,
-# bench/RESULTS.md) or a plain mm; read once
-STEP_PRODUCT = os.environ.get("HMLSTM_STEP_PRODUCT", "packed")
-if STEP_PRODUCT not in ("packed", "mm"):
-    raise ValueError(f"HMLSTM_STEP_PRODUCT must be 'packed' or 'mm', not {STEP_PRODUCT!r}")
+# The training loops' per-step product: MKL's packed GEMM, our own AVX2 kernel ("blocked") or a plain
+# mm. "auto" picks by the CPU's vendor what bench/RESULTS.md measured fastest on it. Read once.
+STEP_PRODUCTS = ("packed", "blocked", "mm")
+FASTEST_STEP_PRODUCT = {"GenuineIntel": "packed", "AuthenticAMD": "blocked"}
+
+
+def cpu_vendor() -> str:
+    """The x86 vendor string (GenuineIntel, AuthenticAMD), or '' where /proc/cpuinfo does not say."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _step_product_setting() -> str:
+    name = os.environ.get("HMLSTM_STEP_PRODUCT", "auto")
+    if name == "auto":
+        return FASTEST_STEP_PRODUCT.get(cpu_vendor(), "packed")
+    if name not in STEP_PRODUCTS:
+        raise ValueError(f"HMLSTM_STEP_PRODUCT must be auto, {', '.join(STEP_PRODUCTS)}, not {name!r}")
+    return name
+
+
+STEP_PRODUCT = _step_product_setting()
 # batch-1 inference streams float16 copies of weights that are exactly float16, where the CPU widens
 # them in hardware (F16C); HMLSTM_HALF_WEIGHTS=0: never
 HALF_WEIGHTS = os.environ.get("HMLSTM_HALF_WEIGHTS", "1") != "0"
@@ -40,9 +62,12 @@ def extension():
         try:
             from torch.utils.cpp_extension import _get_build_directory, load
             _remove_stale_lock(Path(_get_build_directory(NAME, verbose=False)) / "lock")
-            flags = ["-O3", "-fopenmp-simd", "-fno-trapping-math", *_vector_flags()]
-            _extension = load(name=NAME, sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
-            _extension.allow_packed(STEP_PRODUCT == "packed")
+            # -fopenmp: at::parallel_for is inline OpenMP, serial unless the extension is built with it
+            # (the runtime is torch's own libgomp.so.1, already loaded)
+            flags = ["-O3", "-fopenmp", "-fno-trapping-math", *_vector_flags()]
+            _extension = load(name=NAME, sources=[str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                              verbose=False)
+            _extension.set_step_product(STEP_PRODUCT)
         except Exception as e:  # no compiler, no ninja: the Python loops still work
             log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _extension or None

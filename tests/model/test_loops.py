@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from model.loops import backend_name, cpp_loops, triton_loops
+from model.loops import backend_name, cpp, cpp_loops, triton_loops
 from model.hmlstm import HMLSTM, HMLSTMConfig
 
 VARIANTS = list(itertools.product(["none", "gates", "all"], [False, True], [False, True]))
@@ -72,6 +72,45 @@ def test_fused_agrees_with_reference(backend, dtype, tol, ln, top, nested):
     T, B = (6, 3) if backend == "triton" and not gpu else (20, 8)
     case = random_case(cfg, dtype, T, B, VARIANTS.index((ln, top, nested)), "cuda" if gpu else "cpu")
     assert_agree(*case, backend, tol)
+
+
+@pytest.fixture
+def step_product(request):
+    """The C++ training loops switched to one per-step product path for the test, then back."""
+    ext = cpp.extension()
+    if ext is None:
+        pytest.fail("the C++ loops did not build (a compiler and ninja are part of the install)")
+    if request.param == "blocked" and not ext.blocked_product_built():
+        pytest.skip("the blocked kernel needs AVX2 and FMA")
+    ext.set_step_product(request.param)
+    yield request.param
+    ext.set_step_product(cpp.STEP_PRODUCT)
+
+
+@pytest.mark.parametrize("step_product", cpp.STEP_PRODUCTS, indirect=True)
+@pytest.mark.parametrize("ln", ["none", "gates", "all"])
+def test_every_step_product_agrees_with_reference(step_product, ln):
+    # 10 rows (not a multiple of the blocked kernel's 4-row tile), 20 steps, gate rows 4H + 1 = 25, 17
+    # and 29: panels of 24 columns with a part-filled last one
+    cfg = HMLSTMConfig(input_size=5, hidden_sizes=[6, 4, 7], layer_norm=ln)
+    assert cpp.extension().step_product_path(10, 20) == {"packed": "mkl-packed"}.get(step_product, step_product)
+    assert_agree(*random_case(cfg, torch.float32, 20, 10, 7), "cpp", 1e-5)
+
+
+@pytest.mark.parametrize("B,K,N", [(1, 3, 5), (4, 24, 24), (7, 33, 49), (32, 300, 1025), (13, 1025, 300)])
+def test_the_blocked_kernel_multiplies(B, K, N):
+    ext = cpp.extension()
+    if not ext.blocked_product_built():
+        pytest.skip("the blocked kernel needs AVX2 and FMA")
+    g = torch.Generator().manual_seed(B * K + N)
+    x, M = torch.randn(B, K, generator=g), torch.randn(K, N, generator=g)
+    panels = ext.pack_panels(M)
+    assert panels.shape == ((N + 23) // 24, K, 24)
+    out = ext.blocked_product(x, panels, N)
+    assert out.shape == (B, N) and out.is_contiguous()
+    torch.testing.assert_close(out.double(), x.double() @ M.double(), rtol=1e-5, atol=1e-5 * K ** 0.5)
+    # the backward's operand is a transposed view: laid out from its strides
+    torch.testing.assert_close(ext.blocked_product(x, ext.pack_panels(M.t().contiguous().t()), N), out)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -289,3 +328,15 @@ def test_a_training_step_leaves_no_reference_cycle_holding_buffers(backend):
         gc.garbage.clear()
         gc.enable()
     assert cycles == []
+
+
+def test_the_step_product_is_picked_by_the_cpus_vendor(monkeypatch):
+    monkeypatch.delenv("HMLSTM_STEP_PRODUCT", raising=False)
+    for vendor, picked in [("GenuineIntel", "packed"), ("AuthenticAMD", "blocked"), ("", "packed")]:
+        monkeypatch.setattr(cpp, "cpu_vendor", lambda: vendor)
+        assert cpp._step_product_setting() == picked
+    monkeypatch.setenv("HMLSTM_STEP_PRODUCT", "mm")
+    assert cpp._step_product_setting() == "mm"
+    monkeypatch.setenv("HMLSTM_STEP_PRODUCT", "fastest")
+    with pytest.raises(ValueError, match="HMLSTM_STEP_PRODUCT"):
+        cpp._step_product_setting()

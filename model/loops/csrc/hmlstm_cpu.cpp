@@ -46,48 +46,139 @@ struct BackwardResult {
 
 // --- arithmetic --------------------------------------------------------------------------
 
-// x M for a matrix M fixed for the whole time loop and a small batch x (B, K). MKL's packed
-// GEMM (the op behind torch's mkl::_mkl_linear) lays M out once per loop; a plain mm lays it
-// out again at every step, which at batch 32 was about a fifth of the products' time.
-// Elsewhere it is a plain mm: without MKL, in float64, for another batch size, and where the
-// packing does not pay: loops too short to repay it (one character typed into the app) and
-// a batch of a few rows (matrix-vector products, 20-30% slower packed).
-// The step product the training loops use where MKL's packed GEMM could serve: set from Python
-// (HMLSTM_STEP_PRODUCT=packed|mm, model/loops/cpp.py), so that each CPU can use what is fastest on it.
-bool packed_allowed = true;
+// x M for a matrix M fixed for the whole time loop and a small batch x (B, K), by one of three
+// paths, each laying M out once per loop (a plain mm lays it out again at every step, which at
+// batch 32 was about a fifth of the products' time):
+//   "mkl-packed": MKL's packed GEMM (the op behind torch's mkl::_mkl_linear), fastest on Intel;
+//   "blocked": our own AVX2 kernel below, for CPUs where MKL's kernels are slow (measured on AMD);
+//   "mm": a plain mm: without MKL or AVX2, in float64, for a batch of a few rows (matrix-vector
+//         products, 20-30% slower packed) and for loops too short to repay a layout (one character
+//         typed into the app).
+// Python sets the path (HMLSTM_STEP_PRODUCT, model/loops/cpp.py) so each CPU can use its fastest.
+enum class ProductPath { kMm, kPacked, kBlocked };
+ProductPath preferred_path = ProductPath::kPacked;
 
-// Whether loops of this dtype, batch and length use MKL's packed GEMM ("mkl-packed") or a plain
-// mm ("mm"); bench.throughput reports it.
-bool uses_packed_gemm(at::ScalarType dtype, int64_t B, int64_t steps) {
-  if (!packed_allowed || dtype != at::kFloat || steps < 16 || B < 8) return false;
+bool mkl_packed_available() {
   auto& dispatcher = c10::Dispatcher::singleton();
   return dispatcher.findSchema({"mkl::_mkl_linear", ""}).has_value() &&
          dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""}).has_value();
 }
 
+constexpr bool kBlockedBuilt =
+#if defined(__AVX2__) && defined(__FMA__)
+    true;
+#else
+    false;
+#endif
+
+// The path loops of this dtype, batch and length take; bench.throughput reports it.
+ProductPath product_path(at::ScalarType dtype, int64_t B, int64_t steps) {
+  if (preferred_path == ProductPath::kMm || dtype != at::kFloat || steps < 16 || B < 8) return ProductPath::kMm;
+  if (preferred_path == ProductPath::kBlocked && kBlockedBuilt) return ProductPath::kBlocked;
+  return mkl_packed_available() ? ProductPath::kPacked : ProductPath::kMm;  // also blocked in a portable build
+}
+
+const char* path_name(ProductPath p) {
+  return p == ProductPath::kPacked ? "mkl-packed" : p == ProductPath::kBlocked ? "blocked" : "mm";
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The blocked kernel: M is laid out as panels of 24 columns (K x 24 each, contiguous, the last padded
+// with zeros); a tile of up to 4 rows of x times one panel keeps its 4 x 3 vectors of sums in
+// registers over all of K, reading per k three vectors of the panel and four numbers of x. The
+// panels are split between threads; each panel stays in cache while every row tile of the batch
+// passes over it.
+constexpr int64_t kPanel = 24, kTileRows = 4;
+
+at::Tensor pack_panels(const at::Tensor& M) {
+  const int64_t K = M.size(0), N = M.size(1), P = (N + kPanel - 1) / kPanel;
+  at::Tensor panels = at::zeros({P, K, kPanel}, M.options());
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t width = std::min(kPanel, N - p * kPanel);
+    panels[p].narrow(1, 0, width).copy_(M.narrow(1, p * kPanel, width));
+  }
+  return panels;
+}
+
+// c[r, 0:width] = x[r] . panel for the 4 rows r of a tile (x rows K apart, c rows ldc apart). The twelve
+// sums are named, not an array: with an array GCC kept them on the stack, storing all twelve per k.
+void panel_tile(const float* x, int64_t K, const float* panel, float* c, int64_t ldc, int64_t width) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  const float *x0 = x, *x1 = x + K, *x2 = x + 2 * K, *x3 = x + 3 * K;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* w = panel + k * kPanel;
+    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16);
+    __m256 xr = _mm256_broadcast_ss(x0 + k);
+    c00 = _mm256_fmadd_ps(xr, w0, c00), c01 = _mm256_fmadd_ps(xr, w1, c01), c02 = _mm256_fmadd_ps(xr, w2, c02);
+    xr = _mm256_broadcast_ss(x1 + k);
+    c10 = _mm256_fmadd_ps(xr, w0, c10), c11 = _mm256_fmadd_ps(xr, w1, c11), c12 = _mm256_fmadd_ps(xr, w2, c12);
+    xr = _mm256_broadcast_ss(x2 + k);
+    c20 = _mm256_fmadd_ps(xr, w0, c20), c21 = _mm256_fmadd_ps(xr, w1, c21), c22 = _mm256_fmadd_ps(xr, w2, c22);
+    xr = _mm256_broadcast_ss(x3 + k);
+    c30 = _mm256_fmadd_ps(xr, w0, c30), c31 = _mm256_fmadd_ps(xr, w1, c31), c32 = _mm256_fmadd_ps(xr, w2, c32);
+  }
+  const __m256 sums[kTileRows][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+  for (int64_t r = 0; r < kTileRows; ++r) {
+    alignas(32) float row[kPanel];
+    for (int v = 0; v < 3; ++v) _mm256_store_ps(row + 8 * v, sums[r][v]);
+    std::copy_n(row, width, c + r * ldc);
+  }
+}
+
+// x (B, K) contiguous times the panels of an N-column matrix. A batch that is not a multiple of the
+// tile's 4 rows is padded with zero rows (and their sums dropped).
+at::Tensor blocked_product(const at::Tensor& x_in, const at::Tensor& panels, int64_t N) {
+  const int64_t B = x_in.size(0), K = x_in.size(1), P = panels.size(0);
+  const int64_t Bp = (B + kTileRows - 1) / kTileRows * kTileRows;
+  const at::Tensor x = Bp == B ? x_in : at::cat({x_in, at::zeros({Bp - B, K}, x_in.options())});
+  at::Tensor out = at::empty({Bp, N}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* pp = panels.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t width = std::min(kPanel, N - p * kPanel);
+      for (int64_t b = 0; b < Bp; b += kTileRows)
+        panel_tile(xp + b * K, K, pp + p * K * kPanel, op + b * N + p * kPanel, N, width);
+    }
+  });
+  return Bp == B ? out : out.narrow(0, 0, B);
+}
+#endif
+
 class StepProduct {
  public:
-  StepProduct(const at::Tensor& M, int64_t B, int64_t steps) : m_(M), batch_(B) {
-    if (!uses_packed_gemm(M.scalar_type(), B, steps)) return;
-    auto& dispatcher = c10::Dispatcher::singleton();
-    auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
-    auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
-    weight_ = M.t().contiguous();  // a linear layer's (out, in) weight: x M = x weight^T
-    packed_ = reorder->typed<at::Tensor(const at::Tensor&, int64_t)>().call(weight_, B);
-    linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                       const std::optional<at::Tensor>&, int64_t)>();
+  StepProduct(const at::Tensor& M, int64_t B, int64_t steps)
+      : m_(M), batch_(B), path_(product_path(M.scalar_type(), B, steps)) {
+    if (path_ == ProductPath::kPacked) {
+      auto& dispatcher = c10::Dispatcher::singleton();
+      auto linear = dispatcher.findSchema({"mkl::_mkl_linear", ""});
+      auto reorder = dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""});
+      weight_ = M.t().contiguous();  // a linear layer's (out, in) weight: x M = x weight^T
+      laid_out_ = reorder->typed<at::Tensor(const at::Tensor&, int64_t)>().call(weight_, B);
+      linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const std::optional<at::Tensor>&, int64_t)>();
+    }
+#if defined(__AVX2__) && defined(__FMA__)
+    if (path_ == ProductPath::kBlocked) laid_out_ = pack_panels(M);
+#endif
   }
   // x M
   at::Tensor operator()(const at::Tensor& x) const {
-    return packs(x) ? linear_->call(x, packed_, weight_, std::nullopt, batch_) : at::mm(x, m_);
+    if (x.size(0) == batch_ && x.is_contiguous()) {
+      if (path_ == ProductPath::kPacked) return linear_->call(x, laid_out_, weight_, std::nullopt, batch_);
+#if defined(__AVX2__) && defined(__FMA__)
+      if (path_ == ProductPath::kBlocked) return blocked_product(x, laid_out_, m_.size(1));
+#endif
+    }
+    return at::mm(x, m_);
   }
 
  private:
-  bool packs(const at::Tensor& x) const {
-    return packed_.defined() && x.size(0) == batch_ && x.is_contiguous();
-  }
-  at::Tensor m_, weight_, packed_;
+  at::Tensor m_, weight_, laid_out_;
   int64_t batch_;
+  ProductPath path_;
   std::optional<c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                     const std::optional<at::Tensor>&, int64_t)>>
       linear_;
@@ -877,11 +968,21 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_property_readonly("dS", [](const BackwardResult& b) { return b.dS; })
       .def_property_readonly("dLNw", [](const BackwardResult& b) { return b.dLNw; })
       .def_property_readonly("dLNb", [](const BackwardResult& b) { return b.dLNb; });
-  m.def("allow_packed", [](bool allowed) { packed_allowed = allowed; },
-        "let the training loops use MKL's packed GEMM (true) or a plain mm (false)");
+  m.def("set_step_product", [](const std::string& name) {
+    TORCH_CHECK(name == "packed" || name == "blocked" || name == "mm", "unknown step product ", name);
+    preferred_path = name == "packed" ? ProductPath::kPacked : name == "blocked" ? ProductPath::kBlocked : ProductPath::kMm;
+  }, "the training loops' per-step product where it can serve: packed (MKL), blocked (ours, AVX2) or mm");
   m.def("step_product_path", [](int64_t batch, int64_t steps) {
-    return std::string(uses_packed_gemm(at::kFloat, batch, steps) ? "mkl-packed" : "mm");
+    return std::string(path_name(product_path(at::kFloat, batch, steps)));
   }, "how the training loops multiply, for float32 loops of this batch and length");
+#if defined(__AVX2__) && defined(__FMA__)
+  m.def("pack_panels", &pack_panels, "M (K, N) float32 laid out for the blocked kernel (tests and benchmarks)");
+  m.def("blocked_product", [](const at::Tensor& x, const at::Tensor& panels, int64_t N) {
+    TORCH_CHECK(x.scalar_type() == at::kFloat && panels.dim() == 3 && panels.size(1) == x.size(1), "bad operands");
+    return blocked_product(x.contiguous(), panels, N);
+  }, "x times the N-column matrix laid out by pack_panels (tests and benchmarks)");
+#endif
+  m.def("blocked_product_built", [] { return kBlockedBuilt; });
   m.def("work_count", [] { return std::make_pair(work_count.dense, work_count.done); },
         "multiply-adds of the dense path and of the inference loop, summed since the last reset");
   m.def("reset_work_count", [] { work_count = WorkCount(); });
