@@ -50,11 +50,11 @@ struct BackwardResult {
 // paths, each laying M out once per loop (a plain mm lays it out again at every step, which at
 // batch 32 was about a fifth of the products' time):
 //   "mkl-packed": MKL's packed GEMM (the op behind torch's mkl::_mkl_linear), fastest on Intel;
-//   "blocked": our own AVX2 kernel below, for CPUs where MKL's kernels are slow (measured on AMD);
+//   "blocked": our own AVX2 kernel below, fastest on AMD (where MKL re-copies M inside every product);
 //   "mm": a plain mm: without MKL or AVX2, in float64, for a batch of a few rows (matrix-vector
 //         products, 20-30% slower packed) and for loops too short to repay a layout (one character
 //         typed into the app).
-// Python sets the path (HMLSTM_STEP_PRODUCT, model/loops/cpp.py) so each CPU can use its fastest.
+// Python sets the path (HMLSTM_STEP_PRODUCT, by default by the CPU's vendor: model/loops/cpp.py).
 enum class ProductPath { kMm, kPacked, kBlocked };
 ProductPath preferred_path = ProductPath::kPacked;
 
@@ -84,7 +84,7 @@ const char* path_name(ProductPath p) {
 
 #if defined(__AVX2__) && defined(__FMA__)
 // The blocked kernel: M is laid out as panels of 24 columns (K x 24 each, contiguous, the last padded
-// with zeros); a tile of up to 4 rows of x times one panel keeps its 4 x 3 vectors of sums in
+// with zeros); a tile of 4 rows of x times one panel keeps its 4 x 3 vectors of sums in
 // registers over all of K, reading per k three vectors of the panel and four numbers of x. The
 // panels are split between threads; each panel stays in cache while every row tile of the batch
 // passes over it.
