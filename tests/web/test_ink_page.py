@@ -211,6 +211,19 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert said["lstm"] and not said["hm"]
 
 
+def test_a_layer_whose_z_soft_hardly_moves_is_called_out(ink_server, browser):
+    """On ink where a layer's z~ stays near one value, the page says so beside the plots; a layer
+    whose z~ moves, and the top layer (no detector), are not named."""
+    open_ink(browser, ink_server)
+    notes = browser.execute_async_script("""const done = arguments[arguments.length - 1];
+      import('/static/js/lib/describe.js').then((d) => done(d.flatLayerNotes([
+        { layer: 1, z_soft: [0.1, 0.9, 0.2, 0.8, 0.3, 0.7] },
+        { layer: 2, z_soft: [0.46, 0.5, 0.54, 0.5, 0.47, 0.53] },
+        { layer: 3, z_soft: null }])));""")
+    assert notes == ["Layer 2's z~ stays at 0.50 ± 0.03 on this ink: it hardly moves, "
+                     "so which side of the threshold it falls on says little."]
+
+
 def test_an_lstm_baselines_nll_is_a_second_line_in_the_nll_strip(ink_server, browser, artifacts):
     open_ink(browser, ink_server)
     label = browser.find_element(By.ID, "compare-label")

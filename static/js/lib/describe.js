@@ -340,6 +340,21 @@ export function inkModelSentences(m) {
   return out;
 }
 
+// A layer whose z~ hardly moves on this ink decides its boundaries by noise around the threshold:
+// one sentence per such layer (the top layer has no detector, so no z~).
+export const FLAT_SD = 0.06;
+export function flatLayerNotes(layers) {
+  const notes = [];
+  for (const l of layers) {
+    if (!l.z_soft || l.z_soft.length < 5) continue;
+    const mean = l.z_soft.reduce((a, b) => a + b, 0) / l.z_soft.length;
+    const sd = Math.sqrt(l.z_soft.reduce((a, b) => a + (b - mean) ** 2, 0) / l.z_soft.length);
+    if (sd < FLAT_SD) notes.push(`Layer ${l.layer}'s z~ stays at ${mean.toFixed(2)} ± ${sd.toFixed(2)} on this ink: `
+      + "it hardly moves, so which side of the threshold it falls on says little.");
+  }
+  return notes;
+}
+
 // the two models' mean NLL per point on this ink, and the validation gap where both were measured
 export function nllCaption(main, other, mainRes, otherRes) {
   const mean = (a) => {

@@ -5,7 +5,7 @@
 // NLL per point: the same strokes go to it too and its NLL is a second line in the NLL strip.
 import { analyse, inkExample, loadModels } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { inkModelSentences, isLstm, nllCaption } from "../lib/describe.js";
+import { flatLayerNotes, inkModelSentences, isLstm, nllCaption } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
 import { $, busy, status, touchDevice } from "../lib/page.js";
@@ -81,7 +81,7 @@ function draw() {
   drawFigure();
   strips.show(shown, { threshold: state.threshold, changedFrom: 0, full: true });
   captionNll(other);
-  warnFlat(res);
+  $("ink-warning").textContent = flatLayerNotes(res.layers).join(" ");
   exportable(true);
   cursor.set(cursor.t !== null && cursor.t < res.points.length ? cursor.t : 0);
 }
@@ -143,19 +143,6 @@ function follow(el) {
   };
   el.on("plotly_hover", pick);
   el.on("plotly_click", pick);
-}
-
-// a layer whose z~ hardly moves on this ink decides its boundaries by noise around 0.5
-function warnFlat(res) {
-  const notes = [];
-  res.layers.forEach((l) => {
-    if (!l.z_soft || l.z_soft.length < 5) return;
-    const mean = l.z_soft.reduce((a, b) => a + b, 0) / l.z_soft.length;
-    const sd = Math.sqrt(l.z_soft.reduce((a, b) => a + (b - mean) ** 2, 0) / l.z_soft.length);
-    if (sd < 0.06) notes.push(`Layer ${l.layer}'s z~ stays at ${mean.toFixed(2)} ± ${sd.toFixed(2)} on this ink: `
-      + "it hardly moves, so which side of the threshold it falls on says little.");
-  });
-  $("ink-warning").textContent = notes.join(" ");
 }
 
 function clearViews() {
