@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
+
+from model.loops.cpp import cpuinfo
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    name = cpuinfo("model name") or platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"

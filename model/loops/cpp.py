@@ -26,15 +26,20 @@ STEP_PRODUCTS = ("packed", "blocked", "mm")
 FASTEST_STEP_PRODUCT = {"GenuineIntel": "packed", "AuthenticAMD": "blocked"}
 
 
-def cpu_vendor() -> str:
-    """The x86 vendor string (GenuineIntel, AuthenticAMD), or '' where /proc/cpuinfo does not say."""
+def cpuinfo(field: str) -> str:
+    """The first value of a /proc/cpuinfo field ("vendor_id", "model name"), or '' where it does not say."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def cpu_vendor() -> str:
+    """The x86 vendor string (GenuineIntel, AuthenticAMD), or ''."""
+    return cpuinfo("vendor_id")
 
 
 def _step_product_setting() -> str:
@@ -90,10 +95,7 @@ def _vector_flags() -> tuple[str, ...]:
     it (HMLSTM_PORTABLE=1 leaves them out, for an image built on one machine and run on others)."""
     if os.environ.get("HMLSTM_PORTABLE") == "1":
         return ()
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return ()
+    words = set(cpuinfo("flags").split())
     flags = ("-mavx2", "-mfma") if {"avx2", "fma"} <= words else ()
     return flags + ("-mf16c",) if flags and "f16c" in words else flags
 

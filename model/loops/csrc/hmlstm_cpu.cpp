@@ -15,6 +15,12 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+// the AVX2 kernels (the blocked product, the batch-1 vector-matrix loop) need both; a portable build has neither
+#if defined(__AVX2__) && defined(__FMA__)
+#define HMLSTM_AVX2 1
+#else
+#define HMLSTM_AVX2 0
+#endif
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <atomic>
@@ -64,12 +70,7 @@ bool mkl_packed_available() {
          dispatcher.findSchema({"mkl::_mkl_reorder_linear_weight", ""}).has_value();
 }
 
-constexpr bool kBlockedBuilt =
-#if defined(__AVX2__) && defined(__FMA__)
-    true;
-#else
-    false;
-#endif
+constexpr bool kBlockedBuilt = HMLSTM_AVX2;
 
 // The path loops of this dtype, batch and length take; bench.throughput reports it.
 ProductPath product_path(at::ScalarType dtype, int64_t B, int64_t steps) {
@@ -82,7 +83,7 @@ const char* path_name(ProductPath p) {
   return p == ProductPath::kPacked ? "mkl-packed" : p == ProductPath::kBlocked ? "blocked" : "mm";
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if HMLSTM_AVX2
 // The blocked kernel: M is laid out as panels of 24 columns (K x 24 each, contiguous, the last padded
 // with zeros); a tile of 4 rows of x times one panel keeps its 4 x 3 vectors of sums in
 // registers over all of K, reading per k three vectors of the panel and four numbers of x. The
@@ -160,7 +161,7 @@ class StepProduct {
       linear_ = linear->typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                          const std::optional<at::Tensor>&, int64_t)>();
     }
-#if defined(__AVX2__) && defined(__FMA__)
+#if HMLSTM_AVX2
     if (path_ == ProductPath::kBlocked) laid_out_ = pack_panels(M);
 #endif
   }
@@ -168,7 +169,7 @@ class StepProduct {
   at::Tensor operator()(const at::Tensor& x) const {
     if (x.size(0) == batch_ && x.is_contiguous()) {
       if (path_ == ProductPath::kPacked) return linear_->call(x, laid_out_, weight_, std::nullopt, batch_);
-#if defined(__AVX2__) && defined(__FMA__)
+#if HMLSTM_AVX2
       if (path_ == ProductPath::kBlocked) return blocked_product(x, laid_out_, m_.size(1));
 #endif
     }
@@ -459,7 +460,7 @@ void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width,
   }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if HMLSTM_AVX2
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 #if defined(__F16C__)
 inline __m256 load8(const _Float16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
@@ -975,7 +976,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("step_product_path", [](int64_t batch, int64_t steps) {
     return std::string(path_name(product_path(at::kFloat, batch, steps)));
   }, "how the training loops multiply, for float32 loops of this batch and length");
-#if defined(__AVX2__) && defined(__FMA__)
+#if HMLSTM_AVX2
   m.def("pack_panels", &pack_panels, "M (K, N) float32 laid out for the blocked kernel (tests and benchmarks)");
   m.def("blocked_product", [](const at::Tensor& x, const at::Tensor& panels, int64_t N) {
     TORCH_CHECK(x.scalar_type() == at::kFloat && panels.dim() == 3 && panels.size(1) == x.size(1), "bad operands");
