@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e7, le=1e7)]
+# strict: a JSON number (integers too), never true/false read as 1/0
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e7, le=1e7)]
 Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2, description="[x, y]")]
 
 

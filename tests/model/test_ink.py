@@ -159,6 +159,8 @@ def test_api_ink_default_model_and_example(client):
     ({"strokes": [[]]}, 422, "at least 1"),
     ({"strokes": [[[1, 2, 3]]]}, 422, "strokes"),
     ({"strokes": [[["a", 2]]]}, 422, "valid number"),
+    ({"strokes": [[[True, 2]]]}, 422, "valid number"),             # not read as 1
+    ({"strokes": [[["3", 2]]]}, 422, "valid number"),              # a number, not a string of one
     ({"strokes": [[[1e9, 2]]]}, 422, "less than or equal"),
     ({"strokes": [[[0, 0]]] * 201}, 413, "limit is 200"),
     ({"strokes": [[[i, i] for i in range(5001)]]}, 413, "limit is 5000"),

@@ -31,13 +31,20 @@ def open_analysed(driver, url):
 
 
 def type_text(driver, text):
+    """Type as a person would; wait until the answer for exactly this text is drawn (an answer to
+    the text the box held before, of the same length, would pass a test of the length alone)."""
     from selenium.webdriver.common.by import By
     box = driver.find_element(By.ID, "text")
     box.clear()
     before = driver.execute_script("return window.lens.rendered")
     box.send_keys(text)
-    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
-                     f"window.lens.last.a.chars.length === {len(text)}")
+    wait_drawn(driver, text, before)
+
+
+def wait_drawn(driver, text, before, timeout=30):
+    """Wait until the views have been drawn since `before` (lens.rendered) from the answer for `text`."""
+    wait_for(driver, "return window.lens.rendered > arguments[0] && window.lens.last.a && "
+                     "window.lens.last.text === arguments[1]", timeout, before, text)
 
 
 def reopen_from_link(driver, ready_script, timeout=30):
@@ -64,8 +71,7 @@ def set_text(driver, text):
     before = driver.execute_script("return window.lens.rendered")
     driver.execute_script("const b = document.getElementById('text'); b.value = arguments[0];"
                           "b.dispatchEvent(new Event('input'));", text)
-    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last.a && "
-                     f"window.lens.last.a.chars.length === {len(text)}", 60)
+    wait_drawn(driver, text, before, 60)
 
 
 def plotted_rows(driver, element_id):

@@ -11,22 +11,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from model import discovery
-from tests.web.pages import api, full_screenshot, open_page, plotted_rows, severe_errors, wait_for
+from tests.web.pages import api, full_screenshot, open_page, plotted_rows, severe_errors, type_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACELESS_ROWS = ("surprisal peaks", "entropy peaks", "unigram pieces")
-
-
-def type_spaceless(driver, text):
-    """Type as a person would; wait until the answer for exactly this text is drawn (the model
-    reads it without its spaces, so its length is not the typed one)."""
-    box = driver.find_element(By.ID, "text")
-    box.clear()
-    before = driver.execute_script("return window.lens.rendered")
-    box.send_keys(text)
-    wait_for(driver, "return window.lens.rendered > arguments[0] && window.lens.last.a && "
-                     "window.lens.last.a.chars.join('') === arguments[1] && "
-                     "document.getElementById('text').value === arguments[2]", 30, before, text.replace(" ", ""), text)
 
 
 def part_screenshot(driver, first, last, path):
@@ -71,7 +59,7 @@ def test_typing_without_spaces_shows_what_the_model_read_and_the_baselines(space
     assert Select(browser.find_element(By.ID, "layer")).first_selected_option.get_attribute("value") == "1"
 
     text = "thecatsatonthemat"
-    type_spaceless(browser, text)
+    type_text(browser, text)
     assert browser.execute_script("return document.getElementById('reading').textContent") == text
     assert "What the model read" in browser.find_element(By.ID, "reading-title").text
     rows = plotted_rows(browser, "zgrid")
@@ -100,7 +88,7 @@ def test_typing_without_spaces_shows_what_the_model_read_and_the_baselines(space
 def test_typed_spaces_are_the_gold_and_a_lag_1_layer_is_read_shifted(spaceless_server, browser, artifacts):
     open_page(browser, spaceless_server)
     text = "the cat sat on the mat and the dog ran"
-    type_spaceless(browser, text)
+    type_text(browser, text)
     read = text.replace(" ", "")
     assert browser.execute_script("return document.getElementById('reading').textContent") == read
     expected = api(spaceless_server, text, "toy-nospace")

@@ -31,7 +31,7 @@ export async function start() {
   }).start();
   try {
     const res = await postText(state.text, state.model || document.body.dataset.defaultModel);
-    window.lens.last = { a: res };
+    window.lens.last = { a: res, text: state.text };
     $("status").textContent = `${res.model}: “${state.text.length > 60 ? state.text.slice(0, 60) + "…" : state.text}”`;
     const threshold = state.threshold ?? 0.5;
     const z = res.layers.map((l) => boundaries(l, threshold));

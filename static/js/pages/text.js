@@ -98,7 +98,7 @@ function answered({ a, b, ms }, input) {
   const prev = lens.last || {};
   const changedFrom = Math.min(firstChange(prev.a, a), b ? firstChange(prev.b, b) : Infinity);
   const same = b && b.chars.length === a.chars.length;
-  lens.last = { a, b: same ? b : null };
+  lens.last = { a, b: same ? b : null, text: input.text };   // text: what the drawn answer is for
   draw({ changedFrom, full: Boolean(prev.b) !== Boolean(lens.last.b) });
   const unk = a.unknown.filter(Boolean).length;
   const dropped = spaceless(a) ? (input.text.match(/[^\S\n]/g) || []).length : 0;
