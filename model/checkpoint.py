@@ -137,3 +137,47 @@ def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
             raise CheckpointError(f"{folder}: {k} holds NaN or infinite values")
     model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
     return model.to(device).eval(), config
+
+
+# What a checkpoint's metrics hold that was measured on its weights, and is wrong once they change.
+MEASURED_ON_WEIGHTS = ("valid", "valid_bpc", "valid_boundary_rate", "test", "test_bpc", "valid_loglik_per_sequence")
+
+
+def store_in_float16(src, dst) -> dict:
+    """Copy the checkpoint at `src` to `dst` with its weights rounded to float16 numbers: a new model,
+    half the bytes, and batch-1 inference streams half-width weights (model/loops/cpp.py). The metrics
+    measured on the old weights are left out (model.evaluate --record measures them again); the rest
+    of config.json, and a spaceless checkpoint's unigram baseline, come along. Returns the config."""
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise CheckpointError(f"{dst}: give a new folder (the float32 checkpoint stays as it is)")
+    model, config = load_checkpoint(src)
+    training = dict(config.get("training", {}))
+    training["weights_stored_as"] = f"float16 (rounded from the float32 weights of {src.name})"
+    metrics = {k: v for k, v in config.get("metrics", {}).items() if k not in MEASURED_ON_WEIGHTS}
+    meta = {k: v for k, v in config.items() if k not in ("format", "model", "training", "metrics")}
+    meta.update(training=training, metrics=metrics)
+    save_checkpoint(dst, model, meta, dtype=torch.float16)
+    if (src / UNIGRAM).is_file():
+        shutil.copyfile(src / UNIGRAM, dst / UNIGRAM)
+    return read_config(dst)
+
+
+def main(argv=None) -> None:
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(prog="python -m model.checkpoint",
+                                description="Copy a checkpoint with its weights stored in float16.")
+    p.add_argument("src")
+    p.add_argument("dst")
+    args = p.parse_args(argv)
+    try:
+        store_in_float16(args.src, args.dst)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    print(f"{args.dst}: weights in float16; measure it again with python -m model.evaluate --checkpoint {args.dst} "
+          "--split valid --record (and --split test once)")
+
+
+if __name__ == "__main__":
+    main()

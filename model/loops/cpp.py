@@ -30,8 +30,9 @@ def cpuinfo(field: str) -> str:
     """The first value of a /proc/cpuinfo field ("vendor_id", "model name"), or '' where it does not say."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(field):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if key.strip() == field:
+                return value.strip()
     except OSError:
         pass
     return ""

@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model import checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, store_in_float16
 from model.data import UNKNOWN
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
@@ -37,6 +38,32 @@ def test_half_precision_weights_load_as_float32(tmp_path):
     assert load_file(str(tmp_path / "ck" / "weights.safetensors"))["head.weight"].dtype == torch.float16
     loaded, _ = load_checkpoint(tmp_path / "ck")
     assert loaded.head.weight.dtype == torch.float32
+
+
+def test_a_copy_in_float16_is_the_model_rounded_and_drops_what_was_measured_on_the_old_weights(tmp_path):
+    model = small_model(layer_norm="gates")
+    save_checkpoint(tmp_path / "ck", model, {"task": "text", "vocabulary": SYMBOLS, "training": {"lr": 0.002},
+                                             "metrics": {"epochs": 3, "valid_bpc": 1.4, "test": {"bpc": 1.3}}})
+    (tmp_path / "ck" / checkpoint.UNIGRAM).write_bytes(b"sentencepiece")
+    config = store_in_float16(tmp_path / "ck", tmp_path / "half")
+    assert config["metrics"] == {"epochs": 3} and config["training"]["lr"] == 0.002
+    assert config["training"]["weights_stored_as"].startswith("float16") and config["vocabulary"] == SYMBOLS
+    assert (tmp_path / "half" / checkpoint.UNIGRAM).read_bytes() == b"sentencepiece"
+    stored = load_file(str(tmp_path / "half" / "weights.safetensors"))
+    assert all(t.dtype == torch.float16 for t in stored.values() if t.is_floating_point())
+    half, _ = load_checkpoint(tmp_path / "half")
+    for (k, a), (_, b) in zip(model.state_dict().items(), half.state_dict().items()):
+        assert torch.equal(a.half().float(), b), k
+    assert load_checkpoint(tmp_path / "ck")[1]["metrics"]["valid_bpc"] == 1.4      # the source is untouched
+    with pytest.raises(CheckpointError, match="new folder"):
+        store_in_float16(tmp_path / "ck", tmp_path / "ck")
+
+
+def test_the_float16_command_says_in_one_line_what_is_wrong(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        checkpoint.main([str(tmp_path / "missing"), str(tmp_path / "half")])
+    assert str(e.value).startswith("error: ") and "no config.json" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "half").exists()
 
 
 def write_good(tmp_path):
