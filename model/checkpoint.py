@@ -140,21 +140,25 @@ def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
 
 
 # What a checkpoint's metrics hold that was measured on its weights, and is wrong once they change.
-MEASURED_ON_WEIGHTS = ("valid", "valid_bpc", "valid_boundary_rate", "test", "test_bpc", "valid_loglik_per_sequence")
+MEASURED_ON_WEIGHTS = ("valid", "valid_bpc", "valid_chars", "valid_boundary_rate", "test", "test_bpc",
+                       "valid_loglik_per_sequence")
 
 
 def store_in_float16(src, dst) -> dict:
     """Copy the checkpoint at `src` to `dst` with its weights rounded to float16 numbers: a new model,
     half the bytes, and batch-1 inference streams half-width weights (model/loops/cpp.py). The metrics
-    measured on the old weights are left out (model.evaluate --record measures them again); the rest
-    of config.json, and a spaceless checkpoint's unigram baseline, come along. Returns the config."""
+    measured on the old weights move to `training.float32_metrics` (model.evaluate --record measures
+    the new model again); the rest of config.json, and a spaceless checkpoint's unigram baseline, come
+    along. Returns the config."""
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise CheckpointError(f"{dst}: give a new folder (the float32 checkpoint stays as it is)")
     model, config = load_checkpoint(src)
     training = dict(config.get("training", {}))
     training["weights_stored_as"] = f"float16 (rounded from the float32 weights of {src.name})"
-    metrics = {k: v for k, v in config.get("metrics", {}).items() if k not in MEASURED_ON_WEIGHTS}
+    old = config.get("metrics", {})
+    metrics = {k: v for k, v in old.items() if k not in MEASURED_ON_WEIGHTS}
+    training["float32_metrics"] = {k: v for k, v in old.items() if k in MEASURED_ON_WEIGHTS}
     meta = {k: v for k, v in config.items() if k not in ("format", "model", "training", "metrics")}
     meta.update(training=training, metrics=metrics)
     save_checkpoint(dst, model, meta, dtype=torch.float16)

@@ -47,6 +47,7 @@ def test_a_copy_in_float16_is_the_model_rounded_and_drops_what_was_measured_on_t
     (tmp_path / "ck" / checkpoint.UNIGRAM).write_bytes(b"sentencepiece")
     config = store_in_float16(tmp_path / "ck", tmp_path / "half")
     assert config["metrics"] == {"epochs": 3} and config["training"]["lr"] == 0.002
+    assert config["training"]["float32_metrics"] == {"valid_bpc": 1.4, "test": {"bpc": 1.3}}   # kept, apart
     assert config["training"]["weights_stored_as"].startswith("float16") and config["vocabulary"] == SYMBOLS
     assert (tmp_path / "half" / checkpoint.UNIGRAM).read_bytes() == b"sentencepiece"
     stored = load_file(str(tmp_path / "half" / "weights.safetensors"))
