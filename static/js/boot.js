@@ -9,5 +9,9 @@ const PAGES = {
 // what the tests and the benchmark read: the last answers and how many times the views were drawn
 window.lens = { last: {}, rendered: 0 };
 
+// what a pointer can do here: a touch screen has no hover, drag-zoom or double-click (the CSS shows
+// each its own instructions)
+import("./lib/page.js").then(({ touchDevice }) => document.body.classList.toggle("touch", touchDevice()));
+
 const load = PAGES[document.body.dataset.page];
 if (load) load().then((page) => page.start());

@@ -47,6 +47,15 @@ def wait_drawn(driver, text, before, timeout=30):
                      "window.lens.last.text === arguments[1]", timeout, before, text)
 
 
+def set_threshold(driver, value):
+    """Move the threshold slider (one input event, as a drag gives many) and wait until the views are
+    drawn at it (the page redraws once a frame, with the latest value)."""
+    before = driver.execute_script("return window.lens.rendered")
+    driver.execute_script("const s = document.getElementById('threshold'); s.value = arguments[0];"
+                          "s.dispatchEvent(new Event('input'));", str(value))
+    wait_for(driver, "return window.lens.rendered > arguments[0]", 30, before)
+
+
 def reopen_from_link(driver, ready_script, timeout=30):
     """Leave the page and come back through its own address (the permalink), as a shared link would;
     wait until `ready_script` holds."""

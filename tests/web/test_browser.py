@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.helpers import ROOT
 from tests.web.pages import (api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, reopen_from_link,
-                             severe_errors, type_text, wait_drawn, wait_for)
+                             set_threshold, severe_errors, type_text, wait_drawn, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -96,8 +96,7 @@ def test_permalink_restores_text_model_compare_and_threshold(server, browser):
     open_page(browser, server)
     type_text(browser, "the house")
     Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
-    browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.3;"
-                           "s.dispatchEvent(new Event('input'));")
+    set_threshold(browser, 0.3)
     reopen_from_link(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.last.b")
     assert browser.find_element(By.ID, "text").get_attribute("value") == "the house"
     assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.3"
@@ -110,8 +109,7 @@ def test_threshold_slider_resegments_everything(server, browser):
     text = "the cat sat on a mat"
     type_text(browser, text)
     scores = browser.find_element(By.ID, "scores").text
-    browser.execute_script("const s = document.getElementById('threshold'); s.value = 0.2;"
-                           "s.dispatchEvent(new Event('input'));")
+    set_threshold(browser, 0.2)
     res = browser.execute_script("return window.lens.last.a")
     detectors = [l for l in res["layers"] if l["z_soft"] is not None]
     # the cells the threshold flips are marked ...
@@ -317,3 +315,19 @@ def test_redrawing_does_not_pile_up_listeners(server, browser):
     counts = browser.execute_script(
         "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_relayout').length)")
     assert counts == [1, 1, 1]
+
+
+def test_an_unreadable_character_does_not_flatten_the_surprisal_strip(bundled, browser):
+    open_page(browser, bundled)
+    text = "the cat, sat on the mat"                          # Penn Treebank's characters have no comma
+    type_text(browser, text)
+    res = browser.execute_script("return window.lens.last.a")
+    comma = text.index(",")
+    assert res["unknown"][comma]
+    readable = max(s for s, unk in zip(res["surprisal"], res["unknown"]) if s is not None and not unk)
+    assert res["surprisal"][comma] > readable
+    top = browser.execute_script("return document.getElementById('traces').layout.yaxis.range[1]")
+    assert readable <= top < res["surprisal"][comma]          # the axis is the readable characters'
+    off = browser.execute_script(
+        "return document.getElementById('traces').data.filter(t => t.name.startsWith('off scale')).map(t => t.x)")
+    assert off == [[comma]]                                    # and the comma is marked off scale

@@ -69,3 +69,17 @@ def test_a_measured_phrase_layer_is_named_and_bands_the_word_layer(spaceless_ser
     assert not browser.find_element(By.ID, "phrase-note").is_displayed()
     assert "phrase" not in browser.find_element(By.ID, "model-info").text
     assert not severe_errors(browser)
+
+
+def test_the_bundled_levels_checkpoint_names_one_word_layer(bundled, browser):
+    """ptb-3x256-levels: layer 1 scores like a word detector too (tolerant F1 0.71), but layer 2 marks
+    words (0.95): one layer is called the word detector, the other marks some word ends."""
+    open_page(browser, bundled)
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "model")).select_by_value("ptb-3x256-levels")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.model === 'ptb-3x256-levels'")
+    options = [o.text for o in Select(browser.find_element(By.ID, "layer")).options]
+    assert options == ["layer 1 (partial word marker)", "layer 2 (word detector)", "layer 3 (coarser level)"], options
+    info = browser.find_element(By.ID, "model-info").text
+    assert info.startswith("Layer 2 marks word ends") and "Layer 1 marks word ends" not in info, info
+    assert not severe_errors(browser)

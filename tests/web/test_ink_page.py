@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import draw_strokes, full_screenshot, reopen_from_link, severe_errors, viewport, wait_for
+from tests.web.pages import draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -146,14 +146,12 @@ def test_figure5_cuts_the_ink_by_pen_ups_and_by_the_chosen_layer(ink_server, bro
     assert right["x"] >= left["x"] + left["width"] - 1 and abs(right["y"] - left["y"]) < 2
     # the threshold re-cuts the second panel with the layer's z~
     soft = expected["layers"][0]["z_soft"]
-    browser.execute_script("const t = document.getElementById('threshold'); t.value = 0.3;"
-                           "t.dispatchEvent(new Event('input'));")
+    set_threshold(browser, 0.3)
     want = sum(1 for s in soft[:-1] if s > 0.3) + 1
     wait_for(browser, f"return document.getElementById('fig-layer').dataset.segments === '{want}'")
     assert figure(browser)["layer"]["drawn"] == want
     assert figure(browser)["penup"]["drawn"] == 4
-    browser.execute_script("const t = document.getElementById('threshold'); t.value = 0.5;"
-                           "t.dispatchEvent(new Event('input'));")
+    set_threshold(browser, 0.5)
     # the Example button: pen-up segments = strokes, layer segments = firings + 1
     example(browser)
     res = browser.execute_script("return window.lens.last")

@@ -153,6 +153,28 @@ def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
             full_screenshot(browser, artifacts / f"{name}-{width}.png", width, height)
 
 
+@pytest.mark.parametrize("page,first", [("/", "text"), ("/ink", "pad")])
+def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, first):
+    """At 390 x 844 with touch: the text box (the pad) is on the first screen, the explainer folded,
+    and the strips' instructions are the touch ones."""
+    with viewport(browser, 390, 844, touch=True):
+        browser.get(server + page)
+        wait_for(browser, "return document.getElementById('model').options.length > 0 && window.lens.rendered >= 0 && "
+                          "document.body.classList.contains('touch')")
+        top = browser.execute_script(f"return document.getElementById('{first}').getBoundingClientRect().top")
+        assert 0 <= top < 844 - 100, top                    # and some of it shows below that top
+        if page == "/":
+            assert browser.find_element(By.ID, "explainer").get_attribute("open") is None
+        shown = browser.execute_script("""return [...document.querySelectorAll('.touch-only, .mouse-only')]
+            .map(e => [e.className, getComputedStyle(e).display !== 'none'])""")
+        assert shown and all(visible == (cls == "touch-only") for cls, visible in shown), shown
+    browser.get(server + page)                              # a mouse screen: the explainer open, mouse words
+    wait_for(browser, "return document.getElementById('model').options.length > 0")
+    if page == "/":
+        assert browser.find_element(By.ID, "explainer").get_attribute("open") is not None
+    assert browser.execute_script("return getComputedStyle(document.querySelector('.mouse-only')).display") != "none"
+
+
 def test_a_stale_answer_after_clearing_does_not_repaint_and_slow_answers_show_busy(server, browser):
     open_analysed(browser, server)
     # every answer from now on arrives 1.5 s late

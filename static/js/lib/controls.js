@@ -9,15 +9,18 @@ export function fillModels(selects, models, chosen) {
   if (selects.length) selects[0].value = chosen;
 }
 
-// The threshold slider and its read-out; onChange(value) on every move.
+// The threshold slider and its read-out; onChange(value) at most once a frame, with the latest value
+// (a drag fires many moves, and a long text's redraw takes longer than a frame: no backlog builds up).
 export function bindThreshold(value, onChange) {
   const input = $("threshold"), out = $("threshold-value");
   const show = (v) => { input.value = v; out.value = Number(v).toFixed(2); };
   show(value);
+  let latest = null;
   input.addEventListener("input", () => {
-    const v = Number(input.value);
-    out.value = v.toFixed(2);
-    onChange(v);
+    const first = latest === null;
+    latest = Number(input.value);
+    out.value = latest.toFixed(2);
+    if (first) requestAnimationFrame(() => { const v = latest; latest = null; onChange(v); });
   });
   return show;
 }

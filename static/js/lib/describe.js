@@ -76,6 +76,9 @@ export function layerRoles(m) {
 function layerRolesAlone(m) {
   const { split, layers } = textLayers(m);
   const spaceless = m.spaces === false;
+  // one layer is the word detector: of those that score like one, the best; the others mark some word ends
+  const wordLike = (l) => l && l.f1 !== undefined && l.f1 >= 0.5 && (l.random == null || l.f1 >= 1.4 * l.random);
+  const wordLayer = layers.filter(wordLike).reduce((a, b) => (!a || b.f1 > a.f1 ? b : a), null);
   const roles = [];
   for (let i = 0; i < m.layers; i += 1) {
     const k = i + 1, l = layers.find((x) => x.layer === k);
@@ -86,7 +89,7 @@ function layerRolesAlone(m) {
       roles.push({ layer: k, name: "", short: "",
                    sentence: l && l.rate !== undefined ? `Layer ${k} fires on ${pct(l.rate)} of characters (${split} split); its word ends were not scored.`
                      : `Layer ${k} has not been scored.` });
-    } else if (l.f1 >= 0.5 && (l.random == null || l.f1 >= 1.4 * l.random)) {
+    } else if (l === wordLayer) {
       roles.push({ layer: k, name: "word detector", short: "words", scores: l, sentence: spaceless
         ? `Layer ${k} finds words without spaces: it cuts out ${pct(l.r)} of the words exactly, and ${pct(l.p)} of the pieces it cuts are words.`
         : `Layer ${k} marks word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });

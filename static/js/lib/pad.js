@@ -101,7 +101,9 @@ export class Pad {
   redraw() {
     const { ctx, canvas, scale } = this;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    // the canvas keeps its pixel size and the page scales it: a line 3 px wide on the screen, whatever the width
+    const perCss = canvas.clientWidth ? canvas.width / canvas.clientWidth : 1;
+    ctx.lineWidth = 3 * perCss; ctx.lineCap = "round"; ctx.lineJoin = "round";
     const strokes = this.strokes.concat(this.drawing ? [this.drawing] : []);
     let k = 0;                                   // index of the point in the order posted
     for (const s of strokes) {
@@ -118,7 +120,7 @@ export class Pad {
           ctx.save();
           ctx.fillStyle = INK;
           ctx.beginPath();
-          ctx.arc(x * scale, y * scale, 4.5, 0, 2 * Math.PI);
+          ctx.arc(x * scale, y * scale, 4.5 * perCss, 0, 2 * Math.PI);
           ctx.fill();
           ctx.restore();
         }

@@ -194,6 +194,7 @@ function describe() {
   const none = !m.detectors.some(Boolean);
   if (none) $("layer").add(new Option("pen-ups (no boundary detector)", "-1"));
   $("layer").disabled = none;
+  $("threshold").disabled = none;                   // no z~ to cut
   if (!m.detectors[state.layer]) state.layer = Math.max(0, m.detectors.indexOf(true));
   $("layer").value = none ? "-1" : String(state.layer);
   // the LSTMs other than the main model, for their NLL only (they have no boundaries to offer)

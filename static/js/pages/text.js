@@ -135,7 +135,10 @@ function draw({ changedFrom = 0, full = false } = {}) {
   strips.show(shown, { threshold: state.threshold, changedFrom, full });
   drawReading();
   exportable(true);
-  if (cursor.t === null || cursor.t >= a.chars.length) cursor.set(firstHit(shown[0]));
+  // the inspector shows a step the detail window shows: where it was, or once that scrolled out of
+  // the window (a paste, a long text typed on), the window's first hit
+  const win = strips.viewport.window();
+  if (cursor.t === null || cursor.t < win.a || cursor.t >= Math.min(win.b, a.chars.length)) cursor.set(firstHit(shown[0], win));
   else cursor.set(cursor.t);
   performance.measure("lens:draw", { start: t0, end: performance.now() });
 }
@@ -211,10 +214,12 @@ function layerIndex(e) {
   return found >= 0 ? found : null;
 }
 
-// where the inspector opens: the chosen layer's first firing that marks a word end
-function firstHit(e) {
-  const t = readingOf(e).marks.indexOf("hit");
-  return t >= 0 ? t : 0;
+// where the inspector opens: the chosen layer's first firing in the window [a, b) that marks a word
+// end, else the window's last step
+function firstHit(e, { a, b }) {
+  const marks = readingOf(e).marks, end = Math.min(b, marks.length);
+  const t = marks.indexOf("hit", a);
+  return t >= 0 && t < end ? t : Math.max(0, end - 1);
 }
 
 function clearViews() {
@@ -266,6 +271,7 @@ function describe() {
   }
   $("reading-mode").hidden = m.spaces !== false && !spacelessModel;
   fillExamples(m);
+  fillCompare(m);
   $("model-figures").replaceChildren(...details.map((d) => Object.assign(document.createElement("li"), { textContent: d })));
   const roles = layerRoles(m), select = $("layer");
   select.replaceChildren();
@@ -275,6 +281,21 @@ function describe() {
     state.layer = m.spaces === false ? bestLayer(m) : word ? word.layer - 1 : Math.max(0, m.detectors.lastIndexOf(true));
   }
   select.value = String(state.layer);
+}
+
+// the compare menu: the other checkpoints; one that reads text another way (without its spaces, or
+// with them) is listed but cannot be chosen, since its positions are not this model's
+function fillCompare(m) {
+  const select = $("compare");
+  while (select.options.length > 1) select.remove(1);
+  for (const other of models) {
+    if (other.name === m.name) continue;
+    const apart = (other.spaces === false) !== (m.spaces === false);
+    const label = apart ? `${other.name} (reads text ${other.spaces === false ? "without" : "with"} its spaces)` : other.name;
+    select.add(Object.assign(new Option(label, other.name), { disabled: apart }));
+  }
+  if (![...select.options].some((o) => o.value === state.compare && !o.disabled)) state.compare = "";
+  select.value = state.compare;
 }
 
 // the examples: for a checkpoint that reads without spaces, our sentences typed without them
@@ -342,6 +363,8 @@ function exportParts() {
 
 // --- start ---------------------------------------------------------------------------------------
 export async function start() {
+  // on a phone the explainer would fill the first screen: it opens on a tap, the text box shows at once
+  if (matchMedia("(max-width: 640px)").matches) $("explainer").open = false;
   strips = new Strips({
     column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
     brush: new Brush($("brush"), (a) => strips.moveTo(a)),
@@ -370,7 +393,7 @@ export async function start() {
   }
   models = list.models;
   state.model = modelOf(document.body.dataset.defaultModel) ? document.body.dataset.defaultModel : list.default;
-  fillModels([$("model"), $("compare")], models, state.model);
+  fillModels([$("model")], models, state.model);
   const linked = loadHash();
   if (!models.length) {
     status("No text checkpoint is loaded on this server.", true);
@@ -378,9 +401,8 @@ export async function start() {
   }
   if (!linked) state.text = EXAMPLES.Words;          // a newcomer lands on an analysed example
   $("model").value = state.model;
-  $("compare").value = state.compare;
   $("text").value = state.text;
-  describe();
+  describe();                                        // fills the compare menu too
   bindThreshold(state.threshold, (v) => {
     state.threshold = v;
     saveHash();

@@ -74,10 +74,14 @@ export class Brush {
   show(fr, n, win) {
     this.state = { fr, n, a: win.a, b: Math.min(win.b, n) };
     const span = Math.max(n, 1);
-    const left = fr.l + (win.a / span) * fr.plotW, width = Math.max(6, ((Math.min(win.b, n) - win.a) / span) * fr.plotW);
+    // at least a finger's width on a touch screen (a few pixels on a mouse one), kept inside the map:
+    // a window at the end of a long text grows to the left, not out of sight
+    const least = Math.min(fr.plotW, fr.narrow ? 16 : 6);
+    const width = Math.max(least, ((Math.min(win.b, n) - win.a) / span) * fr.plotW);
+    const left = Math.min(fr.l + (win.a / span) * fr.plotW, fr.l + fr.plotW - width);
     this.el.hidden = n === 0;
     this.el.style.left = `${left}px`;
-    this.el.style.width = `${Math.min(width, fr.l + fr.plotW - left)}px`;
+    this.el.style.width = `${width}px`;
     this.el.setAttribute("aria-valuenow", String(win.a));
     this.el.setAttribute("aria-valuemax", String(n));
     this.el.setAttribute("aria-valuetext", `steps ${win.a}–${Math.min(win.b, n) - 1} of ${n}`);

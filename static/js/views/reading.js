@@ -10,6 +10,7 @@ export class Reading {
     this.el = el;
     this.onPick = onPick;
     this.sigs = [];            // what each span shows, to redraw only what changed
+    this.pieces = [];          // the character each span holds
     this.win = null;
     this.cursor = null;
   }
@@ -24,31 +25,44 @@ export class Reading {
   clear() {
     this.el.replaceChildren();
     this.sigs = [];
+    this.pieces = [];
     this.win = null;
   }
 
   // pieces[t]: what was typed for position t; seg, marks, unknown: per position
   render(pieces, seg, marks, unknown) {
-    const n = pieces.length, sigs = new Array(n);
+    const n = pieces.length, sigs = new Array(n), classes = new Array(n);
     for (let t = 0; t < n; t += 1) {
-      sigs[t] = `${seg[t] % 3}|${marks[t]}|${unknown[t] ? 1 : 0}|${pieces[t]}`;
+      classes[t] = [`s${seg[t] % 3}`, marks[t] && `m-${marks[t]}`, unknown[t] && "unk"].filter(Boolean).join(" ");
+      sigs[t] = `${classes[t]}|${pieces[t]}`;
     }
     let from = 0;
     while (from < n && from < this.sigs.length && sigs[from] === this.sigs[from]) from += 1;
     const kids = this.el.children;
-    while (kids.length > from) this.el.lastChild.remove();
+    // the same characters, other colours (a threshold moved): classes changed in place, nothing rebuilt
+    let same = from;
+    while (same < Math.min(n, this.pieces.length) && this.pieces[same] === pieces[same]) same += 1;
+    for (let t = from; t < same; t += 1) {
+      if (sigs[t] === this.sigs[t]) continue;
+      const span = kids[t], keep = span.classList.contains("win"), here = span.classList.contains("here");
+      span.className = classes[t];
+      if (keep) span.classList.add("win");
+      if (here) span.classList.add("here");
+      if (unknown[t]) span.title = "unknown to the model"; else span.removeAttribute("title");
+    }
+    while (kids.length > same) this.el.lastChild.remove();
     const html = [];
-    for (let t = from; t < n; t += 1) {
-      const cls = [`s${seg[t] % 3}`, marks[t] && `m-${marks[t]}`, unknown[t] && "unk"].filter(Boolean).join(" ");
+    for (let t = same; t < n; t += 1) {
       const text = pieces[t] === "\n" ? "⏎\n" : pieces[t];
-      html.push(`<span data-t="${t}" class="${cls}"${unknown[t] ? ' title="unknown to the model"' : ""}>${esc(text)}</span>`);
+      html.push(`<span data-t="${t}" class="${classes[t]}"${unknown[t] ? ' title="unknown to the model"' : ""}>${esc(text)}</span>`);
     }
     if (html.length) this.el.insertAdjacentHTML("beforeend", html.join(""));
     this.sigs = sigs;
+    this.pieces = pieces.slice();
     const win = this.win;
     this.win = null;
     if (win) this.window(win);
-    return n - from;                    // spans drawn this time
+    return n - from;                    // spans drawn or recoloured this time
   }
 
   // outline the detail window [a, b)

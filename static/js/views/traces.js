@@ -37,6 +37,16 @@ export function render(el, ctx) {
   traces.push({ x, y: loss.slice(lo, hi), type: "scatter", mode: "lines", name: ink ? "nll (nats)" : "surprisal (bits)",
                 line: { color: "#7a869a", width: 1, shape: "hvh" }, fill: "tozeroy", fillcolor: "rgba(122,134,154,.55)",
                 hoverinfo: "none" });
+  // a character the model cannot read costs tens of bits: scaled to it, every other step would lie
+  // flat; the axis is set by the readable ones and the others are marked off scale at its top
+  const cap = ink ? null : readableMax(loss, res.unknown, lo, hi);
+  if (cap !== null) {
+    const off = x.filter((t) => loss[t] !== null && loss[t] > cap);
+    if (off.length) {
+      traces.push({ x: off, y: off.map(() => cap), type: "scatter", mode: "markers", name: "off scale (unknown)",
+                    marker: { symbol: "triangle-up", size: 7, color: "#c0392b" }, cliponaxis: false, hoverinfo: "none" });
+    }
+  }
   // ink compared with another checkpoint (an LSTM baseline): its NLL of the same points, a line
   if (ink && ctx.compare) {
     traces.push({ x, y: ctx.compare.nll.slice(lo, hi), type: "scatter", mode: "lines", name: `nll ${ctx.compare.name}`,
@@ -46,7 +56,8 @@ export function render(el, ctx) {
   const small = { fixedrange: true, automargin: false, tickfont: { size: 9 }, nticks: 3 };
   const layout = stripLayout(fr, height(ctx), {
     margin: { b: AXIS }, xaxis: detailAxis(fr, win),
-    yaxis: { ...small, domain: dLoss, title: title(ink ? "nll" : "bits"), rangemode: "tozero" },
+    yaxis: { ...small, domain: dLoss, title: title(ink ? "nll" : "bits"),
+             ...(cap !== null ? { range: [0, cap * 1.05] } : { rangemode: "tozero" }) },
     yaxis2: { ...small, domain: dGate, range: [0, 1], title: title("gate") },
     yaxis3: { ...small, domain: dNorm, title: title("‖h‖"), rangemode: "tozero" },
     yaxis4: { fixedrange: true, automargin: false, domain: dOps, tickfont: { size: 9 }, type: "category",
@@ -54,4 +65,16 @@ export function render(el, ctx) {
               ticktext: res.layers.map((l) => (fr.narrow ? `op${l.layer}` : `op layer ${l.layer}`)) },
   });
   Plotly.react(el, traces, layout, CONFIG);
+}
+
+// the largest surprisal of a readable character in [lo, hi), when an unreadable one there costs more
+// (null: nothing to cap)
+export function readableMax(loss, unknown, lo, hi) {
+  let known = 0, all = 0;
+  for (let t = lo; t < hi; t += 1) {
+    if (loss[t] === null) continue;
+    all = Math.max(all, loss[t]);
+    if (!unknown || !unknown[t]) known = Math.max(known, loss[t]);
+  }
+  return known > 0 && all > known ? known : null;
 }
