@@ -253,6 +253,7 @@ def test_export_is_one_composite_file(server, browser, downloads):
             assert "toy-a" in svg and "Segments" in svg and "Boundaries z per layer" in svg
             assert svg.count("<svg") >= 5                    # the overview and every plotted strip, in one file
             assert ">h<" in svg and "cursor" not in svg     # the text's own characters; no hover cursor
+            assert ">COPY<" in svg and ">FLUSH<" in svg and ">layer 2<" in svg    # the strips' colour keys
         else:                                                # the same composite, drawn at twice the size
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
             width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -8,8 +8,10 @@ const MONO = "font-family=\"DejaVu Sans Mono, monospace\"";
 const SEG_FILL = ["#e8f0fd", "#fdf1e2", "#e6f5ec"];
 const MARK = { hit: "#2e9d5b", false: "#d9822b", miss: "#c0392b" };
 
+const MARGIN = 16;              // px around the whole image
+
 // lines of plain text, wrapped to `width` px at about 7 px a character
-function paragraph(text, width, y, size = 13, colour = "#1d2330") {
+function paragraph(text, width, y, size = 13, colour = "#1d2330", weight = 400) {
   const perLine = Math.max(20, Math.floor(width / (size * 0.55)));
   const words = text.split(/\s+/), lines = [];
   let line = "";
@@ -17,7 +19,8 @@ function paragraph(text, width, y, size = 13, colour = "#1d2330") {
     if ((line + " " + w).trim().length > perLine) { lines.push(line); line = w; } else line = (line + " " + w).trim();
   }
   if (line) lines.push(line);
-  const svg = lines.map((l, i) => `<text x="0" y="${y + (i + 1) * size * 1.35}" font-size="${size}" ${FONT} fill="${colour}">${esc(l)}</text>`);
+  const svg = lines.map((l, i) => `<text x="0" y="${y + (i + 1) * size * 1.35}" font-size="${size}" font-weight="${weight}" `
+    + `${FONT} fill="${colour}">${esc(l)}</text>`);
   return { svg: svg.join(""), height: lines.length * size * 1.35 + 6 };
 }
 
@@ -58,6 +61,21 @@ function cellsSvg(el, y) {
   return { svg: out.join(""), height: h + 4 };
 }
 
+// the colour keys in a strip's heading (the operations' boxes, the layers' line colours) as swatches
+function keysSvg(heading, y) {
+  const keys = heading ? [...heading.querySelectorAll(".op-key, .l1, .l2, .l3")] : [];
+  const out = [];
+  let x = 0;
+  for (const k of keys) {
+    const box = k.classList.contains("op-key"), style = getComputedStyle(k);
+    const label = box ? ((k.nextSibling && k.nextSibling.textContent) || "").split("·")[0].trim() : k.textContent.trim();
+    out.push(`<rect x="${x}" y="${y + (box ? 3 : 8)}" width="12" height="${box ? 12 : 3}" fill="${box ? style.backgroundColor : style.color}"/>`);
+    out.push(`<text x="${x + 16}" y="${y + 13}" font-size="11" ${FONT}>${esc(label)}</text>`);
+    x += 16 + label.length * 6.5 + 14;
+  }
+  return out.length ? { svg: out.join(""), height: 20 } : null;
+}
+
 // the HTML axis labels (views/ruler.js), at the same places
 function rulerSvg(el, y) {
   const box = el.getBoundingClientRect(), size = getComputedStyle(el).fontSize;
@@ -75,25 +93,30 @@ async function plotSvg(el, y) {
   return { svg: `<g transform="translate(0 ${y})">${svg}</g>`, height };
 }
 
-// parts: [{title?, lines?: [string], reading?: {...}, plot?: el, cells?: el}]; width in px
+// parts: [{title?, lines?: [string], heading?: el (its colour keys), reading?: {...}, plot?: el, cells?: el}];
+// width in px
 export async function composite(parts, width) {
   const body = [];
   let y = 8;
   for (const part of parts) {
     if (part.title && !(part.cells && part.cells.classList.contains("ruler"))) {
-      body.push(`<text x="0" y="${y + 14}" font-size="14" font-weight="600" ${FONT}>${esc(part.title)}</text>`);
-      y += 22;
+      const t = paragraph(part.title, width, y, 14, "#1d2330", 600);
+      body.push(t.svg);
+      y += t.height + 2;
     }
     for (const line of part.lines || []) { const p = paragraph(line, width, y); body.push(p.svg); y += p.height; }
+    const keys = keysSvg(part.heading, y);
+    if (keys) { body.push(keys.svg); y += keys.height; }
     let piece = null;
     if (part.reading) piece = readingSvg(part.reading, width, y);
     else if (part.cells) piece = part.cells.classList.contains("ruler") ? rulerSvg(part.cells, y) : cellsSvg(part.cells, y);
     else if (part.plot && part.plot.layout) piece = await plotSvg(part.plot, y);
     if (piece) { body.push(piece.svg); y += piece.height + 6; }
   }
-  const h = Math.ceil(y + 8);
-  return { width, height: h, svg: `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" `
-    + `width="${width}" height="${h}" viewBox="0 0 ${width} ${h}"><rect width="100%" height="100%" fill="#fff"/>${body.join("")}</svg>` };
+  const w = width + 2 * MARGIN, h = Math.ceil(y + 8 + MARGIN);
+  return { width: w, height: h, svg: `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" `
+    + `width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><rect width="100%" height="100%" fill="#fff"/>`
+    + `<g transform="translate(${MARGIN} ${MARGIN})">${body.join("")}</g></svg>` };
 }
 
 function toPng({ svg, width, height }, scale = 2) {

@@ -345,17 +345,21 @@ function embedSnippet() {
 }
 
 // --- export ------------------------------------------------------------------------------------
+// an element's words without its buttons' labels (the reading-mode note holds a "Try ..." button)
+const wordsOf = (el) => (el.hidden ? "" : [...el.childNodes].filter((n) => n.nodeName !== "BUTTON").map((n) => n.textContent).join("").trim());
+
 function exportParts() {
   const e = shown[0];
   const parts = [{ title: `HM-LSTM Boundary Lens · ${state.model}${shown[1] ? ` and ${state.compare}` : ""}`,
-                   lines: [$("model-info").textContent, $("reading-mode").textContent, $("reading-note").textContent].filter(Boolean) }];
+                   lines: [$("model-info").textContent, wordsOf($("reading-mode")), $("reading-note").textContent].filter(Boolean) }];
   if (e) {
     const r = readingOf(e);
     parts.push({ title: $("reading-title").textContent, lines: [$("scores").textContent], reading: r });
     parts.push({ title: "The whole text (the detail window below shows a part of it)", plot: $("minimap") });
     for (const el of document.querySelectorAll("#strips .strip")) {
       if (!el.offsetParent || (!el.layout && !el.children.length)) continue;    // hidden, or empty
-      parts.push(el.layout ? { title: el.dataset.title, plot: el } : { title: el.dataset.title, cells: el });
+      const heading = el.previousElementSibling && el.previousElementSibling.tagName === "H3" ? el.previousElementSibling : null;
+      parts.push(el.layout ? { title: el.dataset.title, heading, plot: el } : { title: el.dataset.title, cells: el });
     }
   }
   return { parts, width: $("strips").clientWidth };
