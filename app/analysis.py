@@ -1,13 +1,19 @@
 """Analysis for the service: typed text or ink in, traces out.
 
 Text continues from the longest prefix in the checkpoint's cache (`app.cache`), so typing costs
-one model step per new character, whatever the length of the text.
+one model step per new character, whatever the length of the text. An answer names its analysis
+by a digest; a client that sends back the digest of the answer it holds (`since`) gets every
+per-position list from `offset` on only, where the two texts' values may differ, and puts the
+two together (static/js/lib/api.js): an answer as small as the edit, whatever the length.
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import torch
 
+from app.cache import Analysed
 from app.registry import Loaded
 from model import boundaries, discovery
 from model.ink import InkStats, preprocess
@@ -15,43 +21,80 @@ from model.loops.cpp import inference_threads
 from model.traces import Trace, finite_or_none, layers_json, run_traces
 
 
-def analyse_text(loaded: Loaded, text: str, threads: int = 1) -> dict:
+def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None = None) -> dict:
     """The body of a POST /api/text answer for one checkpoint, its model run on `threads` threads. A
     spaceless checkpoint reads the text without its whitespace; the typed spaces are then the gold
-    word ends."""
+    word ends. `since`: the digest of an answer the client holds (see the module's docstring)."""
     if loaded.spaces:
         reading = loaded.vocab.read(text)
         gold = boundaries.gold_word_ends(reading.chars)
     else:
         reading, gold = loaded.vocab.read_without_spaces(text)
     ids = np.asarray(reading.ids, dtype=np.int32)
+    spans = np.asarray(reading.source_spans, dtype=np.int32).reshape(-1, 2)
     key = ids.tobytes()
+    base = loaded.cache.with_digest(since) if since else None
     cached, prefix = loaded.cache.longest_prefix(key)
     with inference_threads(threads):
-        if cached == len(ids):
-            trace = prefix
+        if prefix is not None and cached == len(ids):
+            trace = prefix.trace
         elif prefix is not None:
-            rest = run_traces(loaded.model, torch.from_numpy(ids[cached:]).long(), prefix.state, prefix.next_out)
-            trace = Trace.concat(prefix, rest)
+            rest = run_traces(loaded.model, torch.from_numpy(ids[cached:]).long(), prefix.trace.state,
+                              prefix.trace.next_out)
+            trace = Trace.concat(prefix.trace, rest)
         else:
             trace = run_traces(loaded.model, torch.from_numpy(ids).long())
-    loaded.cache.put(key, trace)
-    peaks = _surprisal_row(loaded, trace, reading.chars) if loaded.spaces else None
+    digest = digest_of(loaded, ids, spans)
+    loaded.cache.put(key, Analysed(trace, spans, digest))
+    chars = reading.chars
+    offset = 0 if base is None else resend_from(base, ids, spans, chars, by_line=loaded.unigram is not None)
+    peaks = _surprisal_row(loaded, trace, chars) if loaded.spaces else None
+    rows = _with_spaces_rows(chars, peaks) if loaded.spaces else _spaceless_rows(loaded, trace, chars)
+    tail = trace.since(offset)
     return {
         "model": loaded.name,
         "task": "text",
-        "chars": reading.chars,
-        "source_spans": reading.source_spans,
-        "unknown": [i == 0 for i in reading.ids],
-        "surprisal": finite_or_none(trace.loss),
-        "layers": layers_json(trace, loaded.model.cfg),
+        "offset": offset,
+        "length": len(chars),
+        "digest": digest,
+        "chars": chars[offset:],
+        "source_spans": reading.source_spans[offset:],
+        "unknown": [i == 0 for i in reading.ids[offset:]],
+        "surprisal": finite_or_none(tail.loss),
+        "layers": layers_json(tail, loaded.model.cfg),
         "spaces": loaded.spaces,
-        "gold_word_ends": gold.astype(int).tolist(),
-        "surprisal_boundaries": peaks,
-        "baseline_rows": _with_spaces_rows(reading.chars, peaks) if loaded.spaces else
-        _spaceless_rows(loaded, trace, reading.chars),
+        "gold_word_ends": gold[offset:].astype(int).tolist(),
+        "surprisal_boundaries": peaks and {**peaks, "z": peaks["z"][offset:]},
+        "baseline_rows": [{**row, "z": row["z"][offset:]} for row in rows],
         "reused_prefix": cached,
     }
+
+
+def digest_of(loaded: Loaded, ids: np.ndarray, spans: np.ndarray) -> str:
+    """What an answer is of: the checkpoint (its files), the ids it read and where each came from."""
+    h = hashlib.blake2b(loaded.fingerprint.encode(), digest_size=12)
+    h.update(ids.tobytes())
+    h.update(spans.tobytes())
+    return h.hexdigest()
+
+
+def resend_from(base: tuple[np.ndarray, Analysed], ids: np.ndarray, spans: np.ndarray, chars, by_line: bool) -> int:
+    """The first position of this text whose values may differ from those of the answer for `base`
+    (its ids and analysis): from the first position read differently (another id, or from another
+    span), one back (the gold word end and a peak at t look at position t + 1), then back over
+    whitespace to the character before it (a surprisal peak with spaces reads the next non-space
+    character); with a segmenter of whole lines, back to the start of that line."""
+    base_ids, entry = base
+    n = min(len(base_ids), len(ids))
+    same = (base_ids[:n] == ids[:n]) & (entry.spans[:n] == spans[:n]).all(1)
+    first = int(np.argmin(same)) if not same.all() else n
+    t = max(0, first - 1)
+    while t > 0 and chars[t].isspace():
+        t -= 1
+    if by_line:
+        while t > 0 and chars[t - 1] != "\n":
+            t -= 1
+    return t
 
 
 def _test_baselines(loaded: Loaded) -> dict:
@@ -93,8 +136,8 @@ def _spaceless_rows(loaded: Loaded, trace: Trace, chars) -> list[dict]:
     if loaded.unigram is not None:
         text = "".join(chars)
         lines = discovery.Lines.of(text, np.zeros(len(chars), bool))
-        pieces = [loaded.unigram.encode(text[a:b], out_type=str) for a, b in lines.spans]
-        rows.append({"name": "unigram pieces", "z": discovery.cuts_from_pieces(pieces, lines, len(chars)).astype(int).tolist(),
+        cuts = discovery.unigram_cuts(loaded.unigram, [text[a:b] for a, b in lines.spans], lines, len(chars))
+        rows.append({"name": "unigram pieces", "z": cuts.astype(int).tolist(),
                      "how": f"SentencePiece unigram, {base.get('sentencepiece', {}).get('vocab_size', '?')} pieces, "
                             "trained on the spaceless training lines"})
     return rows

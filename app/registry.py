@@ -4,6 +4,7 @@ A name in a request is only ever a key into this dict, never part of a file path
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ class Loaded:
     vocab: Vocabulary | None
     cache: PrefixCache = field(repr=False)
     unigram: object | None = field(default=None, repr=False)     # a SentencePieceProcessor
+    fingerprint: str = ""             # of the checkpoint's files: answers' digests name what computed them
 
     @property
     def task(self) -> str:
@@ -61,9 +63,18 @@ def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
             log.warning("skipping checkpoint %s: %s", sub.name, e)
             continue
         vocab = Vocabulary(config["vocabulary"]) if model.cfg.task == "text" else None
-        found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries), _unigram(sub))
+        found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries), _unigram(sub),
+                                 _fingerprint(sub))
         log.info("loaded checkpoint %s (%s)", sub.name, model.cfg.task)
     return found
+
+
+def _fingerprint(folder: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
+        h.update(name.encode())
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()
 
 
 def _unigram(folder: Path):

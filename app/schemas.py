@@ -14,6 +14,10 @@ class TextRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the cat sat on the mat"}]})
     text: str = Field(min_length=1, description="the text to analyse; characters outside the alphabet are read as unknown")
     model: str | None = Field(default=None, max_length=100, description="checkpoint name (default: the configured one)")
+    since: str | None = Field(default=None, pattern="^[0-9a-f]{24}$", description=(
+        "the `digest` of an answer the client holds for this checkpoint: if the server still has that "
+        "analysis, every per-position list starts at `offset`, where this text's values may first differ "
+        "(the client keeps its own values before it); otherwise the answer is whole (`offset` 0)"))
 
 
 class InkRequest(BaseModel):
@@ -48,6 +52,10 @@ class BaselineRow(BaseModel):
 class TextResponse(BaseModel):
     model: str
     task: Literal["text"]
+    offset: int = Field(description="the position the per-position lists start at: 0, or with `since` the first "
+                                    "that may differ from the answer the client holds")
+    length: int = Field(description="positions in all (offset + the lists' length)")
+    digest: str = Field(description="names this analysis: send it back as `since` with the next text")
     chars: list[str] = Field(description="what the model read, one symbol per position")
     source_spans: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
         description="[start, end) of each position in the input")

@@ -3,7 +3,9 @@
     python -m bench.latency --json
 
 Full: a fresh 1,000-character text each time (nothing cached). Incremental: one more
-character at the end of a text the server has just analysed (what typing costs).
+character at the end of a text the server has just analysed, the whole answer. Delta: the
+same, sent with the digest of the answer held (`since`), as the page sends it: the answer
+holds only the positions that may have changed (what typing costs the page).
 --compare LENS_SOLO_RUN_THREADS=1 HMLSTM_HALF_WEIGHTS=0: beside the server as configured, one
 server per setting given (NAME=VALUE[,NAME=VALUE]), the same requests sent to each in turn
 (side by side); each variant's figures and its full-analysis p50 as a ratio to the configured
@@ -72,10 +74,11 @@ def rows_computed_share(model_name: str, texts: list[str]) -> float | None:
     return done / dense if dense else None
 
 
-def figures(full: list[float], incremental: list[float], reused: list[int]) -> dict:
+def figures(full: list[float], incremental: list[float], reused: list[int], delta: list[float]) -> dict:
     return {"full_p50_ms": statistics.median(full), "full_p95_ms": percentile(full, 95),
             "incremental_p50_ms": statistics.median(incremental), "incremental_p95_ms": percentile(incremental, 95),
-            "incremental_reused_prefix_min": min(reused)}
+            "incremental_reused_prefix_min": min(reused),
+            "delta_p50_ms": statistics.median(delta), "delta_p95_ms": percentile(delta, 95)}
 
 
 def fill_caches_and_measure_rss(client, server, models) -> float:
@@ -114,23 +117,29 @@ def main(argv=None):
         models = clients[0].get("/api/models").json()
         name = args.model or models["default"]
 
-        def post(client, text):
+        def post(client, text, since=None):
             t0 = time.perf_counter()
-            r = client.post("/api/text", json={"text": text, "model": name})
+            r = client.post("/api/text", json={"text": text, "model": name, **({"since": since} if since else {})})
             r.raise_for_status()
             return (time.perf_counter() - t0) * 1000, r.json()
 
         for client in clients:                                   # warm-up
             for seed in range(3):
                 post(client, text_of(args.chars, 10_000 + seed))
-        runs = [([], [], []) for _ in variants]                   # full, incremental, reused prefix
+        runs = [([], [], [], []) for _ in variants]               # full, incremental, reused prefix, delta
+        sizes = {"whole": [], "delta": []}
         for i in range(args.repeats):                             # the servers in turn, each the same texts
             text = text_of(args.chars, i)
-            for client, (full, incremental, reused) in zip(clients, runs):
-                full.append(post(client, text)[0])
+            for client, (full, incremental, reused, delta) in zip(clients, runs):
+                ms, held = post(client, text)
+                full.append(ms)
                 ms, body = post(client, text + "s")
                 incremental.append(ms)
                 reused.append(body["reused_prefix"])
+                ms, body = post(client, text + "t", since=held["digest"])
+                delta.append(ms)
+                sizes["delta"].append(len(body["chars"]))
+                sizes["whole"].append(body["length"])
         memory = fill_caches_and_measure_rss(clients[0], servers[0][1], models) if args.memory else None
     import torch
     share = rows_computed_share(name, [text_of(args.chars, i) for i in range(3)])
@@ -141,6 +150,7 @@ def main(argv=None):
         "checkpoints_loaded": [m["name"] for m in models["models"]],
         "cpu": cpu_model(), "torch_threads_in_server": "LENS_TORCH_THREADS (default 1)",
         "rows_computed_share": share,
+        "delta_positions_sent_max": max(sizes["delta"]), "delta_of_positions": sizes["whole"][0],
         "torch": torch.__version__,
     }
     if args.compare:
@@ -151,7 +161,8 @@ def main(argv=None):
         return
     for name, f in by_variant.items():
         print(f"{name}: full p50 {f['full_p50_ms']:.1f} ms, p95 {f['full_p95_ms']:.1f} ms; incremental "
-              f"p50 {f['incremental_p50_ms']:.1f} ms, p95 {f['incremental_p95_ms']:.1f} ms")
+              f"p50 {f['incremental_p50_ms']:.1f} ms, p95 {f['incremental_p95_ms']:.1f} ms; delta p50 "
+              f"{f['delta_p50_ms']:.1f} ms, p95 {f['delta_p95_ms']:.1f} ms")
     if memory is not None:
         print(f"RSS {memory:.0f} MB")
 

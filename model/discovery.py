@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.data import UNKNOWN
+
 log = logging.getLogger(__name__)
 SENTENCEPIECE_VOCABS = (1000, 4000, 8000, 16000)
 
@@ -160,8 +162,16 @@ def cuts_from_pieces(pieces_per_line: list[list[str]], lines: Lines, length: int
         for piece in pieces[:-1]:
             t += len(piece)
             after[t - 1] = True
-        assert t + len(pieces[-1]) == b if pieces else True, "the pieces do not spell the line"
+        if pieces and t + len(pieces[-1]) != b:
+            raise ValueError(f"the pieces do not spell the line {a}..{b}")
     return after
+
+
+def unigram_cuts(sp, text_lines: list[str], lines: Lines, length: int) -> np.ndarray:
+    """The cuts of a SentencePiece model's pieces. Its normaliser drops U+FFFD, the symbol of a character
+    the model cannot read, and its pieces would no longer spell the line: it reads "?" there instead (an
+    unknown of one character to it too)."""
+    return cuts_from_pieces([sp.encode(line.replace(UNKNOWN, "?"), out_type=str) for line in text_lines], lines, length)
 
 
 class SegmenterCache:
@@ -208,11 +218,9 @@ class SegmenterCache:
 def sentencepiece_baseline(cache: SegmenterCache, valid: tuple[list[str], Lines, int],
                            test: tuple[list[str], Lines, int]) -> dict:
     """Unigram SentencePiece with the vocabulary size of the best valid token F1, on test."""
-    def cut(sp, text_lines, lines, length):
-        return cuts_from_pieces([sp.encode(line, out_type=str) for line in text_lines], lines, length)
-    scores = {v: score(cut(cache.sentencepiece(v), *valid), valid[1])["token"]["f1"] for v in SENTENCEPIECE_VOCABS}
+    scores = {v: score(unigram_cuts(cache.sentencepiece(v), *valid), valid[1])["token"]["f1"] for v in SENTENCEPIECE_VOCABS}
     best = max(scores, key=scores.get)
-    return {**score(cut(cache.sentencepiece(best), *test), test[1]), "vocab_size": best,
+    return {**score(unigram_cuts(cache.sentencepiece(best), *test), test[1]), "vocab_size": best,
             "valid_token_f1_by_vocab": {str(v): f for v, f in scores.items()}}
 
 

@@ -32,6 +32,13 @@ class Trace:
     def __len__(self):
         return self.z.shape[0]
 
+    def since(self, t: int) -> "Trace":
+        """Positions t onwards (the state and prediction after the last stay)."""
+        if t == 0:
+            return self
+        return Trace(self.z[t:], self.z_soft[t:], self.op[t:], self.h_norm[t:], self.gate[t:], self.loss[t:],
+                     self.entropy[t:], self.state, self.next_out)
+
     @staticmethod
     def concat(a: "Trace", b: "Trace") -> "Trace":
         cat = lambda x, y: np.concatenate([x, y])  # noqa: E731

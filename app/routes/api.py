@@ -38,7 +38,7 @@ def models(checkpoints: ModelsDep, settings: SettingsDep):
 # Dependencies run in the order they are listed: the rate first, the run slot last.
 @router.post("/api/text", response_model=TextResponse)
 def text(_rate: RateLimited, req: ValidTextRequest, loaded: TextModel, slot: TextRunSlot):
-    return validated(TextResponse, analyse_text(loaded, req.text, slot.threads))
+    return validated(TextResponse, analyse_text(loaded, req.text, slot.threads, req.since))
 
 
 @router.post("/api/ink", response_model=InkResponse)

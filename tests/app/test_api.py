@@ -186,7 +186,10 @@ def test_with_spaces_the_whitespace_rule_is_a_row(client):
     assert rows["whitespace"] == [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
 
 
-def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_dir, tmp_path):
+@pytest.fixture()
+def spaceless_client(spaceless_dir, tmp_path):
+    """A server on the toy spaceless checkpoint with what model.evaluate --record leaves: thresholds chosen
+    on valid and a SentencePiece unigram model trained on the toy lines without their spaces."""
     import shutil
 
     import sentencepiece
@@ -198,7 +201,7 @@ def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_di
     from tests.helpers import toy_text
     ck = tmp_path / "ckpts" / "toy-nospace"
     shutil.copytree(spaceless_dir / "toy-nospace", ck)
-    config = read_config(ck)       # what model.evaluate --record leaves: thresholds chosen on valid
+    config = read_config(ck)
     config.setdefault("metrics", {})["test"] = {"baselines": {"surprisal": {"threshold_bits": 2.0},
                                                               "entropy": {"threshold_bits": 1.5},
                                                               "sentencepiece": {"vocab_size": 40}}}
@@ -210,8 +213,13 @@ def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_di
                                              minloglevel=2)
     settings = Settings(checkpoint_dir=tmp_path / "ckpts", default_model="toy-nospace")
     with TestClient(create_app(settings)) as client:
-        assert client.get("/api/models").json()["models"][0]["spaces"] is False
-        body = client.post("/api/text", json={"text": "The cat sat\non a mat"}).json()
+        yield client
+
+
+def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_client):
+    client = spaceless_client
+    assert client.get("/api/models").json()["models"][0]["spaces"] is False
+    body = client.post("/api/text", json={"text": "The cat sat\non a mat"}).json()
     assert body["spaces"] is False and "".join(body["chars"]) == "thecatsat\nonamat"
     assert body["gold_word_ends"] == [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1]
     assert body["source_spans"][3] == [4, 5]                   # "c" of "cat" in what was typed
@@ -221,3 +229,55 @@ def test_a_spaceless_checkpoint_reads_typed_text_without_its_spaces(spaceless_di
     assert all(len(r["z"]) == len(body["chars"]) for r in rows.values())
     newline = body["chars"].index("\n")
     assert rows["unigram pieces"]["z"][newline] == 0 and rows["unigram pieces"]["z"][newline - 1] == 0
+
+
+# the lists of an answer that hold one value per position
+PER_POSITION = ("chars", "source_spans", "unknown", "surprisal", "gold_word_ends")
+
+
+def merged(held: dict, answer: dict) -> dict:
+    """What the page does (static/js/lib/api.js): its own values before the answer's offset, the answer's after."""
+    o = answer["offset"]
+    if o == 0:
+        return answer
+    out = {**answer, **{k: held[k][:o] + answer[k] for k in PER_POSITION}}
+    out["layers"] = [{**new, **{k: (old[k][:o] + new[k]) if new[k] is not None else None
+                                for k in ("z", "z_soft", "op", "h_norm", "gate")}}
+                     for old, new in zip(held["layers"], answer["layers"])]
+    out["baseline_rows"] = [{**new, "z": old["z"][:o] + new["z"]} for old, new in zip(held["baseline_rows"], answer["baseline_rows"])]
+    if answer["surprisal_boundaries"]:
+        out["surprisal_boundaries"] = {**answer["surprisal_boundaries"],
+                                       "z": held["surprisal_boundaries"]["z"][:o] + answer["surprisal_boundaries"]["z"]}
+    return {**out, "offset": 0}
+
+
+# typing on, a backspace, a space then a letter, a line, an edit early on, an unknown character, a number
+EDITS = ["the", "the ", "the c", "the ca", "the cat", "the ca", "the cat  ", "the cat  s", "the cat  sat\non",
+         "the cat  sat\non a", "the dog  sat\non a", "the dog  sat\non a €", "the dog  sat\non a € 1",
+         "the dog  sat\non a € 12", "the dog  sat\non a € 12 mat"]
+
+
+@pytest.mark.parametrize("which", ["with spaces", "without spaces"])
+def test_an_answer_since_the_one_held_puts_together_the_whole_answer(client, spaceless_client, which):
+    """Each text sent with the digest of the answer before it: the answer starts at its offset, and
+    the held values with it make exactly the whole answer a fresh request gets."""
+    api = client if which == "with spaces" else spaceless_client
+    held, offsets = None, []
+    for text in EDITS:
+        answer = api.post("/api/text", json={"text": text, **({"since": held["digest"]} if held else {})}).json()
+        whole = api.post("/api/text", json={"text": text}).json()
+        assert whole["offset"] == 0 and answer["length"] == whole["length"] == len(whole["chars"])
+        assert len(answer["chars"]) == answer["length"] - answer["offset"]
+        held = merged(held, answer)
+        assert {k: v for k, v in held.items() if k != "reused_prefix"} == \
+               {k: v for k, v in whole.items() if k != "reused_prefix"}, text
+        offsets.append(answer["offset"])
+    assert max(offsets) >= 10                    # typing at the end sends the end only (without spaces: its line)
+    assert offsets[EDITS.index("the dog  sat\non a")] <= 4       # an edit early on, from there
+
+
+def test_an_unknown_digest_gets_the_whole_answer(client):
+    body = client.post("/api/text", json={"text": "the cat", "since": "0" * 24}).json()
+    assert body["offset"] == 0 and len(body["chars"]) == body["length"] == 7
+    r = client.post("/api/text", json={"text": "the cat", "since": "../etc"})
+    assert r.status_code == 422 and "since" in r.json()["detail"]

@@ -60,9 +60,9 @@ def test_a_run_alone_gets_the_solo_threads_and_one_beside_another_gets_one(setti
     import app.routes.api as api
     real, seen = api.analyse_text, []
 
-    def recorded(loaded, text, threads):
+    def recorded(loaded, text, threads, since=None):
         seen.append(threads)
-        return real(loaded, text, threads)
+        return real(loaded, text, threads, since)
     monkeypatch.setattr(api, "analyse_text", recorded)
     with TestClient(main.create_app(settings.model_copy(update={"solo_run_threads": 3}))) as c:
         assert c.post("/api/text", json={"text": "the cat"}).status_code == 200
@@ -113,9 +113,9 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
 
     real = api.analyse_text
 
-    def slow(loaded, text, threads):
+    def slow(loaded, text, threads, since=None):
         time.sleep(0.5)
-        return real(loaded, text, threads)
+        return real(loaded, text, threads, since)
     monkeypatch.setattr(api, "analyse_text", slow)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 0.1})
     with TestClient(main.create_app(busy)) as c:
@@ -173,10 +173,10 @@ def test_bad_requests_are_refused_without_waiting_for_a_run_slot(settings, monke
     holding, release = threading.Event(), threading.Event()
     real = api.analyse_text
 
-    def held(loaded, text, threads):
+    def held(loaded, text, threads, since=None):
         holding.set()
         release.wait(10)
-        return real(loaded, text, threads)
+        return real(loaded, text, threads, since)
     monkeypatch.setattr(api, "analyse_text", held)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 5})
     with TestClient(main.create_app(busy)) as c:

@@ -66,6 +66,7 @@ def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_
     assert {"full_p50_ms", "full_p95_ms", "incremental_p50_ms", "incremental_p95_ms", "chars", "rss_mb"} <= set(r)
     assert r["chars"] == 100 and r["rss_mb"] > 0 and r["incremental_reused_prefix_min"] == 100
     assert 0 < r["rows_computed_share"] < 1 and r["cpu"] and r["solo_run_threads"] == 2
+    assert r["delta_p50_ms"] > 0 and r["delta_of_positions"] == 101 and r["delta_positions_sent_max"] <= 10
     latency.main(["--chars", "100", "--repeats", "2", "--json", "--compare", "LENS_SOLO_RUN_THREADS=1",
                   "LENS_SOLO_RUN_THREADS=1,HMLSTM_HALF_WEIGHTS=0"])
     r = json.loads(capsys.readouterr().out)

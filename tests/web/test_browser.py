@@ -54,6 +54,13 @@ def test_typing_on_reuses_the_prefix(server, browser):
     wait_drawn(browser, "the dog saw a cat and", before)
     assert browser.execute_script("return window.lens.last.a.reused_prefix") >= 17
     assert "from cache" in browser.find_element(By.ID, "status").text
+    # the answer held only what may have changed (from the last word's end on), and put together with
+    # what the page held it is the whole answer
+    held = browser.execute_script("return window.lens.last.a")
+    assert held["length"] == 21 and 0 < held["sent"] <= 5
+    whole = api(server, "the dog saw a cat and", "toy-a")
+    assert {k: held[k] for k in ("chars", "surprisal", "gold_word_ends", "layers", "baseline_rows")} == \
+           {k: whole[k] for k in ("chars", "surprisal", "gold_word_ends", "layers", "baseline_rows")}
 
 
 def test_two_checkpoints_stacked_on_one_axis_with_linked_hover(server, browser, artifacts):

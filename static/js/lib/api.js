@@ -16,7 +16,37 @@ export function analyse(kind, body, { signal } = {}) {
   return post(`/api/${kind}`, body, signal);
 }
 
-export const postText = (text, model, options) => analyse("text", { text, model }, options);
+// held: an answer the page holds for this model (whole, as merged() makes it), or null. The server
+// then sends only the lists from the first position that may differ; merged() puts them back together.
+export async function postText(text, model, { signal, held = null } = {}) {
+  const since = held && held.model === model && held.digest ? held.digest : undefined;
+  const answer = await analyse("text", { text, model, since }, { signal });
+  return merged(since ? held : null, answer);
+}
+
+// the lists of a text answer that hold one value per position
+const PER_POSITION = ["chars", "source_spans", "unknown", "surprisal", "gold_word_ends"];
+const PER_LAYER = ["z", "z_soft", "op", "h_norm", "gate"];
+
+// the whole answer: `held`'s values before the answer's offset, the answer's from there
+export function merged(held, answer) {
+  const o = answer.offset;
+  if (!o) return answer;
+  if (!held || held.length < o) throw new Error("the server answered from a text this page does not hold");
+  const join = (a, b) => a.slice(0, o).concat(b);
+  const out = { ...answer, offset: 0, sent: answer.chars.length };
+  for (const k of PER_POSITION) out[k] = join(held[k], answer[k]);
+  out.layers = answer.layers.map((l, i) => {
+    const h = held.layers[i], layer = { ...l };
+    for (const k of PER_LAYER) layer[k] = l[k] === null ? null : join(h[k], l[k]);
+    return layer;
+  });
+  out.baseline_rows = answer.baseline_rows.map((r, i) => ({ ...r, z: join(held.baseline_rows[i].z, r.z) }));
+  if (answer.surprisal_boundaries) {
+    out.surprisal_boundaries = { ...answer.surprisal_boundaries, z: join(held.surprisal_boundaries.z, answer.surprisal_boundaries.z) };
+  }
+  return out;
+}
 
 let modelList = null;       // GET /api/models once per page
 

@@ -64,8 +64,10 @@ function ask({ typing = false } = {}) {
 async function run(input, signal) {
   const t0 = performance.now();
   lens.requests = (lens.requests || 0) + 1;
-  const [a, b] = await Promise.all([postText(input.text, input.model, { signal }),
-                                    input.compare ? postText(input.text, input.compare, { signal }) : null]);
+  // what the page holds for each model: the server sends only what may have changed since
+  const held = (res) => (res && res.chars ? res : null);
+  const [a, b] = await Promise.all([postText(input.text, input.model, { signal, held: held(lens.last.a) }),
+                                    input.compare ? postText(input.text, input.compare, { signal, held: held(lens.last.b) }) : null]);
   performance.measure("lens:request", { start: t0, end: performance.now() });
   return { a, b, ms: performance.now() - t0 };
 }
