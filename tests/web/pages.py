@@ -122,7 +122,10 @@ def full_screenshot(driver, path, width, height):
 
 
 def draw_strokes(driver, strokes):
-    """Mouse strokes on the drawing pad, offsets from its top-left corner; each waited for."""
+    """Mouse strokes on the drawing pad, emptied first (the page opens on an example), offsets from its
+    top-left corner; each waited for."""
+    driver.find_element(By.ID, "clear").click()
+    wait_for(driver, "return window.lens.last === null")
     pad = driver.find_element(By.ID, "pad")
     w, h = pad.size["width"], pad.size["height"]
     for k, stroke in enumerate(strokes):

@@ -79,9 +79,11 @@ def test_the_made_up_metrics_have_the_layout_model_evaluate_writes(checkpoint_di
 # --- driving the page --------------------------------------------------------------------------
 
 def open_ink(driver, url):
+    """The ink page as it opens: its model described and its opening example analysed and drawn."""
     driver.get(url + "/ink")
     wait_for(driver, "return document.getElementById('model').options.length > 0 && "
-                     "document.querySelectorAll('#model-info p').length > 0")
+                     "document.querySelectorAll('#model-info p').length > 0 && "
+                     "window.lens.last && window.lens.last.layers && document.querySelector('#fig-penup .main-svg')")
 
 
 def example(driver):
@@ -326,3 +328,14 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
         assert fig["penup"]["size"][0] >= page - 60
         full_screenshot(browser, artifacts / "ink-figure5-390.png", 390, 844)
     assert not severe_errors(browser)
+
+
+def test_the_page_opens_on_an_analysed_example_and_a_link_opens_on_its_own_ink(ink_server, browser):
+    open_ink(browser, ink_server)                            # waits for the example to be drawn
+    res = browser.execute_script("return window.lens.last")
+    assert sum(res["pen_up"]) >= 3 and "strokes" in browser.find_element(By.ID, "status").text
+    draw_strokes(browser, LO[:1])                            # the person's ink replaces it
+    assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1
+    reopen_from_link(browser, "return window.lens.last && window.lens.last.pen_up")
+    time.sleep(1)                                            # no example arrives on top of the link's ink
+    assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1

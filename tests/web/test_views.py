@@ -121,9 +121,6 @@ MIN_HEIGHT = """return { minimap: 10 * document.getElementById('minimap').data[0
 def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
     with viewport(browser, 1400, 1000):
         browser.get(server + page)
-        if page == "/ink":
-            wait_for(browser, "return document.getElementById('model').options.length > 0")
-            browser.find_element(By.ID, "example").click()
         wait_for(browser, "return window.lens.last && (window.lens.last.a || window.lens.last.layers) && "
                           "document.querySelector('#traces .main-svg')")
         for width, height in ((1400, 1000), (1000, 800), (390, 844)):

@@ -210,15 +210,30 @@ function saveHash() {
                                           threshold: state.threshold, compare: comparing(), strokes: pack(pad.strokes) }));
 }
 
+// true when the page came from a link (its strokes, or none, are the link's)
 function loadHash() {
   try {
     const s = fromHash(location.hash);
-    if (!s) return;
+    if (!s) return false;
     Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
                            threshold: s.threshold ?? 0.5, compare: s.compare || "" });
     pad.set(unpack(s.strokes || []));
+    return true;
   } catch (e) {
     status("The link could not be read; starting afresh.", true);
+    return false;
+  }
+}
+
+// synthetic cursive on the pad, analysed; `unless`: dropped if it holds true when the example arrives
+async function showExample(unless = () => false) {
+  try {
+    const { strokes } = await inkExample("minimum", Date.now() % 97);
+    if (unless()) return;
+    pad.fill(strokes);
+    ask();
+  } catch (e) {
+    status(e.message, true);
   }
 }
 
@@ -245,7 +260,8 @@ function exportParts() {
 // --- start -------------------------------------------------------------------------------------------
 export async function start() {
   lens.last = null;
-  pad = new Pad($("pad"), { onStroke: ask, palette: trajectory.SEGMENT_COLORS }).start();
+  let touched = false;          // the person drew, cleared or undid: the opening example must not replace it
+  pad = new Pad($("pad"), { onStroke: () => { touched = true; ask(); }, palette: trajectory.SEGMENT_COLORS }).start();
   strips = new Strips({
     column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
     brush: new Brush($("brush"), (a) => strips.moveTo(a)),
@@ -276,7 +292,7 @@ export async function start() {
   models = list.models;
   state.model = list.default;
   fillModels([$("model")], models, state.model);
-  loadHash();
+  const linked = loadHash();
   if (!models.length) {
     status("No handwriting checkpoint is loaded on this server.", true);
     return;
@@ -290,15 +306,13 @@ export async function start() {
   $("compare").addEventListener("change", () => { state.compare = $("compare").value; ask(); });
   $("layer").addEventListener("change", () => { state.layer = Number($("layer").value); saveHash(); draw(); });
   $("view").addEventListener("change", () => { state.view = $("view").value; saveHash(); draw(); });
-  $("undo").addEventListener("click", () => { pad.strokes.pop(); pad.set(pad.strokes); ask(); });
-  $("clear").addEventListener("click", () => { pad.set([]); ask(); });
-  $("example").addEventListener("click", async () => {
-    try { pad.fill((await inkExample("minimum", Date.now() % 97)).strokes); ask(); }
-    catch (e) { status(e.message, true); }
-  });
+  $("undo").addEventListener("click", () => { touched = true; pad.strokes.pop(); pad.set(pad.strokes); ask(); });
+  $("clear").addEventListener("click", () => { touched = true; pad.set([]); ask(); });
+  $("example").addEventListener("click", () => { touched = true; showExample(); });
   bindShare(() => { saveHash(); return location.href; });
   bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));
   inspector.clear($("inspector"), HINT);
   exportable(false);
   if (pad.strokes.length) ask(); else clearViews();
+  if (!linked) showExample(() => touched);           // a newcomer lands on an analysed example
 }
