@@ -189,6 +189,9 @@ def test_a_stale_answer_after_clearing_does_not_repaint_and_slow_answers_show_bu
         exportable: !document.getElementById('export-png').disabled }""")
     assert state == {"rendered": rendered, "a": None, "grid": False, "reading": "", "segments": 0,
                      "status": "Type something to see its boundaries.", "exportable": False}
+    # the emptied strips gave their height back
+    assert browser.execute_script("return Math.max(...[...document.querySelectorAll('#strips .strip')]"
+                                  ".map(e => e.getBoundingClientRect().height))") < 20
 
 
 def tap(driver, element, dx, dy):

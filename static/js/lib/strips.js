@@ -82,8 +82,14 @@ export class Strips {
     this.results = [];
     this.viewport.setLength(0);
     this.version += 1;
-    for (const s of this.strips) { if (plotted(s.el)) Plotly.purge(s.el); s.el.replaceChildren(); s.drawn = null; }
-    if (this.map) { if (plotted(this.map)) Plotly.purge(this.map); this.map.replaceChildren(); }
+    // emptied, the strips give their height back: no panel of blank space under an empty text box
+    for (const s of this.strips) {
+      if (plotted(s.el)) Plotly.purge(s.el);
+      s.el.replaceChildren();
+      s.el.style.minHeight = "";
+      s.drawn = null;
+    }
+    if (this.map) { if (plotted(this.map)) Plotly.purge(this.map); this.map.replaceChildren(); this.map.style.minHeight = ""; }
     if (this.brush) this.brush.el.hidden = true;
     this.point(null);
     this.onDrawn({ cleared: true });
