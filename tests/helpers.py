@@ -34,3 +34,20 @@ def make_iam(folder, names):
             info = tarfile.TarInfo(n)
             info.size = len(IAM_XML)
             tar.addfile(info, io.BytesIO(IAM_XML))
+
+
+def add_unigram(ck: Path) -> None:
+    """Beside a spaceless toy checkpoint, what model.evaluate --record keeps: a SentencePiece unigram model,
+    trained here on the toy lines without their spaces."""
+    import shutil
+
+    import sentencepiece
+
+    from model.checkpoint import UNIGRAM
+    lines = ck.parent / f"{ck.name}-lines.txt"
+    lines.write_text(toy_text(300).replace(" ", ""))
+    prefix = ck.parent / f"{ck.name}-unigram"
+    sentencepiece.SentencePieceTrainer.train(input=str(lines), model_prefix=str(prefix), vocab_size=40, model_type="unigram",
+                                             add_dummy_prefix=False, hard_vocab_limit=False, split_by_whitespace=False,
+                                             minloglevel=2, num_threads=1)
+    shutil.copy(prefix.with_suffix(".model"), ck / UNIGRAM)

@@ -192,13 +192,12 @@ def spaceless_client(spaceless_dir, tmp_path):
     on valid and a SentencePiece unigram model trained on the toy lines without their spaces."""
     import shutil
 
-    import sentencepiece
     from fastapi.testclient import TestClient
 
     from app.main import create_app
     from app.settings import Settings
     from model.checkpoint import read_config, write_config
-    from tests.helpers import toy_text
+    from tests.helpers import add_unigram
     ck = tmp_path / "ckpts" / "toy-nospace"
     shutil.copytree(spaceless_dir / "toy-nospace", ck)
     config = read_config(ck)
@@ -206,11 +205,7 @@ def spaceless_client(spaceless_dir, tmp_path):
                                                               "entropy": {"threshold_bits": 1.5},
                                                               "sentencepiece": {"vocab_size": 40}}}
     write_config(ck, config)
-    lines = tmp_path / "lines.txt"
-    lines.write_text(toy_text(300).replace(" ", ""))
-    sentencepiece.SentencePieceTrainer.train(input=str(lines), model_prefix=str(ck / "unigram"), vocab_size=40,
-                                             model_type="unigram", add_dummy_prefix=False, hard_vocab_limit=False,
-                                             minloglevel=2)
+    add_unigram(ck)
     settings = Settings(checkpoint_dir=tmp_path / "ckpts", default_model="toy-nospace")
     with TestClient(create_app(settings)) as client:
         yield client

@@ -83,10 +83,8 @@ def spaceless_server(checkpoint_dir, spaceless_dir, tmp_path_factory):
     spaceless one, trained here on the toy corpus without its spaces."""
     import shutil
 
-    import sentencepiece
-
-    from model.checkpoint import UNIGRAM, read_config, write_config
-    from tests.helpers import toy_text
+    from model.checkpoint import read_config, write_config
+    from tests.helpers import add_unigram
     root = tmp_path_factory.mktemp("lens-spaceless")
     for folder, name, test in ((checkpoint_dir, "toy-a", WHITESPACE_TEST), (checkpoint_dir, "toy-b", COARSER_TEST),
                                (spaceless_dir, "toy-nospace", SPACELESS_TEST)):
@@ -95,12 +93,6 @@ def spaceless_server(checkpoint_dir, spaceless_dir, tmp_path_factory):
         config = read_config(ck)
         config.setdefault("metrics", {})["test"] = test
         write_config(ck, config)
-    lines = root / "lines.txt"
-    lines.write_text(toy_text(300).replace(" ", ""))
-    prefix = root / "unigram"
-    sentencepiece.SentencePieceTrainer.train(input=str(lines), model_prefix=str(prefix), vocab_size=40, model_type="unigram",
-                                             add_dummy_prefix=False, hard_vocab_limit=False, split_by_whitespace=False,
-                                             minloglevel=2, num_threads=1)
-    shutil.copy(prefix.with_suffix(".model"), root / "ckpts" / "toy-nospace" / UNIGRAM)
+    add_unigram(root / "ckpts" / "toy-nospace")
     with running_server({"LENS_CHECKPOINT_DIR": str(root / "ckpts"), "LENS_DEFAULT_MODEL": "toy-nospace"}, start_s=300) as (url, _):
         yield url
