@@ -125,7 +125,7 @@ def random_scores(lines: Lines, rate: float, draws: int = 5) -> dict:
 def surprisal_boundaries(surprisal: np.ndarray, theta: float) -> np.ndarray:
     """A boundary before t (after t - 1) when x_t's surprisal exceeds theta."""
     s = np.nan_to_num(np.asarray(surprisal, float), nan=-np.inf)
-    return np.append(s[1:] > theta, False)
+    return np.append(s[1:] > theta, False) if s.size else np.zeros(0, bool)
 
 
 def entropy_boundaries(entropy: np.ndarray, theta: float) -> np.ndarray:

@@ -89,6 +89,10 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
         losses.append(_position_loss(model, scored, targets, leading_nan=prev_out is None))
         entropies.append(_entropy_bits(model, preds))
         prev_out = preds[-1]
+    if not zs:                                   # nothing to read (a spaceless model given only spaces)
+        return Trace(z=np.zeros((0, L), np.float32), z_soft=np.zeros((0, L), np.float32), op=np.zeros((0, L), "<U1"),
+                     h_norm=np.zeros((0, L), np.float32), gate=np.zeros((0, L), np.float32), loss=np.zeros(0),
+                     entropy=np.zeros(0), state=state, next_out=prev_out)
     z = torch.cat(zs).numpy()
     op = operations(z_start, z, has_z) if cfg.arch == "hmlstm" else np.full(z.shape, "U")  # an LSTM always updates
     return Trace(z=z, z_soft=torch.cat(softs).numpy(), op=op,

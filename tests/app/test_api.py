@@ -276,3 +276,11 @@ def test_an_unknown_digest_gets_the_whole_answer(client):
     assert body["offset"] == 0 and len(body["chars"]) == body["length"] == 7
     r = client.post("/api/text", json={"text": "the cat", "since": "../etc"})
     assert r.status_code == 422 and "since" in r.json()["detail"]
+
+
+def test_a_spaceless_checkpoint_given_only_spaces_reads_nothing_and_says_so(spaceless_client):
+    empty = spaceless_client.post("/api/text", json={"text": "   "}).json()
+    assert empty["length"] == 0 and empty["chars"] == [] and all(l["op"] == [] for l in empty["layers"])
+    after = spaceless_client.post("/api/text", json={"text": "   a", "since": empty["digest"]}).json()
+    assert merged(empty, after) == {**spaceless_client.post("/api/text", json={"text": "   a"}).json(),
+                                    "reused_prefix": after["reused_prefix"]}
