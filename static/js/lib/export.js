@@ -61,6 +61,9 @@ function cellsSvg(el, y) {
   return { svg: out.join(""), height: h + 4 };
 }
 
+// a strip's heading: the <h3> just before it, where it has one
+const headingOf = (el) => (el.previousElementSibling && el.previousElementSibling.tagName === "H3" ? el.previousElementSibling : null);
+
 // the colour keys in a strip's heading (the operations' boxes, the layers' line colours) as swatches
 function keysSvg(heading, y) {
   const keys = heading ? [...heading.querySelectorAll(".op-key, .l1, .l2, .l3")] : [];
@@ -93,8 +96,8 @@ async function plotSvg(el, y) {
   return { svg: `<g transform="translate(0 ${y})">${svg}</g>`, height };
 }
 
-// parts: [{title?, lines?: [string], heading?: el (its colour keys), reading?: {...}, plot?: el, cells?: el}];
-// width in px
+// parts: [{title?, lines?: [string], reading?: {...}, plot?: el, cells?: el}]; width in px (a plot's
+// heading gives its colour keys)
 export async function composite(parts, width) {
   const body = [];
   let y = 8;
@@ -105,7 +108,7 @@ export async function composite(parts, width) {
       y += t.height + 2;
     }
     for (const line of part.lines || []) { const p = paragraph(line, width, y); body.push(p.svg); y += p.height; }
-    const keys = keysSvg(part.heading, y);
+    const keys = keysSvg(part.plot && headingOf(part.plot), y);
     if (keys) { body.push(keys.svg); y += keys.height; }
     let piece = null;
     if (part.reading) piece = readingSvg(part.reading, width, y);

@@ -249,8 +249,7 @@ function exportParts() {
     parts.push({ title: "All points (the detail window below shows a part of them)", plot: $("minimap") });
     for (const el of document.querySelectorAll("#strips .strip")) {
       const caption = el.id === "traces" && !$("nll-caption").hidden ? [$("nll-caption").textContent] : [];
-      const heading = el.previousElementSibling && el.previousElementSibling.tagName === "H3" ? el.previousElementSibling : null;
-      if (el.layout) parts.push({ title: el.dataset.title, lines: caption, heading, plot: el });
+      if (el.layout) parts.push({ title: el.dataset.title, lines: caption, plot: el });
       else if (el.children.length) parts.push({ title: el.dataset.title, cells: el });
     }
   }

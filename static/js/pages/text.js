@@ -65,9 +65,8 @@ async function run(input, signal) {
   const t0 = performance.now();
   lens.requests = (lens.requests || 0) + 1;
   // what the page holds for each model: the server sends only what may have changed since
-  const held = (res) => (res && res.chars ? res : null);
-  const [a, b] = await Promise.all([postText(input.text, input.model, { signal, held: held(lens.last.a) }),
-                                    input.compare ? postText(input.text, input.compare, { signal, held: held(lens.last.b) }) : null]);
+  const [a, b] = await Promise.all([postText(input.text, input.model, { signal, held: lens.last.a }),
+                                    input.compare ? postText(input.text, input.compare, { signal, held: lens.last.b }) : null]);
   performance.measure("lens:request", { start: t0, end: performance.now() });
   return { a, b, ms: performance.now() - t0 };
 }
@@ -360,8 +359,7 @@ function exportParts() {
     parts.push({ title: "The whole text (the detail window below shows a part of it)", plot: $("minimap") });
     for (const el of document.querySelectorAll("#strips .strip")) {
       if (!el.offsetParent || (!el.layout && !el.children.length)) continue;    // hidden, or empty
-      const heading = el.previousElementSibling && el.previousElementSibling.tagName === "H3" ? el.previousElementSibling : null;
-      parts.push(el.layout ? { title: el.dataset.title, heading, plot: el } : { title: el.dataset.title, cells: el });
+      parts.push(el.layout ? { title: el.dataset.title, plot: el } : { title: el.dataset.title, cells: el });
     }
   }
   return { parts, width: $("strips").clientWidth };
