@@ -144,21 +144,64 @@ MEASURED_ON_WEIGHTS = ("valid", "valid_bpc", "valid_chars", "valid_boundary_rate
                        "valid_loglik_per_sequence")
 
 
-def store_in_float16(src, dst) -> dict:
-    """Copy the checkpoint at `src` to `dst` with its weights rounded to float16 numbers: a new model,
-    half the bytes, and batch-1 inference streams half-width weights (model/loops/cpp.py). The metrics
-    measured on the old weights move to `training.float32_metrics` (model.evaluate --record measures
-    the new model again); the rest of config.json, and a spaceless checkpoint's unigram baseline, come
-    along. Returns the config."""
+STORED_FORMS = ("float16", "int8")
+
+
+def byte_weight_names(model: HMLSTMModel) -> list[str]:
+    """The weights that batch-1 inference streams (the parts of each layer's stacked matrix, model/loops):
+    layer l's recurrent and top-down weights, and its bottom-up ones from layer 2 on (layer 1's are a
+    table per checkpoint)."""
+    return [name for name, _ in model.rnn.layers.named_parameters()
+            if name.split(".")[1] in ("recurrent", "top_down") or (name.split(".")[1] == "bottom_up"
+                                                                  and not name.startswith("0."))]
+
+
+def round_to_bytes(W: torch.Tensor) -> torch.Tensor:
+    """W (rows, columns) rounded to q * scale, q an integer in [-127, 127] and one scale per column: the
+    column's largest |W| / 127 rounded down to 4 significant bits, so that its largest |q| is 127 (the
+    loops find the scale again as max|W| / 127) and every q * scale is a float16 number."""
+    m, e = torch.frexp(W.abs().amax(0) / 127)
+    scale = torch.ldexp(torch.floor(m * 16) / 16, e)
+    q = torch.round(W / torch.where(scale > 0, scale, 1)).clamp(-127, 127)
+    return q * scale
+
+
+def _stored_form(folder: Path) -> str:
+    """float16 where every floating tensor of the weights file is, else float32."""
+    tensors = load_file(str(folder / WEIGHTS))
+    return "float16" if all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point()) else "float32"
+
+
+def store_as(src, dst, form: str = "float16") -> dict:
+    """Copy the checkpoint at `src` to `dst` with its weights rounded: a new model in fewer bytes, which
+    batch-1 inference streams as such (model/loops/cpp.py). form "float16": every weight rounded to a
+    float16 number; "int8": the streamed weights (byte_weight_names) also rounded to int8 times a scale
+    per column (round_to_bytes), the file still float16. The metrics measured on the old weights move to
+    `training.<old form>_metrics` (model.evaluate --record measures the new model again); the rest of
+    config.json, and a spaceless checkpoint's unigram baseline, come along. Returns the config."""
     src, dst = Path(src), Path(dst)
+    if form not in STORED_FORMS:
+        raise CheckpointError(f"form must be one of {', '.join(STORED_FORMS)}, not {form!r}")
     if src.resolve() == dst.resolve():
-        raise CheckpointError(f"{dst}: give a new folder (the float32 checkpoint stays as it is)")
+        raise CheckpointError(f"{dst}: give a new folder (the checkpoint at {src} stays as it is)")
     model, config = load_checkpoint(src)
+    was = _stored_form(src)
+    if form == "int8":
+        params = dict(model.rnn.layers.named_parameters())
+        with torch.no_grad():
+            for name in byte_weight_names(model):
+                W = round_to_bytes(params[name])
+                if not torch.equal(W.half().float(), W):
+                    raise CheckpointError(f"{src}: rnn.layers.{name} has columns too small for float16 once in int8")
+                params[name].copy_(W)
     training = dict(config.get("training", {}))
-    training["weights_stored_as"] = f"float16 (rounded from the float32 weights of {src.name})"
+    training["weights_stored_as"] = {
+        "float16": f"float16 (rounded from the {was} weights of {src.name})",
+        "int8": f"int8 times a float16 scale per column for the recurrence's matrices, float16 for the rest, "
+                f"in a float16 file (rounded from the {was} weights of {src.name})"}[form]
     old = config.get("metrics", {})
     metrics = {k: v for k, v in old.items() if k not in MEASURED_ON_WEIGHTS}
-    training["float32_metrics"] = {k: v for k, v in old.items() if k in MEASURED_ON_WEIGHTS}
+    training[f"{was}_metrics"] = {k: v for k, v in old.items() if k in MEASURED_ON_WEIGHTS}
     meta = {k: v for k, v in config.items() if k not in ("format", "model", "training", "metrics")}
     meta.update(training=training, metrics=metrics)
     save_checkpoint(dst, model, meta, dtype=torch.float16)
@@ -171,15 +214,18 @@ def main(argv=None) -> None:
     import argparse
     import sys
     p = argparse.ArgumentParser(prog="python -m model.checkpoint",
-                                description="Copy a checkpoint with its weights stored in float16.")
+                                description="Copy a checkpoint with its weights stored in fewer bytes.")
     p.add_argument("src")
     p.add_argument("dst")
+    p.add_argument("--form", choices=STORED_FORMS, default="float16",
+                   help="float16: every weight a float16 number; int8: the recurrence's matrices also int8 "
+                        "times a scale per column (a quarter of float32's bytes for inference to stream)")
     args = p.parse_args(argv)
     try:
-        store_in_float16(args.src, args.dst)
+        store_as(args.src, args.dst, args.form)
     except CheckpointError as e:
         sys.exit(f"error: {e}")
-    print(f"{args.dst}: weights in float16; measure it again with python -m model.evaluate --checkpoint {args.dst} "
+    print(f"{args.dst}: weights in {args.form}; measure it again with python -m model.evaluate --checkpoint {args.dst} "
           "--split valid --record (and --split test once)")
 
 

@@ -53,9 +53,12 @@ def _step_product_setting() -> str:
 
 
 STEP_PRODUCT = _step_product_setting()
-# batch-1 inference streams float16 copies of weights that are exactly float16, where the CPU widens
-# them in hardware (F16C); HMLSTM_HALF_WEIGHTS=0: never
+# batch-1 inference streams int8 copies (a scale per column) of weights that are exactly such numbers,
+# else float16 copies of weights that are exactly float16, where the CPU widens them in hardware (AVX2,
+# F16C); HMLSTM_BYTE_WEIGHTS=0: never int8; HMLSTM_HALF_WEIGHTS=0: never float16
+BYTE_WEIGHTS = os.environ.get("HMLSTM_BYTE_WEIGHTS", "1") != "0"
 HALF_WEIGHTS = os.environ.get("HMLSTM_HALF_WEIGHTS", "1") != "0"
+BYTE_MAX = 127
 _LAYOUT_FIELDS = ("sizes", "offsets", "rows", "above", "below", "in_widths", "ln_widths", "has_z", "ln", "nested")
 _extension = None
 
@@ -146,12 +149,51 @@ def exact_half(W: torch.Tensor) -> torch.Tensor | None:
     return half
 
 
+def row_parts(layout: Layout, l: int) -> tuple[int, int, int]:
+    """How many rows of layer l's stacked weights multiply its own h, the h above and the h below."""
+    return layout.sizes[l], layout.above[l], layout.below[l]
+
+
+def exact_bytes(W: torch.Tensor, parts: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(q, scale) where every value of W is q * scale, q an integer in [-127, 127] and scale that of its
+    column in its part of the rows (one per source of s), the largest |q| of each being 127: a checkpoint
+    stored in int8 (model/checkpoint.py). q in int8, scale (3, columns) float32; batch-1 inference streams
+    q, the same numbers in a quarter of the bytes. None where W is not such a matrix. Kept on W until W
+    changes."""
+    cached = getattr(W, "_exact_bytes", None)
+    if cached is not None and cached[0] == W._version:
+        return cached[1]
+    found = None
+    if W.dtype == torch.float32 and W.device.type == "cpu" and W.dim() == 2 and sum(parts) == W.shape[0]:
+        q = torch.empty(W.shape, dtype=torch.int8)
+        scale = torch.zeros(3, W.shape[1])
+        found = (q, scale)
+        for part, rows in enumerate(W.detach().split(list(parts))):
+            if rows.numel() == 0:
+                continue
+            s = rows.abs().amax(0) / BYTE_MAX
+            whole = torch.where(s > 0, rows / torch.where(s > 0, s, 1), 0)
+            if not (torch.equal(whole, whole.round()) and torch.equal(whole * s, rows)):
+                found = None
+                break
+            q.narrow(0, sum(parts[:part]), rows.shape[0]).copy_(whole)
+            scale[part] = s
+    W._exact_bytes = (W._version, found)
+    return found
+
+
 def forward(layout: Layout, inputs: ForwardInputs, skip_copy: bool = False) -> ForwardBuffers:
-    streams_half = HALF_WEIGHTS and skip_copy and inputs.pre0.shape[1] == 1 and "-mf16c" in _vector_flags()
-    W16 = [exact_half(W) for W in inputs.weights.W] if streams_half else []
+    batch_one = skip_copy and inputs.pre0.shape[1] == 1
+    narrow = {"W16": [], "W8": [], "W8_scale": []}
+    if batch_one and "-mavx2" in _vector_flags():
+        for l, W in enumerate(inputs.weights.W):
+            W8 = exact_bytes(W, row_parts(layout, l)) if BYTE_WEIGHTS else None
+            W16 = exact_half(W) if W8 is None and HALF_WEIGHTS and "-mf16c" in _vector_flags() else None
+            narrow["W8"].append(W8[0] if W8 else torch.empty(0, dtype=torch.int8))
+            narrow["W8_scale"].append(W8[1] if W8 else torch.empty(0))
+            narrow["W16"].append(W16 if W16 is not None else torch.empty(0, dtype=torch.half))
     out = extension().forward(_cpp_layout(layout), pre0=inputs.pre0, h0=inputs.h0, c0=inputs.c0, z0=inputs.z0,
-                              **inputs.weights._asdict(), slope=inputs.slope, skip_copy=skip_copy,
-                              W16=[w if w is not None else torch.empty(0, dtype=torch.half) for w in W16])
+                              **inputs.weights._asdict(), slope=inputs.slope, skip_copy=skip_copy, **narrow)
     return ForwardBuffers(**{name: getattr(out, name) for name in ForwardBuffers._fields})
 
 

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model import checkpoint
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, store_in_float16
+from model.checkpoint import CheckpointError, load_checkpoint, round_to_bytes, save_checkpoint, store_as
 from model.data import UNKNOWN
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
@@ -45,7 +45,7 @@ def test_a_copy_in_float16_is_the_model_rounded_and_drops_what_was_measured_on_t
     save_checkpoint(tmp_path / "ck", model, {"task": "text", "vocabulary": SYMBOLS, "training": {"lr": 0.002},
                                              "metrics": {"epochs": 3, "valid_bpc": 1.4, "test": {"bpc": 1.3}}})
     (tmp_path / "ck" / checkpoint.UNIGRAM).write_bytes(b"sentencepiece")
-    config = store_in_float16(tmp_path / "ck", tmp_path / "half")
+    config = store_as(tmp_path / "ck", tmp_path / "half")
     assert config["metrics"] == {"epochs": 3} and config["training"]["lr"] == 0.002
     assert config["training"]["float32_metrics"] == {"valid_bpc": 1.4, "test": {"bpc": 1.3}}   # kept, apart
     assert config["training"]["weights_stored_as"].startswith("float16") and config["vocabulary"] == SYMBOLS
@@ -57,10 +57,51 @@ def test_a_copy_in_float16_is_the_model_rounded_and_drops_what_was_measured_on_t
         assert torch.equal(a.half().float(), b), k
     assert load_checkpoint(tmp_path / "ck")[1]["metrics"]["valid_bpc"] == 1.4      # the source is untouched
     with pytest.raises(CheckpointError, match="new folder"):
-        store_in_float16(tmp_path / "ck", tmp_path / "ck")
+        store_as(tmp_path / "ck", tmp_path / "ck")
 
 
-def test_the_float16_command_says_in_one_line_what_is_wrong(tmp_path, capsys):
+def test_a_copy_in_int8_rounds_the_recurrences_matrices_to_a_byte_and_a_scale_per_column(tmp_path):
+    model = small_model(layer_norm="gates")
+    save_checkpoint(tmp_path / "ck", model, {"task": "text", "vocabulary": SYMBOLS, "metrics": {"valid_bpc": 1.4}})
+    config = store_as(tmp_path / "ck", tmp_path / "int8", "int8")
+    assert config["training"]["weights_stored_as"].startswith("int8") and config["metrics"] == {}
+    assert config["training"]["float32_metrics"] == {"valid_bpc": 1.4}
+    stored = load_file(str(tmp_path / "int8" / "weights.safetensors"))
+    assert all(t.dtype == torch.float16 for t in stored.values() if t.is_floating_point())
+    loaded, _ = load_checkpoint(tmp_path / "int8")
+    rounded = dict(loaded.rnn.layers.named_parameters())
+    for name, w in model.rnn.layers.named_parameters():
+        kind = name.split(".")[1]
+        if kind in ("recurrent", "top_down") or (kind == "bottom_up" and not name.startswith("0.")):
+            W = rounded[name]
+            scale = W.abs().amax(0) / 127
+            q = W / scale
+            assert torch.equal(q, q.round()) and (q.abs().amax(0) == 127).all(), name
+            inside = w.abs() <= 127 * scale                   # the largest of a column may be clipped
+            assert ((W - w).abs() <= scale / 2 * (1 + 1e-6))[inside].all(), name
+        else:                                                  # float16 only
+            assert torch.equal(rounded[name], w.half().float()), name
+    again = store_as(tmp_path / "int8", tmp_path / "again", "int8")     # int8 numbers round to themselves
+    assert again["training"]["weights_stored_as"].startswith("int8") and "float16_metrics" in again["training"]
+    assert torch.equal(load_file(str(tmp_path / "again" / "weights.safetensors"))["rnn.layers.0.recurrent"],
+                       stored["rnn.layers.0.recurrent"])
+    with pytest.raises(CheckpointError, match="form must be"):
+        store_as(tmp_path / "ck", tmp_path / "x", "int4")
+
+
+def test_rounding_to_bytes_keeps_each_weight_within_half_a_step_and_clips_only_the_largest():
+    torch.manual_seed(3)
+    W = torch.randn(64, 9) * torch.logspace(-3, 1, 9)
+    W[:, 4] = 0                                                # a column of zeros stays zeros
+    R = round_to_bytes(W)
+    scale = R.abs().amax(0) / 127
+    assert torch.equal(R[:, 4], W[:, 4]) and torch.equal(R.half().float(), R)
+    inside = W.abs() <= 127 * scale                            # the largest |w| of a column may be clipped
+    assert ((R - W).abs() <= scale / 2 * (1 + 1e-6))[inside].all()
+    assert ((W.abs().amax(0) - 127 * scale) / W.abs().amax(0).clamp_min(1e-30) < 1 / 8 + 1e-6).all()
+
+
+def test_the_copy_command_says_in_one_line_what_is_wrong(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         checkpoint.main([str(tmp_path / "missing"), str(tmp_path / "half")])
     assert str(e.value).startswith("error: ") and "no config.json" in str(e.value) and "\n" not in str(e.value)

@@ -225,6 +225,41 @@ def test_weights_stored_in_float16_stream_as_float16_with_the_same_traces(monkey
     assert cpp.exact_half(stacked[0]) is None and cpp.exact_half(stacked[1]) is not None
 
 
+def test_weights_stored_in_int8_stream_as_int8_with_the_same_traces(monkeypatch):
+    """Where every streamed weight is an int8 times its column's scale (a checkpoint stored in int8),
+    batch-1 inference reads the int8 copy: the same numbers widened exactly, so the traces are those of
+    the float32 weights, bit for bit; a matrix that is not such numbers streams as it is."""
+    from model.checkpoint import round_to_bytes
+    from model.loops import cpp
+    from model.loops.contract import Layout
+    if "-mavx2" not in cpp._vector_flags():
+        pytest.skip("this build has no AVX2: the copy is not used")
+    torch.manual_seed(9)
+    rnn = HMLSTM(HMLSTMConfig(input_size=4, hidden_sizes=[40, 24, 16], layer_norm="gates", z_bias=0.0))
+    with torch.no_grad():
+        for name, w in rnn.layers.named_parameters():
+            if name.split(".")[1] in ("recurrent", "top_down", "bottom_up"):
+                w.copy_(round_to_bytes(w))
+    x = torch.randn(200, 1, 4)
+    layout = Layout.of(rnn.cfg)
+    with torch.no_grad():
+        streamed = rnn(x)
+        stacked = rnn._stacked[1]
+        found = [cpp.exact_bytes(W, cpp.row_parts(layout, l)) for l, W in enumerate(stacked)]
+        assert all(f is not None for f in found)
+        q, scale = found[1]
+        assert q.abs().max() == 127 and torch.equal(q[:24].float() * scale[0], stacked[1][:24])
+        monkeypatch.setattr(cpp, "BYTE_WEIGHTS", False)
+        monkeypatch.setattr(cpp, "HALF_WEIGHTS", False)
+        plain = rnn(x)
+    for a, b in zip(streamed[:4], plain[:4]):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        stacked[0][3, 5] *= 1.0001                            # no longer q * scale
+    assert cpp.exact_bytes(stacked[0], cpp.row_parts(layout, 0)) is None
+    assert cpp.exact_bytes(stacked[1], cpp.row_parts(layout, 1)) is not None
+
+
 def test_a_stale_build_lock_is_removed_and_a_live_one_kept(tmp_path):
     """A run killed while building the C++ loops leaves torch's lock behind; every later build would
     wait for it forever."""
@@ -272,18 +307,19 @@ def _valid_text(chars: int) -> tuple[str, str]:
     return (toy_text(chars // 20 + 1, seed=11) * 2)[:chars], "toy text"
 
 
-@pytest.mark.parametrize("name,chars", [
-    ("ptb-3x256", 3000),
-    pytest.param("ptb-3x256", 100_000, marks=pytest.mark.slow),
-    pytest.param("ptb-3x512", 20_000, marks=pytest.mark.slow),
+@pytest.mark.parametrize("name,chars,streams", [
+    ("ptb-3x256", 3000, "float16"),
+    pytest.param("ptb-3x256", 100_000, "float16", marks=pytest.mark.slow),
+    pytest.param("ptb-3x512", 20_000, "int8", marks=pytest.mark.slow),
 ])
-def test_inference_that_skips_unchanged_work_is_exact_on_the_bundled_checkpoints(name, chars):
+def test_inference_that_skips_unchanged_work_is_exact_on_the_bundled_checkpoints(name, chars, streams):
     """Batch 1 without gradients skips products that the step's operation does not need or that did
     not change (DESIGN.md section 11): z identical and every trace within 1e-5 of the dense path,
-    and a good share of the work left out."""
+    and a good share of the work left out. `streams`: the weights' form that inference reads."""
     from model.checkpoint import load_checkpoint
     from model.data import Vocabulary
     from model.loops import cpp
+    from model.loops.contract import Layout
     from tests.helpers import ROOT
     model, config = load_checkpoint(ROOT / "checkpoints" / name)
     text, _ = _valid_text(chars)
@@ -292,6 +328,10 @@ def test_inference_that_skips_unchanged_work_is_exact_on_the_bundled_checkpoints
     with torch.no_grad():
         fast = model(ids)
     dense_work, done_work = cpp.extension().work_count()
+    layout = Layout.of(model.rnn.cfg)
+    for l, W in enumerate(model.rnn._stacked[1]):
+        in_bytes = cpp.exact_bytes(W, cpp.row_parts(layout, l)) is not None
+        assert in_bytes == (streams == "int8") and (in_bytes or cpp.exact_half(W) is not None)
     x = model.embedding(ids).detach().requires_grad_()      # with gradients: the dense path, every product
     h, z, z_soft, _, _ = model.rnn(x)
     assert torch.equal(fast["z"], z.detach())

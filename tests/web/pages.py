@@ -9,6 +9,10 @@ from selenium.webdriver.common.by import By
 from bench.latency import text_of  # noqa: F401  (our own words, n characters)
 
 
+# every strip shows the latest answer (those off screen are drawn when the page is idle)
+SETTLED = "(!window.lens.strips || window.lens.strips.settled())"
+
+
 def wait_for(driver, script, timeout=30, *args):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -27,7 +31,8 @@ def open_page(driver, url):
 def open_analysed(driver, url):
     """The text page with its opening example analysed and drawn."""
     open_page(driver, url)
-    wait_for(driver, "return window.lens.last.a && window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg')")
+    wait_for(driver, "return window.lens.last.a && window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg') && "
+             + SETTLED)
 
 
 def type_text(driver, text):
@@ -44,7 +49,7 @@ def type_text(driver, text):
 def wait_drawn(driver, text, before, timeout=30):
     """Wait until the views have been drawn since `before` (lens.rendered) from the answer for `text`."""
     wait_for(driver, "return window.lens.rendered > arguments[0] && window.lens.last.a && "
-                     "window.lens.last.text === arguments[1]", timeout, before, text)
+                     "window.lens.last.text === arguments[1] && " + SETTLED, timeout, before, text)
 
 
 def set_threshold(driver, value):
@@ -53,7 +58,7 @@ def set_threshold(driver, value):
     before = driver.execute_script("return window.lens.rendered")
     driver.execute_script("const s = document.getElementById('threshold'); s.value = arguments[0];"
                           "s.dispatchEvent(new Event('input'));", str(value))
-    wait_for(driver, "return window.lens.rendered > arguments[0]", 30, before)
+    wait_for(driver, "return window.lens.rendered > arguments[0] && " + SETTLED, 30, before)
 
 
 def reopen_from_link(driver, ready_script, timeout=30):

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.helpers import ROOT
-from tests.web.pages import (api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, reopen_from_link,
+from tests.web.pages import (SETTLED, api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, reopen_from_link,
                              set_threshold, severe_errors, type_text, wait_drawn, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -156,7 +156,7 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     assert snippet.startswith(f"<iframe src=\"{server}/embed#")
     src = snippet.split('"')[1]
     browser.get(src)
-    wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg')")
+    wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg') && " + SETTLED)
     rows = plotted_rows(browser, "zgrid")
     expected = api(server, text, "toy-a")
     assert rows["layer 1"] == expected["layers"][0]["z"]
@@ -259,7 +259,7 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     text = "New York, 1,250 shares rose"
     clear_text(browser)
     browser.find_element(By.ID, "text").send_keys(text)
-    wait_for(browser, "return window.lens.last.a && window.lens.last.a.source_spans.at(-1)[1] === 27")
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.source_spans.at(-1)[1] === 27 && " + SETTLED)
     note = browser.find_element(By.ID, "reading-note").text
     assert "capitals" in note and "“N”" in note and "as N" in note and "“,”" in note
     rows = plotted_rows(browser, "zgrid")
@@ -277,7 +277,7 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     assert f"on {undecided}% of the validation points (" in metrics
     # and on ink, a layer whose z~ hardly moves is called out next to its plots
     browser.find_element(By.ID, "example").click()
-    wait_for(browser, "return window.lens.last && window.lens.last.layers && document.querySelector('#soft .main-svg')")
+    wait_for(browser, "return window.lens.last && window.lens.last.layers && document.querySelector('#soft .main-svg') && " + SETTLED)
     assert_flat_layers_called_out(browser)
     browser.save_screenshot(str(artifacts / "bundled-ink-page.png"))
 
@@ -305,7 +305,8 @@ def test_the_bundled_spaceless_checkpoint_finds_words_in_text_typed_without_spac
     text = "thecatsatonthemat"
     clear_text(browser)
     browser.find_element(By.ID, "text").send_keys(text)
-    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.join('') === arguments[0]", 30, text)
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.join('') === arguments[0] && " + SETTLED,
+             30, text)
     z = np.asarray(api(bundled, text, "ptb-nospace-3x256")["layers"][word["layer"] - 1]["z"])
     cut = discovery.read_at_lag(z, word["lag"])
     row = browser.execute_script("""return [...document.querySelectorAll('#segments .row')[0].querySelectorAll('.c')]

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from model import discovery
-from tests.web.pages import api, full_screenshot, open_page, plotted_rows, set_threshold, severe_errors, type_text, wait_for
+from tests.web.pages import SETTLED, api, full_screenshot, open_page, plotted_rows, set_threshold, severe_errors, type_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACELESS_ROWS = ("surprisal peaks", "entropy peaks", "unigram pieces")
@@ -162,13 +162,13 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     assert "No spaces: the cat" in options and "Words (its spaces become the gold)" in options
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "examples")).select_by_visible_text("No spaces: the cat")
-    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.join('') === 'thecatsatonthemat'")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.join('') === 'thecatsatonthemat' && " + SETTLED)
     assert browser.find_element(By.ID, "text").get_attribute("value") == "thecatsatonthemat"
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "examples")).select_by_visible_text("Words (its spaces become the gold)")
     words = "the cat sat on the mat and the dog watched it from the door"
     # ("f" is not in the toy alphabet: compare lengths)
-    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.length === {len(words.replace(' ', ''))}")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.length === {len(words.replace(' ', ''))} && " + SETTLED)
     assert sum(plotted_rows(browser, "zgrid")["gold word ends"]) == len(words.split())
 
     # the same text on the checkpoint that reads spaces: the whitespace rule is a row, and the model

@@ -9,7 +9,7 @@ from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
 from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 
-from tests.web.pages import (clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
+from tests.web.pages import (SETTLED, clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
                              viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,7 +41,7 @@ def test_a_long_text_draws_a_readable_detail_window_and_zoom_is_linked(server, b
     text = text_of(1500, seed=3)
     set_text(browser, text)
     browser.find_element(By.ID, "text").send_keys(" the")            # a real keystroke at the end
-    wait_for(browser, "return window.lens.last.a.chars.length === 1504")
+    wait_for(browser, "return window.lens.last.a.chars.length === 1504 && " + SETTLED)
     res = browser.execute_script("return window.lens.last.a")
     a, b = browser.execute_script("return document.getElementById('zgrid').layout.xaxis.range")
     lo, hi = round(a + 0.5), round(b + 0.5)
@@ -128,7 +128,7 @@ def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
             browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
             if width != 1400:
-                wait_for(browser, f"return window.lens.rendered > {before}")
+                wait_for(browser, f"return window.lens.rendered > {before} && " + SETTLED)
             wait_for(browser, "return document.getElementById('zgrid').layout.width === "
                               "document.getElementById('strips').clientWidth")
             time.sleep(0.3)
@@ -170,6 +170,33 @@ def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, firs
     if page == "/":
         assert browser.find_element(By.ID, "explainer").get_attribute("open") is not None
     assert browser.execute_script("return getComputedStyle(document.querySelector('.mouse-only')).display") != "none"
+
+
+def test_a_keystroke_waits_only_for_the_views_on_screen(server, browser):
+    """A strip far below the screen is not drawn with the keystroke: it keeps its height (nothing
+    moves), and is drawn as soon as it scrolls near, or when the page is idle."""
+    with viewport(browser, 1400, 900):
+        open_analysed(browser, server)
+        set_text(browser, text_of(600, seed=4))
+        browser.execute_script("window.scrollTo(0, 0); window.held = [];"
+                               "window.requestIdleCallback = (fn) => window.held.push(fn); window.cancelIdleCallback = () => {};"
+                               "document.getElementById('traces').data.old = true;")
+        height = browser.execute_script("return document.getElementById('traces').offsetHeight")
+        before = browser.execute_script("return window.lens.rendered")
+        browser.find_element(By.ID, "text").send_keys(" the")
+        wait_for(browser, "return window.lens.last.text.endsWith(' the') && window.held.length > 0")
+        assert browser.execute_script("const t = document.getElementById('traces');"
+                                      "return [t.data.old === true, t.offsetHeight, window.lens.rendered,"
+                                      "        window.lens.strips.settled()]") == [True, height, before, False]
+        browser.execute_script("document.getElementById('traces').scrollIntoView()")
+        wait_for(browser, "return document.getElementById('traces').data.old === undefined")   # drawn as it came near
+        browser.execute_script("window.scrollTo(0, 0); document.getElementById('soft').data.old = true;")
+        browser.find_element(By.ID, "text").send_keys("n")
+        wait_for(browser, "return window.lens.last.text.endsWith(' then') && window.held.length > 1")
+        assert browser.execute_script("return document.getElementById('soft').data.old") is True
+        browser.execute_script("for (const fn of window.held.splice(0)) fn({ timeRemaining: () => 50 })")   # the page idles
+        wait_for(browser, "return window.lens.strips.settled() && document.getElementById('soft').data.old === undefined")
+        assert browser.execute_script("return window.lens.rendered") > before
 
 
 def test_a_stale_answer_after_clearing_does_not_repaint_and_slow_answers_show_busy(server, browser):

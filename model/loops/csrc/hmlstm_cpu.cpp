@@ -438,11 +438,11 @@ void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vecto
 
 // out += v M for v of length K and K rows of M, each `width` long (row stride G): an axpy per row of
 // M, four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
-// M is float32, or float16 holding the same numbers (a checkpoint stored in float16): each value is
-// widened exactly. The float16 path runs only where the CPU widens in hardware (F16C, with AVX2 and
-// FMA): there both go through add_vector_matrix_avx2 below, written out operation by operation so that
-// they give the same sums, from half the bytes for float16. This generic loop serves float64 and builds
-// without those instructions.
+// M is float32, or holds the same numbers in fewer bytes: float16 (a checkpoint stored in float16), or
+// int8 times a scale per column (one stored in int8), each value widened exactly. The narrow paths run
+// only where the CPU widens in hardware (AVX2 and FMA, and F16C for float16): there all go through
+// add_vector_matrix_avx2 below, written out operation by operation so that they give the same sums, from
+// half or a quarter of the bytes. This generic loop serves float64 and builds without those instructions.
 template <typename T, typename S>
 void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width, int64_t G) {
   int64_t k = 0;
@@ -461,48 +461,80 @@ void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width,
 }
 
 #if HMLSTM_AVX2
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+// The matrix's values as float32, exactly, eight columns or one at a time (`r`: a row's offset, `j`: the
+// column): float32 itself; float16 widened in hardware (F16C); int8 times its column's scale, a product
+// that is exact because the checkpoint's weights are such products (model/checkpoint.py, store_in_int8).
+struct Floats {
+  const float* M;
+  __m256 eight(int64_t r, int64_t j) const { return _mm256_loadu_ps(M + r + j); }
+  float one(int64_t r, int64_t j) const { return M[r + j]; }
+};
 #if defined(__F16C__)
-inline __m256 load8(const _Float16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+struct Halves {
+  const _Float16* M;
+  __m256 eight(int64_t r, int64_t j) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(M + r + j)));
+  }
+  float one(int64_t r, int64_t j) const { return float(M[r + j]); }
+};
 #endif
+struct ScaledBytes {
+  const int8_t* M;
+  const float* scale;   // per column
+  __m256 eight(int64_t r, int64_t j) const {
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(M + r + j));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(scale + j));
+  }
+  float one(int64_t r, int64_t j) const { return float(M[r + j]) * scale[j]; }
+};
 
-// The same operations eight columns at a time (the tail as above).
-template <typename S>
-void add_vector_matrix_avx2(float* out, const float* v, const S* M, int64_t K, int64_t width, int64_t G) {
+// The same operations eight columns at a time (the tail as above), whatever the matrix is stored in:
+// the same values, so the same sums.
+template <typename Source>
+void add_vector_matrix_avx2(float* out, const float* v, const Source& M, int64_t K, int64_t width, int64_t G) {
   const int64_t wide = width / 8 * 8;
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
     const float a = v[k], b = v[k + 1], c = v[k + 2], d = v[k + 3];
     const __m256 a8 = _mm256_set1_ps(a), b8 = _mm256_set1_ps(b), c8 = _mm256_set1_ps(c), d8 = _mm256_set1_ps(d);
-    const S *m0 = M + k * G, *m1 = m0 + G, *m2 = m1 + G, *m3 = m2 + G;
+    const int64_t r0 = k * G, r1 = r0 + G, r2 = r1 + G, r3 = r2 + G;
     for (int64_t j = 0; j < wide; j += 8) {
-      __m256 t = _mm256_mul_ps(a8, load8(m0 + j));
-      t = _mm256_fmadd_ps(b8, load8(m1 + j), t);
-      t = _mm256_fmadd_ps(c8, load8(m2 + j), t);
-      t = _mm256_fmadd_ps(d8, load8(m3 + j), t);
+      __m256 t = _mm256_mul_ps(a8, M.eight(r0, j));
+      t = _mm256_fmadd_ps(b8, M.eight(r1, j), t);
+      t = _mm256_fmadd_ps(c8, M.eight(r2, j), t);
+      t = _mm256_fmadd_ps(d8, M.eight(r3, j), t);
       _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_loadu_ps(out + j), t));
     }
     for (int64_t j = wide; j < width; ++j)
-      out[j] += std::fma(d, float(m3[j]), std::fma(c, float(m2[j]), std::fma(b, float(m1[j]), a * float(m0[j]))));
+      out[j] += std::fma(d, M.one(r3, j), std::fma(c, M.one(r2, j), std::fma(b, M.one(r1, j), a * M.one(r0, j))));
   }
   for (; k < K; ++k) {
     const __m256 a8 = _mm256_set1_ps(v[k]);
-    const S* m = M + k * G;
+    const int64_t r = k * G;
     for (int64_t j = 0; j < wide; j += 8)
-      _mm256_storeu_ps(out + j, _mm256_fmadd_ps(a8, load8(m + j), _mm256_loadu_ps(out + j)));
-    for (int64_t j = wide; j < width; ++j) out[j] = std::fma(v[k], float(m[j]), out[j]);
+      _mm256_storeu_ps(out + j, _mm256_fmadd_ps(a8, M.eight(r, j), _mm256_loadu_ps(out + j)));
+    for (int64_t j = wide; j < width; ++j) out[j] = std::fma(v[k], M.one(r, j), out[j]);
   }
 }
 
 inline void add_vector_matrix(float* out, const float* v, const float* M, int64_t K, int64_t width, int64_t G) {
-  add_vector_matrix_avx2(out, v, M, K, width, G);
+  add_vector_matrix_avx2(out, v, Floats{M}, K, width, G);
 }
 #if defined(__F16C__)
 inline void add_vector_matrix(float* out, const float* v, const _Float16* M, int64_t K, int64_t width, int64_t G) {
-  add_vector_matrix_avx2(out, v, M, K, width, G);
+  add_vector_matrix_avx2(out, v, Halves{M}, K, width, G);
 }
 #endif
+inline void add_scaled_bytes(float* out, const float* v, const int8_t* M, const float* scale, int64_t K, int64_t width,
+                             int64_t G) {
+  add_vector_matrix_avx2(out, v, ScaledBytes{M, scale}, K, width, G);
+}
 #endif
+// int8 weights are streamed only by float32 loops built with AVX2 (model/loops/cpp.py sends none otherwise)
+template <typename T>
+void add_scaled_bytes(T*, const T*, const int8_t*, const float*, int64_t, int64_t, int64_t) {
+  TORCH_CHECK(false, "int8 weights need a float32 loop built with AVX2");
+}
 
 // v . column j of M (K rows, stride G)
 template <typename T>
@@ -550,6 +582,13 @@ class SpinBarrier {
   std::atomic<int> arrived_{0}, generation_{0};
 };
 
+// What batch-1 inference streams instead of W[l] where it holds the same numbers, else empty tensors:
+// W16[l] in float16, or W8[l] in int8 with W8_scale[l] (3, G), the scale of each column in each part of
+// W[l]'s rows (the layer's own h, the one above, the one below).
+struct NarrowWeights {
+  std::vector<at::Tensor> W16, W8, W8_scale;
+};
+
 // Threads the calling (Python) thread's inference loops use; 0: torch's intra-op thread count.
 // Per calling thread, so that a server can give a request alone both cores and, under load, one
 // each (app/analysis.py).
@@ -567,7 +606,7 @@ constexpr int64_t kMinStepsPerThreadedLoop = 16;   // one character typed: not w
 // the thread count) and the first thread does the cell between two barriers.
 template <typename T>
 void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<at::Tensor>& W,
-                const std::vector<at::Tensor>& W16, const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
+                const NarrowWeights& narrow, const std::vector<at::Tensor>& bias, const std::vector<at::Tensor>& ln_w,
                 const std::vector<at::Tensor>& ln_b, double slope, ForwardBuffers& buf) {
   const int64_t Tn = buf.Zsoft.size(0), L = layout.L();
   const T half_slope = T(0.5 * slope);
@@ -596,16 +635,20 @@ void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<
   SpinBarrier barrier(nthreads);
   auto run = [&](int me) {
     const bool first = me == 0;
-    // thread `me`'s columns of v W_part (rows k0..k0+K of W[l])
-    auto slice = [&](Partial<T>& p, int64_t l, const T* v, int64_t k0, int64_t K) {
+    // thread `me`'s columns of v W_part (part 0, 1, 2: rows k0..k0+K of W[l] for the own, above, below h)
+    auto slice = [&](Partial<T>& p, int64_t l, int part, const T* v, int64_t k0, int64_t K) {
       const int64_t G = layout.rows[l], c0 = cols[l][me], c1 = cols[l][me + 1];
       std::fill(p.value.begin() + c0, p.value.begin() + c1, T(0));
       const int64_t at = k0 * G + c0;
-      if (W16[l].numel())
-        add_vector_matrix(p.value.data() + c0, v, reinterpret_cast<const _Float16*>(W16[l].data_ptr<at::Half>()) + at, K,
+      T* out = p.value.data() + c0;
+      if (narrow.W8[l].numel())
+        add_scaled_bytes(out, v, narrow.W8[l].data_ptr<int8_t>() + at,
+                         narrow.W8_scale[l].data_ptr<float>() + part * G + c0, K, c1 - c0, G);
+      else if (narrow.W16[l].numel())
+        add_vector_matrix(out, v, reinterpret_cast<const _Float16*>(narrow.W16[l].data_ptr<at::Half>()) + at, K,
                           c1 - c0, G);
       else
-        add_vector_matrix(p.value.data() + c0, v, W[l].data_ptr<T>() + at, K, c1 - c0, G);
+        add_vector_matrix(out, v, W[l].data_ptr<T>() + at, K, c1 - c0, G);
     };
     for (int64_t t = 0; t < Tn; ++t) {
       const Step<T> st(buf, t);
@@ -640,9 +683,9 @@ void infer_loop(const Layout& layout, const at::Tensor& pre0, const std::vector<
         const bool need_own = !own[l].full;
         const bool use_above = layout.above[l] && m.zp != T(0), need_above = use_above && !above[l].full;
         const bool use_below = layout.below[l] && m.zb != T(0), need_below = use_below && !below[l].full;
-        if (need_own) slice(own[l], l, st.h_prev + o, 0, H);
-        if (need_above) slice(above[l], l, st.h_prev + layout.offsets[l + 1], H, layout.above[l]);
-        if (need_below) slice(below[l], l, st.h_now + layout.offsets[l - 1], H + layout.above[l], layout.below[l]);
+        if (need_own) slice(own[l], l, 0, st.h_prev + o, 0, H);
+        if (need_above) slice(above[l], l, 1, st.h_prev + layout.offsets[l + 1], H, layout.above[l]);
+        if (need_below) slice(below[l], l, 2, st.h_now + layout.offsets[l - 1], H + layout.above[l], layout.below[l]);
         {
           T* sl = s[l].data();
           const T *a = above[l].value.data(), *b = below[l].value.data(), *u = own[l].value.data();
@@ -877,14 +920,24 @@ void backward_loop(const Layout& layout, const at::Tensor& dH, const at::Tensor&
 
 ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at::Tensor c0, at::Tensor z0,
                        std::vector<at::Tensor> W, std::vector<at::Tensor> bias, std::vector<at::Tensor> ln_w,
-                       std::vector<at::Tensor> ln_b, at::Tensor slope, bool skip_copy, std::vector<at::Tensor> W16) {
+                       std::vector<at::Tensor> ln_b, at::Tensor slope, bool skip_copy, std::vector<at::Tensor> W16,
+                       std::vector<at::Tensor> W8, std::vector<at::Tensor> W8_scale) {
   const int64_t Tn = pre0.size(0), B = pre0.size(1), L = layout.L(), N = layout.total();
-  // W16: per layer W in float16 where it holds the same numbers (inference streams it), else empty
-  W16.resize(L);
+  // per layer, W in float16 or in int8 where it holds the same numbers (inference streams it), else empty
+  NarrowWeights narrow{W16, W8, W8_scale};
+  narrow.W16.resize(L);
+  narrow.W8.resize(L);
+  narrow.W8_scale.resize(L);
   for (int64_t l = 0; l < L; ++l) {
-    if (!W16[l].defined()) W16[l] = at::empty({0}, W[l].options().dtype(at::kHalf));
-    TORCH_CHECK(!W16[l].numel() || (W16[l].scalar_type() == at::kHalf && W16[l].sizes() == W[l].sizes() &&
-                                    W16[l].is_contiguous()), "W16[", l, "] must be W[", l, "] in float16, or empty");
+    at::Tensor &w16 = narrow.W16[l], &w8 = narrow.W8[l], &scale = narrow.W8_scale[l];
+    if (!w16.defined()) w16 = at::empty({0}, W[l].options().dtype(at::kHalf));
+    if (!w8.defined()) w8 = at::empty({0}, W[l].options().dtype(at::kChar));
+    TORCH_CHECK(!w16.numel() || (w16.scalar_type() == at::kHalf && w16.sizes() == W[l].sizes() && w16.is_contiguous()),
+                "W16[", l, "] must be W[", l, "] in float16, or empty");
+    TORCH_CHECK(!w8.numel() || (w8.scalar_type() == at::kChar && w8.sizes() == W[l].sizes() && w8.is_contiguous() &&
+                                scale.defined() && scale.scalar_type() == at::kFloat && scale.is_contiguous() &&
+                                scale.sizes() == at::IntArrayRef({3, layout.rows[l]}) && W[l].scalar_type() == at::kFloat),
+                "W8[", l, "] must be float32 W[", l, "] in int8 with W8_scale[", l, "] (3, rows) float32, or empty");
   }
   auto opts = pre0.options();
   ForwardBuffers buf;
@@ -908,7 +961,7 @@ ForwardBuffers forward(const Layout& layout, at::Tensor pre0, at::Tensor h0, at:
   const double a = slope.item<double>();
   AT_DISPATCH_FLOATING_TYPES(pre0.scalar_type(), "hmlstm_forward", [&] {
     if (skip_copy && B == 1)
-      infer_loop<scalar_t>(layout, pre0.contiguous(), W, W16, bias, ln_w, ln_b, a, buf);
+      infer_loop<scalar_t>(layout, pre0.contiguous(), W, narrow, bias, ln_w, ln_b, a, buf);
     else
       forward_loop<scalar_t>(layout, pre0, W, bias, ln_w, ln_b, a, skip_copy, buf);
   });
@@ -992,7 +1045,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("infer_threads", [] { return infer_threads; });
   m.def("forward", &forward, "HM-LSTM forward time loop", py::arg("layout"), py::arg("pre0"), py::arg("h0"),
         py::arg("c0"), py::arg("z0"), py::arg("W"), py::arg("bias"), py::arg("ln_w"), py::arg("ln_b"),
-        py::arg("slope"), py::arg("skip_copy"), py::arg("W16") = std::vector<at::Tensor>());
+        py::arg("slope"), py::arg("skip_copy"), py::arg("W16") = std::vector<at::Tensor>(),
+        py::arg("W8") = std::vector<at::Tensor>(), py::arg("W8_scale") = std::vector<at::Tensor>());
   m.def("backward", &backward, "HM-LSTM backward time loop", py::arg("layout"), py::arg("dH"), py::arg("dZ"),
         py::arg("dZline"), py::arg("H"), py::arg("C"), py::arg("Z"), py::arg("Zsoft"), py::arg("S"), py::arg("A"),
         py::arg("TC"), py::arg("Mean"), py::arg("Rstd"), py::arg("W"), py::arg("ln_w"), py::arg("slope"));

@@ -2,7 +2,9 @@
 // axis (same width, same margins), all showing the viewport's window. A zoom or pan in any
 // strip, the brush, the width control and a resize move the window everywhere. Only the
 // window (and a window's width either side) is drawn, and a strip whose slice did not change
-// is not drawn again. Pointer: hover (mouse, pen) or tap (touch) picks a step anywhere in the column.
+// is not drawn again. A strip (or the overview) well off screen is drawn when the page is idle, or as
+// it scrolls near, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen) or
+// tap (touch) picks a step anywhere in the column.
 import { touchDevice } from "./page.js";
 import { frame, lengthOf, plotted, slice, stepAt, xOf } from "./plot.js";
 import { Viewport } from "./viewport.js";
@@ -12,9 +14,10 @@ import * as zgrid from "../views/zgrid.js";
 export class Strips {
   // strips: [{el, view, of: 0 | 1 | "pair"}]: which result each draws ("pair": both)
   // map: the minimap's element (mapIfLong: shown only when the text is longer than the window)
+  // onShown({win, drawn}): the strips near the screen are drawn; onDrawn({win}): all of them are
   constructor({ column, strips, map = null, mapIfLong = false, brush = null, cursor = null, width = null,
-                onStep = () => {}, onDrawn = () => {} }) {
-    Object.assign(this, { column, strips, map, mapIfLong, brush, cursor, widthInput: width, onStep, onDrawn });
+                onStep = () => {}, onShown = () => {}, onDrawn = () => {} }) {
+    Object.assign(this, { column, strips, map, mapIfLong, brush, cursor, widthInput: width, onStep, onShown, onDrawn });
     this.viewport = new Viewport();
     this.results = [];
     this.threshold = 0.5;
@@ -23,10 +26,20 @@ export class Strips {
     this.step = null;
     this.fr = null;
     this.pending = 0;
+    this.near = null;              // the elements near the screen; null until the observer first reports
+    this.idle = null;              // the idle callback that draws what is owed
+    this.mapDrawn = false;
   }
 
   start() {
     new ResizeObserver(() => this.later()).observe(this.column);
+    const seen = new IntersectionObserver((entries) => {
+      this.near ??= new Set();
+      for (const e of entries) { if (e.isIntersecting) this.near.add(e.target); else this.near.delete(e.target); }
+      if (entries.some((e) => e.isIntersecting) && this.owed()) this.later();
+    }, { rootMargin: "300px 0px" });
+    for (const s of this.strips) seen.observe(s.el);
+    if (this.map) seen.observe(this.map);
     const pick = (ev) => {
       if (!this.fr || !this.results.length) return;
       const t = stepAt(this.fr, this.viewport.window(), ev.clientX - this.column.getBoundingClientRect().left);
@@ -79,6 +92,7 @@ export class Strips {
   }
 
   clear() {
+    this.cancelIdle();
     this.results = [];
     this.viewport.setLength(0);
     this.version += 1;
@@ -90,6 +104,7 @@ export class Strips {
       s.drawn = null;
     }
     if (this.map) { if (plotted(this.map)) Plotly.purge(this.map); this.map.replaceChildren(); this.map.style.minHeight = ""; }
+    this.mapDrawn = false;
     if (this.brush) this.brush.el.hidden = true;
     this.point(null);
     this.onDrawn({ cleared: true });
@@ -109,7 +124,23 @@ export class Strips {
     return r && { ...r, fr: this.fr, win: this.viewport.window(), threshold: this.threshold };
   }
 
-  draw() {
+  isNear(el) { return !this.near || this.near.has(el); }
+
+  // the context strip s draws, or null where it has nothing to draw (a second model not chosen)
+  ctxOf(s) {
+    return s.of === "pair" ? (this.results[1] && { pair: [this.ctxFor(0), this.ctxFor(1)], fr: this.fr, win: this.viewport.window() })
+      : this.ctxFor(s.of || 0);
+  }
+
+  mapShown() { return Boolean(this.map) && !this.map.parentElement.hidden; }
+
+  // something is left to draw: a strip passed over off screen, or the overview
+  owed() {
+    return this.results.length > 0 && ((this.mapShown() && !this.mapDrawn) || this.strips.some((s) => !s.drawn && this.ctxOf(s)));
+  }
+
+  // the window and what changed are drawn where the screen is (all of it: `everywhere`); the rest is owed
+  draw({ everywhere = false } = {}) {
     if (this.pending) { cancelAnimationFrame(this.pending); this.pending = 0; }
     if (!this.results.length) return;
     const width = this.column.clientWidth;
@@ -119,32 +150,92 @@ export class Strips {
     const win = this.viewport.window(), n = this.viewport.n;
     const drawn = [];
     for (const s of this.strips) {
-      const ctx = s.of === "pair" ? (this.results[1] && { pair: [this.ctxFor(0), this.ctxFor(1)], fr: this.fr, win })
-        : this.ctxFor(s.of || 0);
+      const ctx = this.ctxOf(s);
       if (!ctx) { if (s.drawn) { if (plotted(s.el)) Plotly.purge(s.el); s.el.replaceChildren(); s.drawn = null; } continue; }
-      const { lo, hi } = slice(win, n);
-      const sig = `${this.version}:${win.a}:${win.b}:${lo}`;
+      const { sig, hi } = this.signature(win, n);
       if (s.drawn && s.drawn.sig === sig && this.changedFrom >= s.drawn.hi && hi === s.drawn.hi) continue;
-      s.el.style.minHeight = `${s.view.height(ctx)}px`;
-      s.view.render(s.el, ctx);
-      s.drawn = { sig, hi };
-      drawn.push(s.el.id);
-      if (plotted(s.el) && !s.el._lensLinked) {
-        s.el._lensLinked = true;
-        s.el.on("plotly_relayout", (ev) => this.zoomed(ev));
+      if (!everywhere && !this.isNear(s.el)) {          // owed; it keeps its height, so nothing below moves
+        s.el.style.minHeight = `${s.view.height(ctx)}px`;
+        s.drawn = null;
+        continue;
       }
+      this.render(s, ctx, sig, hi);
+      drawn.push(s.el.id);
     }
     if (this.map && this.mapIfLong) this.map.parentElement.hidden = n <= win.b - win.a;
-    if (this.map && !this.map.parentElement.hidden) {
-      const ctx = this.ctxFor(0);
-      minimap.render(this.map, zgrid.rows(ctx), this.fr, n);
-      this.map.style.minHeight = `${minimap.height(zgrid.rows(ctx))}px`;
-    }
+    this.mapDrawn = false;
+    if (this.mapShown() && (everywhere || this.isNear(this.map))) this.renderMap();
     if (this.brush) this.brush.show(this.fr, n, win);
     if (this.widthInput && document.activeElement !== this.widthInput) this.widthInput.value = String(this.viewport.width());
     this.changedFrom = Infinity;
     this.point(this.step);
-    this.onDrawn({ win, drawn });
+    this.onShown({ win, drawn });
+    if (this.owed()) this.drawOwedSoon();
+    else { this.cancelIdle(); this.onDrawn({ win }); }
+  }
+
+  // what is owed, when the page is idle: one strip at a time, so that a keystroke is not kept waiting
+  drawOwedSoon() {
+    if (this.idle) return;
+    const run = (deadline) => {
+      this.idle = null;
+      if (this.owed()) this.drawOwed(deadline);
+    };
+    this.idle = window.requestIdleCallback ? { id: requestIdleCallback(run, { timeout: 400 }), idle: true }
+      : { id: setTimeout(run, 80), idle: false };
+  }
+
+  cancelIdle() {
+    if (!this.idle) return;
+    if (this.idle.idle) cancelIdleCallback(this.idle.id); else clearTimeout(this.idle.id);
+    this.idle = null;
+  }
+
+  drawOwed(deadline = null) {
+    const win = this.viewport.window(), n = this.viewport.n;
+    if (this.mapShown() && !this.mapDrawn) this.renderMap();
+    for (const s of this.strips) {
+      const ctx = this.ctxOf(s);
+      if (s.drawn || !ctx) continue;
+      const { sig, hi } = this.signature(win, n);
+      this.render(s, ctx, sig, hi);
+      if (deadline && deadline.timeRemaining() < 10) break;   // the rest at the next idle moment
+    }
+    this.point(this.step);
+    if (this.owed()) this.drawOwedSoon();
+    else this.onDrawn({ win });
+  }
+
+  // what a strip drawn now shows: the version, the window and the slice of steps drawn
+  signature(win, n) {
+    const { lo, hi } = slice(win, n);
+    return { sig: `${this.version}:${win.a}:${win.b}:${lo}`, hi };
+  }
+
+  render(s, ctx, sig, hi) {
+    s.el.style.minHeight = `${s.view.height(ctx)}px`;
+    s.view.render(s.el, ctx);
+    s.drawn = { sig, hi };
+    if (plotted(s.el) && !s.el._lensLinked) {
+      s.el._lensLinked = true;
+      s.el.on("plotly_relayout", (ev) => this.zoomed(ev));
+    }
+  }
+
+  renderMap() {
+    const rows = zgrid.rows(this.ctxFor(0));
+    minimap.render(this.map, rows, this.fr, this.viewport.n);
+    this.map.style.minHeight = `${minimap.height(rows)}px`;
+    this.mapDrawn = true;
+  }
+
+  // nothing left to draw: every strip shows the latest results and window
+  settled() { return !this.pending && !this.owed(); }
+
+  // every strip drawn now (an export reads them all)
+  drawAll() {
+    this.cancelIdle();
+    if (this.owed()) this.drawOwed();
   }
 
   // a zoom (or pan) in one strip: every strip follows

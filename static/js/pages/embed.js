@@ -29,6 +29,7 @@ export async function start() {
     onStep: (t) => strips.point(t),
     onDrawn: () => { window.lens.rendered += 1; },
   }).start();
+  window.lens.strips = strips;
   try {
     const res = await postText(state.text, state.model || document.body.dataset.defaultModel);
     window.lens.last = { a: res, text: state.text };

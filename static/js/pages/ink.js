@@ -238,6 +238,7 @@ async function showExample(unless = () => false) {
 }
 
 function exportParts() {
+  strips.drawAll();
   const parts = [{ title: `HM-LSTM Boundary Lens · handwriting · ${state.model}`,
                    lines: [...$("model-info").querySelectorAll("p")].map((p) => p.textContent) }];
   if (shown.length) {
@@ -269,6 +270,7 @@ export async function start() {
     onStep: (t) => cursor.set(t),
     onDrawn: () => { lens.rendered += 1; },
   }).start();
+  lens.strips = strips;
   cursor = new CursorSync((t) => strips.point(t), showStep);
   let resized = 0;
   const observer = new ResizeObserver(() => {
