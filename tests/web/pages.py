@@ -58,7 +58,9 @@ def set_threshold(driver, value):
     before = driver.execute_script("return window.lens.rendered")
     driver.execute_script("const s = document.getElementById('threshold'); s.value = arguments[0];"
                           "s.dispatchEvent(new Event('input'));", str(value))
-    wait_for(driver, "return window.lens.rendered > arguments[0] && " + SETTLED, 30, before)
+    # (another answer drawn meanwhile, a model's, would pass a test of the count alone)
+    wait_for(driver, "return window.lens.rendered > arguments[0] && window.lens.strips.threshold === arguments[1] && "
+             + SETTLED, 30, before, float(value))
 
 
 def reopen_from_link(driver, ready_script, timeout=30):
@@ -124,6 +126,13 @@ def full_screenshot(driver, path, width, height):
     driver.save_screenshot(str(path))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+# "lo": an l, an o, then a connected wave, then a dot (mouse strokes, offsets from the pad's top-left corner)
+LO = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
+      [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
+      [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
+      [(300, 170), (302, 172)]]
 
 
 def draw_strokes(driver, strokes):

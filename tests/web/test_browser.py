@@ -15,8 +15,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.helpers import ROOT
-from tests.web.pages import (SETTLED, api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows, reopen_from_link,
-                             set_threshold, severe_errors, type_text, wait_drawn, wait_for)
+from tests.web.pages import (LO, SETTLED, api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows,
+                             reopen_from_link, set_threshold, severe_errors, type_text, wait_drawn, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -164,13 +164,6 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     browser.save_screenshot(str(artifacts / "embed.png"))
     errors = severe_errors(browser)
     assert not errors, errors          # the content security policy blocks nothing the page needs
-
-
-# "lo": an l, an o, then a connected wave, then a dot
-LO = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
-      [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
-      [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
-      [(300, 170), (302, 172)]]
 
 
 def assert_flat_layers_called_out(browser):

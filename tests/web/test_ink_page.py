@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
+from tests.web.pages import LO, draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -117,13 +117,6 @@ def figure(driver):
 
 def api(url, strokes, model):
     return httpx.post(url + "/api/ink", json={"strokes": strokes, "model": model}, timeout=60).json()
-
-
-# "lo": an l, an o, then a connected wave, then a dot
-LO = [[(100, 60), (105, 90), (110, 130), (115, 170), (125, 175)],
-      [(160, 140), (150, 160), (160, 175), (175, 165), (170, 145), (160, 140)],
-      [(200, 150), (215, 135), (230, 160), (245, 135), (260, 160), (275, 140)],
-      [(300, 170), (302, 172)]]
 
 
 def test_figure5_cuts_the_ink_by_pen_ups_and_by_the_chosen_layer(ink_server, browser, downloads):

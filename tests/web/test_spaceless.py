@@ -155,6 +155,11 @@ def test_typed_spaces_are_the_gold_and_a_lag_1_layer_is_read_shifted(spaceless_s
     assert not severe_errors(browser)
 
 
+def sketch_letters(browser):
+    """The characters under the explainer's sketch that the page shows."""
+    return "".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#explainer figure .ch") if e.is_displayed())
+
+
 def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_server, browser, artifacts):
     open_page(browser, spaceless_server)
     wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
@@ -164,6 +169,7 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     Select(browser.find_element(By.ID, "examples")).select_by_visible_text("No spaces: the cat")
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.chars.join('') === 'thecatsatonthemat' && " + SETTLED)
     assert browser.find_element(By.ID, "text").get_attribute("value") == "thecatsatonthemat"
+    assert sketch_letters(browser) == "thecatsa"                     # the explainer's sketch reads without spaces too
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "examples")).select_by_visible_text("Words (its spaces become the gold)")
     words = "the cat sat on the mat and the dog watched it from the door"
@@ -186,6 +192,7 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     assert rows["whitespace"] == [int(c == " ") for c in words] == expected["baseline_rows"][0]["z"]
     assert "entropy peaks" not in rows and "unigram pieces" not in rows
     assert browser.execute_script("return document.getElementById('reading').textContent") == words
+    assert sketch_letters(browser) == "the␣cat␣"
     options = [o.text for o in Select(browser.find_element(By.ID, "examples")).options]
     assert "Words" in options and not any(o.startswith("No spaces") for o in options)
     assert browser.execute_script("return document.querySelectorAll('#segments .row').length") == 3
