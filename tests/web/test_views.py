@@ -174,7 +174,7 @@ def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, firs
 
 def test_a_keystroke_waits_only_for_the_views_on_screen(server, browser):
     """A strip far below the screen is not drawn with the keystroke: it keeps its height (nothing
-    moves), and is drawn as soon as it scrolls near, or when the page is idle."""
+    moves), and is drawn as soon as it scrolls into view, or when the page is idle."""
     with viewport(browser, 1400, 900):
         open_analysed(browser, server)
         set_text(browser, text_of(600, seed=4))
@@ -189,7 +189,7 @@ def test_a_keystroke_waits_only_for_the_views_on_screen(server, browser):
                                       "return [t.data.old === true, t.offsetHeight, window.lens.rendered,"
                                       "        window.lens.strips.settled()]") == [True, height, before, False]
         browser.execute_script("document.getElementById('traces').scrollIntoView()")
-        wait_for(browser, "return document.getElementById('traces').data.old === undefined")   # drawn as it came near
+        wait_for(browser, "return document.getElementById('traces').data.old === undefined")   # drawn as it came into view
         browser.execute_script("window.scrollTo(0, 0); document.getElementById('soft').data.old = true;")
         browser.find_element(By.ID, "text").send_keys("n")
         wait_for(browser, "return window.lens.last.text.endsWith(' then') && window.held.length > 1")

@@ -2,9 +2,9 @@
 // axis (same width, same margins), all showing the viewport's window. A zoom or pan in any
 // strip, the brush, the width control and a resize move the window everywhere. Only the
 // window (and a window's width either side) is drawn, and a strip whose slice did not change
-// is not drawn again. A strip (or the overview) well off screen is drawn when the page is idle, or as
-// it scrolls near, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen) or
-// tap (touch) picks a step anywhere in the column.
+// is not drawn again. A strip (or the overview) off screen is drawn when the page is idle, or as it
+// scrolls into view, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen)
+// or tap (touch) picks a step anywhere in the column.
 import { touchDevice } from "./page.js";
 import { frame, lengthOf, plotted, slice, stepAt, xOf } from "./plot.js";
 import { Viewport } from "./viewport.js";
@@ -14,7 +14,7 @@ import * as zgrid from "../views/zgrid.js";
 export class Strips {
   // strips: [{el, view, of: 0 | 1 | "pair"}]: which result each draws ("pair": both)
   // map: the minimap's element (mapIfLong: shown only when the text is longer than the window)
-  // onShown({win, drawn}): the strips near the screen are drawn; onDrawn({win}): all of them are
+  // onShown({win, drawn}): the strips on screen are drawn; onDrawn({win}): all of them are
   constructor({ column, strips, map = null, mapIfLong = false, brush = null, cursor = null, width = null,
                 onStep = () => {}, onShown = () => {}, onDrawn = () => {} }) {
     Object.assign(this, { column, strips, map, mapIfLong, brush, cursor, widthInput: width, onStep, onShown, onDrawn });
@@ -26,7 +26,7 @@ export class Strips {
     this.step = null;
     this.fr = null;
     this.pending = 0;
-    this.near = null;              // the elements near the screen; null until the observer first reports
+    this.visible = null;           // the elements on screen; null until the observer first reports
     this.idle = null;              // the idle callback that draws what is owed
     this.mapDrawn = false;
   }
@@ -34,10 +34,10 @@ export class Strips {
   start() {
     new ResizeObserver(() => this.later()).observe(this.column);
     const seen = new IntersectionObserver((entries) => {
-      this.near ??= new Set();
-      for (const e of entries) { if (e.isIntersecting) this.near.add(e.target); else this.near.delete(e.target); }
+      this.visible ??= new Set();
+      for (const e of entries) { if (e.isIntersecting) this.visible.add(e.target); else this.visible.delete(e.target); }
       if (entries.some((e) => e.isIntersecting) && this.owed()) this.later();
-    }, { rootMargin: "300px 0px" });
+    }, { rootMargin: "0px" });
     for (const s of this.strips) seen.observe(s.el);
     if (this.map) seen.observe(this.map);
     const pick = (ev) => {
@@ -124,7 +124,7 @@ export class Strips {
     return r && { ...r, fr: this.fr, win: this.viewport.window(), threshold: this.threshold };
   }
 
-  isNear(el) { return !this.near || this.near.has(el); }
+  isVisible(el) { return !this.visible || this.visible.has(el); }
 
   // the context strip s draws, or null where it has nothing to draw (a second model not chosen)
   ctxOf(s) {
@@ -139,8 +139,8 @@ export class Strips {
     return this.results.length > 0 && ((this.mapShown() && !this.mapDrawn) || this.strips.some((s) => !s.drawn && this.ctxOf(s)));
   }
 
-  // the window and what changed are drawn where the screen is (all of it: `everywhere`); the rest is owed
-  draw({ everywhere = false } = {}) {
+  // the window and what changed are drawn where they are on screen; the rest is owed (drawOwedSoon)
+  draw() {
     if (this.pending) { cancelAnimationFrame(this.pending); this.pending = 0; }
     if (!this.results.length) return;
     const width = this.column.clientWidth;
@@ -154,7 +154,7 @@ export class Strips {
       if (!ctx) { if (s.drawn) { if (plotted(s.el)) Plotly.purge(s.el); s.el.replaceChildren(); s.drawn = null; } continue; }
       const { sig, hi } = this.signature(win, n);
       if (s.drawn && s.drawn.sig === sig && this.changedFrom >= s.drawn.hi && hi === s.drawn.hi) continue;
-      if (!everywhere && !this.isNear(s.el)) {          // owed; it keeps its height, so nothing below moves
+      if (!this.isVisible(s.el)) {                      // owed; it keeps its height, so nothing below moves
         s.el.style.minHeight = `${s.view.height(ctx)}px`;
         s.drawn = null;
         continue;
@@ -164,7 +164,7 @@ export class Strips {
     }
     if (this.map && this.mapIfLong) this.map.parentElement.hidden = n <= win.b - win.a;
     this.mapDrawn = false;
-    if (this.mapShown() && (everywhere || this.isNear(this.map))) this.renderMap();
+    if (this.mapShown() && this.isVisible(this.map)) this.renderMap();
     if (this.brush) this.brush.show(this.fr, n, win);
     if (this.widthInput && document.activeElement !== this.widthInput) this.widthInput.value = String(this.viewport.width());
     this.changedFrom = Infinity;
