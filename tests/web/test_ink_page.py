@@ -323,12 +323,22 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
     assert not severe_errors(browser)
 
 
+def assert_inspector_in_the_window(browser):
+    """The inspector shows a point that the detail window shows, with the cursor on it."""
+    t, (a, b), n, hidden = browser.execute_script(
+        "const w = window.lens.strips.viewport.window(); return [Number(document.getElementById('inspector').dataset.position),"
+        " [w.a, w.b], window.lens.last.points.length, document.getElementById('cursor').hidden]")
+    assert a <= t < min(b, n) and not hidden, (t, a, b, n)
+
+
 def test_the_page_opens_on_an_analysed_example_and_a_link_opens_on_its_own_ink(ink_server, browser):
     open_ink(browser, ink_server)                            # waits for the example to be drawn
     res = browser.execute_script("return window.lens.last")
     assert sum(res["pen_up"]) >= 3 and "strokes" in browser.find_element(By.ID, "status").text
+    assert_inspector_in_the_window(browser)
     draw_strokes(browser, LO[:1])                            # the person's ink replaces it
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1
+    assert_inspector_in_the_window(browser)
     reopen_from_link(browser, "return window.lens.last && window.lens.last.pen_up")
     time.sleep(1)                                            # no example arrives on top of the link's ink
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1

@@ -83,7 +83,9 @@ function draw() {
   captionNll(other);
   $("ink-warning").textContent = flatLayerNotes(res.layers).join(" ");
   exportable(true);
-  cursor.set(cursor.t !== null && cursor.t < res.points.length ? cursor.t : 0);
+  // the inspector shows a point the detail window shows: where it was, else the window's last (the newest ink)
+  const win = strips.viewport.window(), end = Math.min(win.b, res.points.length);
+  cursor.set(cursor.t !== null && cursor.t >= win.a && cursor.t < end ? cursor.t : Math.max(0, end - 1));
 }
 
 function drawTrajectory() {
