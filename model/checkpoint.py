@@ -188,6 +188,9 @@ def store_as(src, dst, form: str = "float16") -> dict:
     was = _stored_form(src)
     if form == "int8":
         params = dict(model.rnn.layers.named_parameters())
+        if not byte_weight_names(model):
+            raise CheckpointError(f"{src}: not an HM-LSTM (no recurrence that batch-1 inference streams in int8); "
+                                  "use --form float16")
         with torch.no_grad():
             for name in byte_weight_names(model):
                 W = round_to_bytes(params[name])

@@ -87,6 +87,12 @@ def test_a_copy_in_int8_rounds_the_recurrences_matrices_to_a_byte_and_a_scale_pe
                        stored["rnn.layers.0.recurrent"])
     with pytest.raises(CheckpointError, match="form must be"):
         store_as(tmp_path / "ck", tmp_path / "x", "int4")
+    lstm = HMLSTMModel(HMLSTMConfig(vocab_size=len(SYMBOLS), input_size=4, hidden_sizes=[5, 3], output_size=4,
+                                    arch="lstm"))
+    save_checkpoint(tmp_path / "lstm", lstm, {"task": "text", "vocabulary": SYMBOLS})
+    with pytest.raises(CheckpointError, match="not an HM-LSTM"):
+        store_as(tmp_path / "lstm", tmp_path / "lstm8", "int8")
+    assert not (tmp_path / "lstm8").exists()
 
 
 def test_rounding_to_bytes_keeps_each_weight_within_half_a_step_and_clips_only_the_largest():
