@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from model.data import Vocabulary
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
+from model.loops.cpp import BYTE_MAX
 
 CONFIG, WEIGHTS = "config.json", "weights.safetensors"
 UNIGRAM = "unigram.model"      # spaceless checkpoints: the SentencePiece baseline chosen on valid (a protobuf)
@@ -160,9 +161,9 @@ def round_to_bytes(W: torch.Tensor) -> torch.Tensor:
     """W (rows, columns) rounded to q * scale, q an integer in [-127, 127] and one scale per column: the
     column's largest |W| / 127 rounded down to 4 significant bits, so that its largest |q| is 127 (the
     loops find the scale again as max|W| / 127) and every q * scale is a float16 number."""
-    m, e = torch.frexp(W.abs().amax(0) / 127)
+    m, e = torch.frexp(W.abs().amax(0) / BYTE_MAX)
     scale = torch.ldexp(torch.floor(m * 16) / 16, e)
-    q = torch.round(W / torch.where(scale > 0, scale, 1)).clamp(-127, 127)
+    q = torch.round(W / torch.where(scale > 0, scale, 1)).clamp(-BYTE_MAX, BYTE_MAX)
     return q * scale
 
 
@@ -187,12 +188,12 @@ def store_as(src, dst, form: str = "float16") -> dict:
     model, config = load_checkpoint(src)
     was = _stored_form(src)
     if form == "int8":
-        params = dict(model.rnn.layers.named_parameters())
-        if not byte_weight_names(model):
+        params, names = dict(model.rnn.layers.named_parameters()), byte_weight_names(model)
+        if not names:
             raise CheckpointError(f"{src}: not an HM-LSTM (no recurrence that batch-1 inference streams in int8); "
                                   "use --form float16")
         with torch.no_grad():
-            for name in byte_weight_names(model):
+            for name in names:
                 W = round_to_bytes(params[name])
                 if not torch.equal(W.half().float(), W):
                     raise CheckpointError(f"{src}: rnn.layers.{name} has columns too small for float16 once in int8")

@@ -440,9 +440,9 @@ void forward_loop(const Layout& layout, const at::Tensor& pre0, const std::vecto
 // M, four at a time, so each pass over `out` (which stays in L1) reads four rows of the matrix.
 // M is float32, or holds the same numbers in fewer bytes: float16 (a checkpoint stored in float16), or
 // int8 times a scale per column (one stored in int8), each value widened exactly. The narrow paths run
-// only where the CPU widens in hardware (AVX2 and FMA, and F16C for float16): there all go through
-// add_vector_matrix_avx2 below, written out operation by operation so that they give the same sums, from
-// half or a quarter of the bytes. This generic loop serves float64 and builds without those instructions.
+// only where the CPU widens in hardware (AVX2 and FMA, and F16C for float16): there every form goes
+// through add_vector_matrix_avx2 below, so all give the same sums, from half or a quarter of the bytes.
+// This generic loop serves float64 and builds without those instructions.
 template <typename T, typename S>
 void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width, int64_t G) {
   int64_t k = 0;
@@ -463,7 +463,7 @@ void add_vector_matrix(T* out, const T* v, const S* M, int64_t K, int64_t width,
 #if HMLSTM_AVX2
 // The matrix's values as float32, exactly, eight columns or one at a time (`r`: a row's offset, `j`: the
 // column): float32 itself; float16 widened in hardware (F16C); int8 times its column's scale, a product
-// that is exact because the checkpoint's weights are such products (model/checkpoint.py, store_in_int8).
+// that is exact because the checkpoint's weights are such products (model/checkpoint.py, round_to_bytes).
 struct Floats {
   const float* M;
   __m256 eight(int64_t r, int64_t j) const { return _mm256_loadu_ps(M + r + j); }
@@ -488,8 +488,8 @@ struct ScaledBytes {
   float one(int64_t r, int64_t j) const { return float(M[r + j]) * scale[j]; }
 };
 
-// The same operations eight columns at a time (the tail as above), whatever the matrix is stored in:
-// the same values, so the same sums.
+// Eight columns at a time (the last few one at a time, in the same order), eight rows a pass, then four,
+// then one; whatever the matrix is stored in, the same values through the same operations, so the same sums.
 template <typename Source>
 void add_vector_matrix_avx2(float* out, const float* v, const Source& M, int64_t K, int64_t width, int64_t G) {
   const int64_t wide = width / 8 * 8;
