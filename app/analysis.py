@@ -146,7 +146,7 @@ def _spaceless_rows(loaded: Loaded, trace: Trace, chars) -> list[dict]:
 def analyse_ink(loaded: Loaded, strokes: list[list[tuple[float, float]]], threads: int = 1) -> dict:
     """The body of a POST /api/ink answer. The normalisation uses the whole line (its RMS step),
     so a new stroke changes every earlier point's input: ink is analysed whole each time."""
-    x = preprocess(strokes, InkStats.from_dict(loaded.config["normalisation"]), from_browser=True)
+    x = preprocess(strokes, InkStats.from_dict(loaded.config["normalisation"]), own_units=True)
     with inference_threads(threads):
         trace = run_traces(loaded.model, torch.from_numpy(x))
     points = [(float(px), float(py), k) for k, stroke in enumerate(strokes) for px, py in stroke]

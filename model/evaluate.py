@@ -27,6 +27,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -172,41 +173,86 @@ def spaceless_report(test: SpacelessRun, valid: SpacelessRun | None, chosen_on: 
 
 CHAR_TOLERANCE = 2          # points either side (DESIGN.md section 10)
 UNDECIDED = 0.05            # a z~ within this of 0.5 is undecided (issue 16: fewer than 20% of points)
+SCORED_SEED, CHOICE_SEED = 10_000, 20_000     # synthetic cursive scored, and drawn apart to choose on
+
+
+class SyntheticSet(NamedTuple):
+    """Synthetic cursive as the model reads it, and where it is scored."""
+    inputs: list[np.ndarray]    # per line, preprocessed like browser ink: scaled to the training lines' RMS step
+    inner: np.ndarray           # per point of all lines: inside a stroke (not a pen-up)
+    char_end: np.ndarray        # gold: the last point of a character, inside a stroke
+
+
+def synthetic_set(stats: InkStats, lines: int, first_seed: int) -> SyntheticSet:
+    """The font's units are not the corpus's (a step of about 4 against 55), so the lines are scaled
+    as browser ink is: the model sees them as the page shows them."""
+    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=first_seed + i, connected=True)
+             for i in range(lines)]
+    inner = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) < 0.5
+    return SyntheticSet([preprocess(s.strokes, stats, own_units=True) for s in synth], inner,
+                        (np.concatenate([s.char_ends() for s in synth]) > 0) & inner)
+
+
+def surprisal_char_ends(surprisal: list[np.ndarray], inner: np.ndarray, threshold: float) -> np.ndarray:
+    """The model's own surprisal as a segmenter inside strokes: a boundary after point t where point
+    t + 1 surprises it more than the threshold (as for text, section 6)."""
+    following = np.concatenate([np.append(s[1:], np.nan) for s in surprisal])
+    return inner & (following > threshold)
+
+
+def best_char_threshold(surprisal: list[np.ndarray], synth: SyntheticSet, candidates: int = 60) -> float:
+    """The threshold with the best character-end F1 on these lines (a grid over the upper half of the values)."""
+    values = np.concatenate(surprisal)
+    grid = np.unique(np.quantile(values[np.isfinite(values)], np.linspace(0.5, 0.995, candidates)))
+    f1 = lambda th: boundaries.tolerant_prf(surprisal_char_ends(surprisal, synth.inner, th),  # noqa: E731
+                                            synth.char_end, CHAR_TOLERANCE)["f1"]
+    return float(max(grid, key=f1))
+
+
+def char_scores(fired: np.ndarray, synth: SyntheticSet) -> dict:
+    """Firings inside strokes against character ends, beside random firings at the same rate there."""
+    fired = fired & synth.inner
+    rate = float(fired.sum() / max(1, synth.inner.sum()))
+    return {"char_boundary": boundaries.tolerant_prf(fired, synth.char_end, CHAR_TOLERANCE),
+            "rate_inside_strokes": rate,
+            "char_random_f1": boundaries.random_tolerant_f1(synth.inner, synth.char_end, rate, CHAR_TOLERANCE)}
 
 
 def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups (beside
     the trivial rule that fires at every pen-up) and, inside strokes on synthetic cursive, against
-    character ends with a tolerance of CHAR_TOLERANCE points, beside random firings at its rate."""
+    character ends with a tolerance of CHAR_TOLERANCE points, beside random firings at its rate and
+    the model's own surprisal (its threshold chosen on synthetic lines drawn with other seeds)."""
     stats = InkStats.from_dict(config["normalisation"])
     res = ink_loglik(model, [preprocess(s, stats) for s in lines])
     pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
     z, z_soft = np.concatenate(res["z"]), np.concatenate(res["z_soft"])
-    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=10_000 + i, connected=True)
-             for i in range(synthetic)]
-    sz = np.concatenate(ink_loglik(model, [preprocess(s.strokes, stats) for s in synth])["z"])
-    s_up = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) > 0.5
-    inner = ~s_up                                   # the pen-up bit is in the input: scored inside strokes only
-    char_end = (np.concatenate([s.char_ends() for s in synth]) > 0) & inner
+    synth, choice = synthetic_set(stats, synthetic, SCORED_SEED), synthetic_set(stats, synthetic, CHOICE_SEED)
+    s_res = ink_loglik(model, synth.inputs)
+    sz = np.concatenate(s_res["z"])
     layers = []
     for l in range(model.cfg.num_layers):
         if model.cfg.has_detector(l):
-            fired, s_fired = z[:, l] > 0.5, (sz[:, l] > 0.5) & inner
-            rate, inner_rate = float(fired.mean()), float(s_fired.sum() / max(1, inner.sum()))
+            fired = z[:, l] > 0.5
+            rate = float(fired.mean())
             layers.append({
                 "layer": l + 1, "boundary_rate": rate, "undecided": float((abs(z_soft[:, l] - 0.5) < UNDECIDED).mean()),
                 "penup": boundaries.prf(fired, pen_up),
                 "penup_gold_rate": float(pen_up.mean()),
                 "penup_random_f1": boundaries.random_f1(float(pen_up.mean()), rate),
-                "char_boundary": boundaries.tolerant_prf(s_fired, char_end, CHAR_TOLERANCE),
-                "rate_inside_strokes": inner_rate, "char_gold_rate": float(char_end.sum() / max(1, inner.sum())),
-                "char_random_f1": boundaries.random_tolerant_f1(inner, char_end, inner_rate, CHAR_TOLERANCE)})
+                **char_scores(sz[:, l] > 0.5, synth),
+                "char_gold_rate": float(synth.char_end.sum() / max(1, synth.inner.sum()))})
+    theta = best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
     scored = sum(len(x) - 1 for x in res["z"])
     result = {"protocol": stats.protocol, "loglik_per_sequence": res["loglik_per_sequence"],
               "sequences": len(lines), "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
               "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
-                                           "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}},
-              "synthetic_lines": synthetic, "synthetic_joined": True, "char_tolerance_points": CHAR_TOLERANCE}
+                                           "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}},
+                            "surprisal": {**char_scores(surprisal_char_ends(s_res["surprisal"], synth.inner, theta), synth),
+                                          "threshold_nats": theta,
+                                          "threshold_from": f"{synthetic} synthetic lines drawn with other seeds"}},
+              "synthetic_lines": synthetic, "synthetic_joined": True, "synthetic_scaled": True,
+              "char_tolerance_points": CHAR_TOLERANCE}
     if stats.protocol == GRAVES:
         result["jacobian_nats_per_point"] = stats.jacobian_nats()
         result["loglik_per_sequence_whiteboard"] = res["loglik_per_sequence"] + stats.jacobian_nats() * scored / len(lines)
@@ -214,10 +260,14 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                      f"end-of-stroke | earlier points) in nats, in the standardised offset space ({stats.to_dict()['scale']}), "
                      "the mean over lines; the Jacobian to whiteboard units is stated (jacobian_nats_per_point), "
                      "not added, except in loglik_per_sequence_whiteboard; pen-up gold: the last point of each "
-                     "stroke; char_boundary: synthetic cursive with the letters of each word joined (pen down), the last point of each character that does not end "
-                     f"a stroke, a firing within {CHAR_TOLERANCE} points credits it once (pen-up points left out); "
-                     "undecided: the share of validation points whose z~ is within 0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws for char_boundary); penup_rule: fires "
-                     "at every pen-up")
+                     "stroke; char_boundary: synthetic cursive with the letters of each word joined (pen down), "
+                     "scaled as browser ink is (its RMS step to the training lines' median), the last point of "
+                     f"each character that does not end a stroke, a firing within {CHAR_TOLERANCE} points credits it "
+                     "once (pen-up points left out); undecided: the share of validation points whose z~ is within "
+                     "0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws for char_boundary); "
+                     "penup_rule: fires at every pen-up; surprisal: a boundary after a point where the next point's "
+                     "surprisal is above a threshold, the threshold with the best character F1 on synthetic lines "
+                     "drawn with other seeds")
     return result
 
 

@@ -146,15 +146,15 @@ class InkStats:
         return float(-math.log(self.std[0] * self.std[1]))
 
 
-def preprocess(strokes, stats: InkStats, from_browser: bool = False) -> np.ndarray:
+def preprocess(strokes, stats: InkStats, own_units: bool = False) -> np.ndarray:
     """The model's input for one line of ink: (T, 3) float32, one row per point. One function for
-    training, evaluation and the browser; `from_browser`: ink in its own units (pixels), first scaled
-    to the training lines' median RMS step (graves2013)."""
+    training, evaluation and the browser; `own_units`: ink not in the corpus's units (browser pixels,
+    a font's units), first scaled to the training lines' median RMS step (graves2013)."""
     o = to_offsets(strokes)
     xy = o[:, :2]
     if stats.protocol == LINE_RMS:
         xy = xy / rms_step(o)
-    elif from_browser:
+    elif own_units:
         xy = xy * (stats.median_rms / rms_step(o))
     xy = (xy - np.asarray(stats.mean)) / np.asarray(stats.std)
     xy[0] = 0.0                                          # the first point has no offset

@@ -156,10 +156,11 @@ class InkTask:
 @torch.no_grad()
 def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") -> dict:
     """Per line, the sum over its points (after the first) of log p(point | earlier points),
-    in nats in the normalised space; the mean over lines. Also each line's z and z~ (T, L)."""
+    in nats in the normalised space; the mean over lines. Also each line's z and z~ (T, L) and its
+    surprisal per point (T,), -log p(point t | earlier points), NaN at the unscored first point."""
     model.eval()
     order = sorted(range(len(lines)), key=lambda i: len(lines[i]))
-    logliks, zs, soft = [0.0] * len(lines), [None] * len(lines), [None] * len(lines)
+    logliks, zs, soft, surprisal = [0.0] * len(lines), [None] * len(lines), [None] * len(lines), [None] * len(lines)
     for a in range(0, len(order), batch):
         idx = order[a:a + batch]
         T = max(len(lines[i]) for i in idx)
@@ -171,12 +172,13 @@ def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") ->
         for k, i in enumerate(idx):
             n = len(lines[i])
             logliks[i] = -float(nll[:n - 1, k].sum())
+            surprisal[i] = np.concatenate([[np.nan], nll[:n - 1, k].numpy()])
             zs[i] = out["z"][:n, k].cpu().numpy()
             soft[i] = out["z_soft"][:n, k].float().cpu().numpy()
     model.train()
     fired = np.concatenate(zs).mean(0)
     return {"loglik_per_sequence": float(np.mean(logliks)), "logliks": logliks, "z": zs, "z_soft": soft,
-            "boundary_rate": fired.tolist()}
+            "surprisal": surprisal, "boundary_rate": fired.tolist()}
 
 
 def make_task(args, out_dir, resume):

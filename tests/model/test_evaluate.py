@@ -71,6 +71,44 @@ def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
     assert layer["undecided"] == pytest.approx(float((abs(soft - 0.5) < 0.05).mean()))
 
 
+def test_synthetic_cursive_is_scored_at_the_training_lines_scale():
+    """The font's steps are about 4 units against the corpus's 55: unscaled, the model would read
+    ink 15 times smaller than any it was trained on, and the page (which scales it) would show
+    other boundaries than the metrics score."""
+    from model.ink import InkStats, rms_step
+    stats = InkStats(mean=(8.2, 0.1), std=(42.0, 37.2), median_rms=55.0)      # IAM-OnDB's training lines
+    synth = evaluate.synthetic_set(stats, 3, evaluate.SCORED_SEED)
+    for x in synth.inputs:
+        offsets = x.copy()
+        offsets[1:, :2] = x[1:, :2] * stats.std + stats.mean          # back to the corpus's units
+        assert rms_step(offsets) == pytest.approx(55.0, rel=0.05)
+    assert synth.char_end.any() and not (synth.char_end & ~synth.inner).any()
+
+
+def test_the_ink_surprisal_baseline_is_scored_with_a_threshold_from_other_lines(checkpoint_dir):
+    from model.ink import InkStats, synthetic_cursive
+    from model.tasks import ink_loglik
+    model, config = load_checkpoint(checkpoint_dir / "toy-ink")
+    lines = [synthetic_cursive("ink", seed=s).strokes for s in (1, 2)]
+    s = evaluate.ink_report(model, config, lines, synthetic=4)["baselines"]["surprisal"]
+    stats = InkStats.from_dict(config["normalisation"])
+    scored, choice = (evaluate.synthetic_set(stats, 4, seed) for seed in (evaluate.SCORED_SEED, evaluate.CHOICE_SEED))
+    theta = evaluate.best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
+    assert s["threshold_nats"] == pytest.approx(theta)
+    fired = evaluate.surprisal_char_ends(ink_loglik(model, scored.inputs)["surprisal"], scored.inner, theta)
+    assert s["rate_inside_strokes"] == pytest.approx(fired.sum() / scored.inner.sum())
+    assert s["char_boundary"]["f1"] == pytest.approx(
+        evaluate.boundaries.tolerant_prf(fired, scored.char_end, evaluate.CHAR_TOLERANCE)["f1"])
+
+
+def test_the_surprisal_segmenter_marks_the_point_before_the_surprise():
+    import numpy as np
+    surprisal = [np.array([np.nan, 1.0, 9.0, 1.0]), np.array([np.nan, 9.0])]
+    inner = np.array([True, True, True, True, False, True])
+    fired = evaluate.surprisal_char_ends(surprisal, inner, 5.0)
+    assert fired.tolist() == [False, True, False, False, False, False]     # the pen-up before 9.0 is left out
+
+
 def test_with_spaces_the_whitespace_rule_stands_beside_the_layers(capsys, checkpoint_dir, tmp_path):
     f = tmp_path / "t.txt"
     f.write_text(toy_text(30, seed=4))

@@ -33,12 +33,12 @@ def test_preprocessing_is_scale_free_keeps_every_point_and_clips():
     line = synthetic_cursive("hello", seed=3)
     stats = InkStats.fit([to_offsets(line.strokes)])
     assert stats.protocol == "graves2013"
-    a = preprocess(line.strokes, stats, from_browser=True)
+    a = preprocess(line.strokes, stats, own_units=True)
     big = [[(x * 7 + 100, y * 7 - 50) for x, y in s] for s in line.strokes]       # pixels vs whiteboard units
-    np.testing.assert_allclose(preprocess(big, stats, from_browser=True), a, atol=1e-4)
+    np.testing.assert_allclose(preprocess(big, stats, own_units=True), a, atol=1e-4)
     assert len(a) == sum(len(s) for s in line.strokes)
     wild = [[(0, 0), (1, 1), (1e6, -1e6), (2, 2)]]
-    b = preprocess(wild, stats, from_browser=True)
+    b = preprocess(wild, stats, own_units=True)
     assert len(b) == 4 and np.abs(b[:, :2]).max() <= stats.clip
     assert b[0, 0] == 0 and b[0, 1] == 0
 

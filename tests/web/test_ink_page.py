@@ -30,12 +30,16 @@ INK_VALID = {
                 "char_boundary": {"precision": 0.7, "recall": 0.8, "f1": 0.75}, "rate_inside_strokes": 0.28,
                 "char_gold_rate": 0.12, "char_random_f1": 0.41}],
     "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
-                                 "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}},
-    "synthetic_lines": 50, "synthetic_joined": True, "char_tolerance_points": 2, "jacobian_nats_per_point": -2.26,
+                                 "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}},
+                  "surprisal": {"char_boundary": {"precision": 0.2, "recall": 0.3, "f1": 0.24}, "rate_inside_strokes": 0.09,
+                                "char_random_f1": 0.19, "threshold_nats": 5.6, "threshold_from": "made up"}},
+    "synthetic_lines": 50, "synthetic_joined": True, "synthetic_scaled": True, "char_tolerance_points": 2,
+    "jacobian_nats_per_point": -2.26,
     "loglik_per_sequence_whiteboard": 590.0, "how": "made up for the page's tests",
 }
 LSTM_VALID = {"protocol": "graves2013", "loglik_per_sequence": 598.1, "sequences": 40, "points": 9000, "layers": [],
-              "baselines": INK_VALID["baselines"], "synthetic_lines": 50, "synthetic_joined": True, "char_tolerance_points": 2,
+              "baselines": INK_VALID["baselines"], "synthetic_lines": 50, "synthetic_joined": True, "synthetic_scaled": True,
+              "char_tolerance_points": 2,
               "jacobian_nats_per_point": -2.26, "loglik_per_sequence_whiteboard": 576.0, "how": "made up"}
 
 
@@ -73,7 +77,8 @@ def test_the_made_up_metrics_have_the_layout_model_evaluate_writes(checkpoint_di
     real = ink_report(model, config, lines, synthetic=1)
     assert set(real) == set(INK_VALID)
     assert set(real["layers"][0]) == set(INK_VALID["layers"][0])
-    assert real["baselines"] == INK_VALID["baselines"]
+    assert real["baselines"]["penup_rule"] == INK_VALID["baselines"]["penup_rule"]
+    assert set(real["baselines"]["surprisal"]) == set(INK_VALID["baselines"]["surprisal"])
 
 
 # --- driving the page --------------------------------------------------------------------------
@@ -186,6 +191,9 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     rule = kinds["rule"][0]
     assert "Pen-ups are part of the input" in rule and "“fire at every pen-up” is the trivial rule" in rule
     assert "perfect on pen-ups (F1 1.00)" in rule and "nothing inside strokes" in rule
+    surprisal = kinds["surprisal"][0]
+    assert "surprises it by more than 5.6 nats" in surprisal and "fires on 9% of the points inside strokes" in surprisal
+    assert "character-end F1 0.24, where random firing at its rate scores 0.19" in surprisal
     # the wording itself, on figures that say other things: a layer no better than random either way,
     # and an older checkpoint without random F1s (the estimate from its rate)
     said = browser.execute_async_script("""const done = arguments[arguments.length - 1];

@@ -304,6 +304,18 @@ export function penupRule(m) {
     + `(F1 ${f2(on)}), nothing inside strokes (character-end F1 ${f2(inside)}).`;
 }
 
+// the model's own surprisal as a segmenter inside strokes, beside random at its rate (model.evaluate)
+export function inkSurprisal(m) {
+  const valid = ((m || {}).metrics || {}).valid || {};
+  const s = (valid.baselines || {}).surprisal;
+  if (!s || !s.char_boundary) return null;
+  const verdict = against(s.char_boundary.f1, s.char_random_f1);
+  return `The model's own surprisal, as a segmenter (a boundary before each point that surprises it by more than `
+    + `${s.threshold_nats.toFixed(1)} nats, a threshold chosen on other synthetic lines), fires on ${pct(s.rate_inside_strokes)} `
+    + `of the points inside strokes: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
+    + `${f2(s.char_random_f1)}${verdict === "random" ? " (about as good as random)" : ""}. A layer that segments should beat both.`;
+}
+
 const PROTOCOL = {
   graves2013: "offsets standardised with the training set's statistics",
 };
@@ -339,6 +351,8 @@ export function inkModelSentences(m) {
     out.push({ kind: "layer", ...(exact ? exactLayer(l, tolerance) : estimatedLayer(l)) });
   }
   if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) out.push({ kind: "rule", text: penupRule(m), warn: false });
+  const surprisal = inkSurprisal(m);
+  if (surprisal) out.push({ kind: "surprisal", text: surprisal, warn: false });
   if (!out.length) out.push({ kind: "none", text: `${m.name}: no metrics were measured for this checkpoint.`, warn: false });
   return out;
 }
