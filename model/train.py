@@ -321,6 +321,8 @@ class Run:
     best_valid: float | None = None
     history: list = field(default_factory=list)   # a record per validation
     carried: tuple | None = None    # (h, c, z) carried from window to window (safetensors, not JSON)
+    skipped_updates: int = 0        # windows whose loss or gradient was not finite: no update made
+    nonfinite_in_row: int = 0
 
     def to_json(self, args) -> dict:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
@@ -391,6 +393,10 @@ class StopReason(enum.Enum):
     FINISHED = "finished"                                   # the planned epochs are done
     BUDGET = "finished its --lr-minutes"                    # the lr schedule's time is spent
     LIMIT = "stopped at --max-minutes/--max-updates"        # resumable
+    DIVERGED = "stopped: the loss was not finite"           # resumable, with other settings
+
+
+NONFINITE_LIMIT = 10        # windows in a row whose loss or gradient is not finite before a run stops
 
 
 def learning_rate(args, step: int, fraction: float) -> float:
@@ -443,6 +449,7 @@ class Trainer:
                 init_from(self.model, self.task, args.init_from)
             return Run()
         run = load_run(self.run_dir, self.model, self.opt)
+        run.nonfinite_in_row = 0             # a resumed run (perhaps with a lower --lr) starts the count afresh
         if run.carried is not None and run.carried[0].shape[0] != args.batch:
             print(f"--batch changed ({run.carried[0].shape[0]} -> {args.batch}): the carried state starts afresh",
                   file=sys.stderr)
@@ -499,7 +506,11 @@ class Trainer:
         run.carried = out["state"]
         self.opt.zero_grad(set_to_none=True)
         objective.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if self.procs.agree(not bool(torch.isfinite(norm))):     # NaN or inf in the loss or any gradient
+            self.skip_window(position, x)
+            return
+        run.nonfinite_in_row = 0
         self.opt.step()
         if args.rate_targets:
             steer_rates(out, model, args.rate_targets, args.z_rate_gain, self.procs.world)
@@ -508,8 +519,24 @@ class Trainer:
         run.position = position + x.shape[0]
         self.progress.update(out, loss, y.numel(), lr, model, run)
 
+    def skip_window(self, position: int, x: torch.Tensor) -> None:
+        """A window whose loss or gradient is not finite changes no weight and no optimiser moment: its
+        update is left out, the carried state starts afresh (it may hold the NaN) and the run goes on
+        with the next window. NONFINITE_LIMIT such windows in a row stop the run (stop_reason)."""
+        run = self.run
+        self.opt.zero_grad(set_to_none=True)
+        run.carried = None
+        run.skipped_updates += 1
+        run.nonfinite_in_row += 1
+        run.position = position + x.shape[0]
+        if self.procs.rank == 0:
+            print(f"model.train: update {run.step + 1} left out, its loss or gradient not finite "
+                  f"({run.skipped_updates} so far)", file=sys.stderr)
+
     def stop_reason(self) -> StopReason | None:
         args, run = self.args, self.run
+        if run.nonfinite_in_row >= NONFINITE_LIMIT:
+            return StopReason.DIVERGED
         if not args.lr_minutes and run.epoch >= math.ceil(args.epochs):
             return StopReason.FINISHED
         if self.procs.agree(args.lr_minutes and self.seconds() > args.lr_minutes * 60):
@@ -539,7 +566,8 @@ class Trainer:
             run.best_valid = score
             save_checkpoint(self.out_dir, self.model, {**self.meta, "metrics": {
                 **metrics, "epochs": epochs, "updates": run.step, "train_positions": run.positions_seen,
-                "train_minutes": round(minutes, 1)}})
+                "train_minutes": round(minutes, 1),
+                **({"skipped_updates": run.skipped_updates} if run.skipped_updates else {})}})
 
     def save_if_due(self, now: bool = False) -> None:
         if now or self.procs.agree(time.time() - self.last_save > self.args.save_minutes * 60):
@@ -564,7 +592,7 @@ def main(argv=None) -> None:
             stop = trainer.stop_reason()
             if stop is not None:
                 break
-        if stop is StopReason.LIMIT and not args.lr_minutes:
+        if stop is StopReason.DIVERGED or (stop is StopReason.LIMIT and not args.lr_minutes):
             break                 # resumable; a run on a time budget validates what it has (a lease's last minutes)
         if stop is None:
             trainer.next_epoch()
@@ -574,6 +602,10 @@ def main(argv=None) -> None:
     trainer.save_if_due(now=True)
     trainer.progress.close(stop, trainer.run)
     procs.end()
+    if stop is StopReason.DIVERGED:
+        sys.exit(f"model.train: the loss or its gradient was not finite on {NONFINITE_LIMIT} windows in a row "
+                 f"(update {trainer.run.step}); no update was made from them, and the run is saved: resume it "
+                 "with a lower --lr or --clip, or look at the priors")
 
 
 # --- what a person watching sees ------------------------------------------------------------

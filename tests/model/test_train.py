@@ -359,3 +359,44 @@ def test_the_lstm_baseline_trains_evaluates_and_has_no_detector(tmp_path, capsys
     assert (trace.op == "U").all() and (trace.z == 0).all()
     with pytest.raises(SystemExit):
         train.parse_args(["--out", "o", "--arch", "lstm", "--z-rate", "0.2"])      # no detector to steer
+
+
+def nan_on(windows):
+    """A TextTask.loss that is NaN on the given training windows (counted from 1)."""
+    from model.tasks import TextTask
+    real, seen = TextTask.loss, {"n": 0}
+
+    def loss(self, model, out, y):
+        value = real(self, model, out, y)
+        if not model.training:
+            return value
+        seen["n"] += 1
+        return value * float("nan") if windows(seen["n"]) else value
+    return loss
+
+
+def all_finite(folder):
+    return all(torch.isfinite(t).all() for k, t in weights(folder).items() if k.startswith(("model.", "adam.")))
+
+
+def test_a_window_whose_loss_is_not_finite_makes_no_update(tmp_path, monkeypatch, capsys):
+    from model.tasks import TextTask
+    monkeypatch.setattr(TextTask, "loss", nan_on(lambda n: n in (3, 4)))
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "8", name="nan")
+    state = json.loads((tmp_path / "run-nan" / "trainer.json").read_text())
+    assert state["step"] == 8 and state["skipped_updates"] == 2 and state["nonfinite_in_row"] == 0
+    assert all_finite(tmp_path / "run-nan")
+    assert "update 3 left out" in capsys.readouterr().err
+
+
+def test_a_run_whose_loss_stays_not_finite_stops_saved_and_resumes(tmp_path, monkeypatch):
+    from model.tasks import TextTask
+    monkeypatch.setattr(TextTask, "loss", nan_on(lambda n: n >= 3))
+    with pytest.raises(SystemExit, match=f"not finite on {train.NONFINITE_LIMIT} windows in a row"):
+        run_train(tmp_path, "--epochs", "3", "--max-updates", "40", name="bad")
+    state = json.loads((tmp_path / "run-bad" / "trainer.json").read_text())
+    assert state["step"] == 2 and state["skipped_updates"] == train.NONFINITE_LIMIT
+    assert all_finite(tmp_path / "run-bad")
+    monkeypatch.undo()
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "6", "--resume", name="bad")
+    assert json.loads((tmp_path / "run-bad" / "trainer.json").read_text())["step"] == 6
