@@ -240,6 +240,10 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                 "penup": boundaries.prf(fired, pen_up),
                 "penup_gold_rate": float(pen_up.mean()),
                 "penup_random_f1": boundaries.random_f1(float(pen_up.mean()), rate),
+                # a detector that fires as the pen lands, a point after the pen-up, marks the same gap
+                "penup_tolerant": boundaries.tolerant_prf(fired, pen_up, CHAR_TOLERANCE),
+                "penup_random_f1_tolerant": boundaries.random_tolerant_f1(np.ones_like(pen_up), pen_up, rate,
+                                                                          CHAR_TOLERANCE),
                 **char_scores(sz[:, l] > 0.5, synth),
                 "char_gold_rate": float(synth.char_end.sum() / max(1, synth.inner.sum()))})
     theta = best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
@@ -263,8 +267,10 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                      "stroke; char_boundary: synthetic cursive with the letters of each word joined (pen down), "
                      "scaled as browser ink is (its RMS step to the training lines' median), the last point of "
                      f"each character that does not end a stroke, a firing within {CHAR_TOLERANCE} points credits it "
-                     "once (pen-up points left out); undecided: the share of validation points whose z~ is within "
-                     "0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws for char_boundary); "
+                     f"once (pen-up points left out); penup_tolerant: a firing within {CHAR_TOLERANCE} points "
+                     "credits a pen-up, once; undecided: the share of validation points whose z~ is within "
+                     "0.05 of 0.5; random_f1: random firings at the layer's rate (5 draws where scored with a "
+                     "tolerance); "
                      "penup_rule: fires at every pen-up; surprisal: a boundary after a point where the next point's "
                      "surprisal is above a threshold, the threshold with the best character F1 on synthetic lines "
                      "drawn with other seeds")

@@ -63,6 +63,8 @@ def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
     layer = r["layers"][0]
     assert layer["layer"] == 1 and {"boundary_rate", "penup", "char_boundary"} <= set(layer)
     assert set(layer["penup"]) == {"precision", "recall", "f1"}
+    assert layer["penup_tolerant"]["recall"] >= layer["penup"]["recall"]       # the tolerance credits at least as much
+    assert 0 <= layer["penup_random_f1_tolerant"] <= 1
     from model.ink import IamOnDB, InkStats, preprocess
     from model.tasks import ink_loglik
     model, config = load_checkpoint(checkpoint_dir / "toy-ink")

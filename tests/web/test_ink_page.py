@@ -27,6 +27,7 @@ INK_VALID = {
     "protocol": "graves2013", "loglik_per_sequence": 612.4, "sequences": 40, "points": 9000,
     "layers": [{"layer": 1, "boundary_rate": 0.3, "undecided": 0.1, "penup": {"precision": 0.06, "recall": 0.36, "f1": 0.09},
                 "penup_gold_rate": 0.05, "penup_random_f1": 0.086,
+                "penup_tolerant": {"precision": 0.1, "recall": 0.5, "f1": 0.17}, "penup_random_f1_tolerant": 0.16,
                 "char_boundary": {"precision": 0.7, "recall": 0.8, "f1": 0.75}, "rate_inside_strokes": 0.28,
                 "char_gold_rate": 0.12, "char_random_f1": 0.41}],
     "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
@@ -185,7 +186,8 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     layer, warn = kinds["layer"]
     assert layer.startswith("Layer 1 marks character ends inside strokes, and is about as good as random at pen-ups.")
     assert "character-end F1 0.75 within 2 points" in layer and "random firing at its rate scores 0.41" in layer
-    assert "pen-up F1 0.09" in layer and "scores 0.09" in layer            # its random F1 at its rate, 0.086
+    assert "pen-up F1 0.09 on the pen-up itself and 0.17 within 2 points (precision 10%, recall 50%)" in layer
+    assert "scores 0.09 and 0.16" in layer                     # random F1s at its rate, 0.086 and 0.16
     assert layer.endswith("Its z~ is within 0.05 of 0.5 on 10% of the validation points (decided).")
     assert warn == ""
     rule = kinds["rule"][0]
@@ -204,12 +206,21 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
           char_boundary: { precision: 0.1, recall: 0.5, f1: 0.17 }, char_random_f1: 0.18 }] } } });
         const old = d.inkModelSentences({ ...base, metrics: { valid: { loglik_per_sequence: 1, layers: [{ layer: 1,
           boundary_rate: 0.5, penup: { precision: 0.04, recall: 0.49, f1: 0.07 } }] } } });
+        const landing = d.inkModelSentences({ ...base, metrics: { valid: { loglik_per_sequence: 1, layers: [{ layer: 1,
+          boundary_rate: 0.07, penup: { precision: 0.02, recall: 0.04, f1: 0.03 }, penup_random_f1: 0.05,
+          penup_tolerant: { precision: 0.6, recall: 1.0, f1: 0.75 }, penup_random_f1_tolerant: 0.23,
+          char_boundary: { precision: 0.1, recall: 0.2, f1: 0.13 }, char_random_f1: 0.2 }] } } });
         done({ random: random.filter((s) => s.kind === 'layer'), old: old.filter((s) => s.kind === 'layer'),
+               landing: landing.filter((s) => s.kind === 'layer'),
                lstm: d.isLstm({ detectors: [false, false], training: {} }), hm: d.isLstm(base) });
       });""")
     assert said["random"][0]["text"].startswith("Layer 1 is about as good as random") and said["random"][0]["warn"]
     assert "about as random" in said["old"][0]["text"] and "pen lifts" in said["old"][0]["text"]
     assert said["lstm"] and not said["hm"]
+    # a layer that fires as the pen lands, a point after each pen-up: judged within the tolerance
+    assert said["landing"][0]["text"].startswith(
+        "Layer 1 fires at pen-ups, and is about as good as random at character ends inside strokes.")
+    assert not said["landing"][0]["warn"]
 
 
 def test_a_layer_whose_z_soft_hardly_moves_is_called_out(ink_server, browser):

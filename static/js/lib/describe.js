@@ -249,8 +249,10 @@ function against(f1, random) {
 // A layer scored the way model.evaluate now scores ink (DESIGN.md 10): each F1 beside the exact
 // F1 of random firings at the layer's rate, character ends with a 2-point tolerance.
 function exactLayer(l, tolerance) {
-  const c = l.char_boundary, u = l.penup;
-  const cv = c ? against(c.f1, l.char_random_f1) : null, uv = u ? against(u.f1, l.penup_random_f1) : null;
+  const c = l.char_boundary, u = l.penup, ut = l.penup_tolerant;
+  // a detector that fires as the pen lands, a point after the pen-up, marks the same gap: judged within the tolerance
+  const cv = c ? against(c.f1, l.char_random_f1) : null;
+  const uv = ut ? against(ut.f1, l.penup_random_f1_tolerant) : u ? against(u.f1, l.penup_random_f1) : null;
   const inside = l.rate_inside_strokes != null ? ` (${pct(l.rate_inside_strokes)} of the points inside strokes)` : "";
   const charWords = {
     clear: "marks character ends inside strokes", some: "marks some character ends inside strokes",
@@ -260,7 +262,10 @@ function exactLayer(l, tolerance) {
     random: "is about as good as random at pen-ups" }[uv];
   const charFig = c ? `character-end F1 ${f2(c.f1)} within ${tolerance} points (precision ${pct(c.precision)}, recall ${pct(c.recall)}), `
     + `where random firing at its rate scores ${f2(l.char_random_f1)}` : "";
-  const upFig = u ? `pen-up F1 ${f2(u.f1)} (precision ${pct(u.precision)}, recall ${pct(u.recall)}), `
+  const upFig = ut ? `pen-up F1 ${f2(u.f1)} on the pen-up itself and ${f2(ut.f1)} within ${tolerance} points `
+    + `(precision ${pct(ut.precision)}, recall ${pct(ut.recall)}), where random firing at its rate scores `
+    + `${f2(l.penup_random_f1)} and ${f2(l.penup_random_f1_tolerant)}`
+    : u ? `pen-up F1 ${f2(u.f1)} (precision ${pct(u.precision)}, recall ${pct(u.recall)}), `
     + `where random firing at its rate scores ${f2(l.penup_random_f1)}` : "";
   const random = (cv === null || cv === "random") && (uv === null || uv === "random");
   let lead;
