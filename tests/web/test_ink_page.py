@@ -195,7 +195,7 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert "perfect on pen-ups (F1 1.00)" in rule and "nothing inside strokes" in rule
     surprisal = kinds["surprisal"][0]
     assert "surprises it by more than 5.6 nats" in surprisal and "fires on 9% of the points inside strokes" in surprisal
-    assert "character-end F1 0.24, where random firing at its rate scores 0.19" in surprisal
+    assert "character-end F1 0.24, where random firing at its rate scores 0.19. A layer that segments should beat both." in surprisal
     # the wording itself, on figures that say other things: a layer no better than random either way,
     # and an older checkpoint without random F1s (the estimate from its rate)
     said = browser.execute_async_script("""const done = arguments[arguments.length - 1];
@@ -293,6 +293,7 @@ def test_the_lstm_as_the_main_model_says_it_has_no_boundary_detector(ink_server,
     info = browser.find_element(By.ID, "model-info").text
     assert "toy-lstm is a plain LSTM" in info and "it has no boundary detector" in info
     assert "598.1 nats per line" in info
+    assert "The model's own surprisal, as a segmenter" in info and "A layer that segments" not in info   # it has none
     layer = browser.find_element(By.ID, "layer")
     assert not layer.is_enabled() and "no boundary detector" in layer.text
     assert not browser.find_element(By.ID, "compare-label").is_displayed()     # nothing else to compare its NLL with

@@ -310,7 +310,7 @@ export function penupRule(m) {
 }
 
 // the model's own surprisal as a segmenter inside strokes, beside random at its rate (model.evaluate)
-export function inkSurprisal(m) {
+function inkSurprisal(m) {
   const valid = ((m || {}).metrics || {}).valid || {};
   const s = (valid.baselines || {}).surprisal;
   if (!s || !s.char_boundary) return null;
@@ -318,7 +318,8 @@ export function inkSurprisal(m) {
   return `The model's own surprisal, as a segmenter (a boundary before each point that surprises it by more than `
     + `${s.threshold_nats.toFixed(1)} nats, a threshold chosen on other synthetic lines), fires on ${pct(s.rate_inside_strokes)} `
     + `of the points inside strokes: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
-    + `${f2(s.char_random_f1)}${verdict === "random" ? " (about as good as random)" : ""}. A layer that segments should beat both.`;
+    + `${f2(s.char_random_f1)}${verdict === "random" ? " (about as good as random)" : ""}.`
+    + (isLstm(m) ? "" : " A layer that segments should beat both.");
 }
 
 const PROTOCOL = {
