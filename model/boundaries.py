@@ -167,3 +167,19 @@ def rate_matching_threshold(surprisal: np.ndarray, chars, rate: float) -> float:
         return float("inf")
     k = min(k, s.size)
     return float(np.sort(s)[::-1][k - 1] - 1e-9)
+
+
+def best_threshold(values: np.ndarray, f1, quantiles: tuple[float, float] = (0.02, 0.98), candidates: int = 60,
+                   refine: bool = True) -> float:
+    """The threshold with the best f1(threshold): a grid over the finite values' quantiles, then, with
+    `refine`, a finer one between the best's neighbours. inf (nothing fires) when no value is finite."""
+    finite = np.asarray(values, float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return float("inf")
+    grid = np.unique(np.quantile(finite, np.linspace(*quantiles, candidates)))
+    best = max(grid, key=f1)
+    if refine:
+        k = int(np.searchsorted(grid, best))
+        best = max(np.linspace(grid[max(0, k - 1)], grid[min(len(grid) - 1, k + 1)], 11), key=f1)
+    return float(best)

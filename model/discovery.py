@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import boundaries
 from model.data import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -133,19 +134,10 @@ def entropy_boundaries(entropy: np.ndarray, theta: float) -> np.ndarray:
     return np.nan_to_num(np.asarray(entropy, float), nan=-np.inf) > theta
 
 
-def best_threshold(values: np.ndarray, boundaries_at, lines: Lines, candidates: int = 60) -> float:
+def best_threshold(values: np.ndarray, boundaries_at, lines: Lines) -> float:
     """The threshold with the best token F1 on these lines (a coarse grid over the values'
     quantiles, then a finer one around the best)."""
-    finite = np.asarray(values, float)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return float("inf")
-    grid = np.unique(np.quantile(finite, np.linspace(0.02, 0.98, candidates)))
-    f1 = lambda th: score(boundaries_at(th), lines)["token"]["f1"]  # noqa: E731
-    best = max(grid, key=f1)
-    k = int(np.searchsorted(grid, best))
-    lo, hi = grid[max(0, k - 1)], grid[min(len(grid) - 1, k + 1)]
-    return float(max(np.linspace(lo, hi, 11), key=f1))
+    return boundaries.best_threshold(values, lambda th: score(boundaries_at(th), lines)["token"]["f1"])
 
 
 def thresholded(values: np.ndarray, boundaries_at, lines: Lines, theta: float, chosen_on: str) -> dict:

@@ -193,20 +193,23 @@ def synthetic_set(stats: InkStats, lines: int, first_seed: int) -> SyntheticSet:
                         (np.concatenate([s.char_ends() for s in synth]) > 0) & inner)
 
 
-def surprisal_char_ends(surprisal: list[np.ndarray], inner: np.ndarray, threshold: float) -> np.ndarray:
+def following_surprisal(surprisal: list[np.ndarray]) -> np.ndarray:
+    """Per point of all lines, the next point's surprisal (NaN at each line's last point)."""
+    return np.concatenate([np.append(s[1:], np.nan) for s in surprisal])
+
+
+def surprisal_char_ends(following: np.ndarray, inner: np.ndarray, threshold: float) -> np.ndarray:
     """The model's own surprisal as a segmenter inside strokes: a boundary after point t where point
     t + 1 surprises it more than the threshold (as for text, section 6)."""
-    following = np.concatenate([np.append(s[1:], np.nan) for s in surprisal])
     return inner & (following > threshold)
 
 
-def best_char_threshold(surprisal: list[np.ndarray], synth: SyntheticSet, candidates: int = 60) -> float:
-    """The threshold with the best character-end F1 on these lines (a grid over the upper half of the values)."""
-    values = np.concatenate(surprisal)
-    grid = np.unique(np.quantile(values[np.isfinite(values)], np.linspace(0.5, 0.995, candidates)))
-    f1 = lambda th: boundaries.tolerant_prf(surprisal_char_ends(surprisal, synth.inner, th),  # noqa: E731
+def best_char_threshold(surprisal: list[np.ndarray], synth: SyntheticSet) -> float:
+    """The threshold with the best character-end F1 on these lines (one grid over the upper half of the values)."""
+    following = following_surprisal(surprisal)
+    f1 = lambda th: boundaries.tolerant_prf(surprisal_char_ends(following, synth.inner, th),  # noqa: E731
                                             synth.char_end, CHAR_TOLERANCE)["f1"]
-    return float(max(grid, key=f1))
+    return boundaries.best_threshold(np.concatenate(surprisal), f1, quantiles=(0.5, 0.995), refine=False)
 
 
 def char_scores(fired: np.ndarray, synth: SyntheticSet) -> dict:
@@ -247,12 +250,13 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                 **char_scores(sz[:, l] > 0.5, synth),
                 "char_gold_rate": float(synth.char_end.sum() / max(1, synth.inner.sum()))})
     theta = best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
+    surprisal_fired = surprisal_char_ends(following_surprisal(s_res["surprisal"]), synth.inner, theta)
     scored = sum(len(x) - 1 for x in res["z"])
     result = {"protocol": stats.protocol, "loglik_per_sequence": res["loglik_per_sequence"],
               "sequences": len(lines), "points": int(sum(len(s_) for s_ in res["z"])), "layers": layers,
               "baselines": {"penup_rule": {"penup": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
                                            "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}},
-                            "surprisal": {**char_scores(surprisal_char_ends(s_res["surprisal"], synth.inner, theta), synth),
+                            "surprisal": {**char_scores(surprisal_fired, synth),
                                           "threshold_nats": theta,
                                           "threshold_from": f"{synthetic} synthetic lines drawn with other seeds"}},
               "synthetic_lines": synthetic, "synthetic_joined": True, "synthetic_scaled": True,

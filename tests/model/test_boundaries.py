@@ -95,3 +95,19 @@ def test_random_firings_under_the_tolerance_score_above_their_plain_rate():
     gold[::10] = True
     tolerant = B.random_tolerant_f1(candidates, gold, rate=0.1, tolerance=2)
     assert 0.1 < tolerant < 0.6 and tolerant > B.random_tolerant_f1(candidates, gold, rate=0.1, tolerance=0)
+
+
+def test_best_threshold_searches_the_quantile_grid_then_refines_between_its_neighbours():
+    values = np.arange(1000.0)
+    peak = lambda th: -abs(th - 373.3)  # noqa: E731
+    coarse = B.best_threshold(values, peak, refine=False)
+    fine = B.best_threshold(values, peak)
+    assert coarse in np.quantile(values, np.linspace(0.02, 0.98, 60))
+    assert abs(fine - 373.3) < abs(coarse - 373.3) and abs(fine - 373.3) < 2.0
+    # the grid stays inside the quantiles asked for, whatever f1 would prefer below them
+    assert B.best_threshold(values, peak, quantiles=(0.5, 0.995), refine=False) == pytest.approx(
+        np.quantile(values, 0.5))
+
+
+def test_best_threshold_of_no_finite_value_fires_nowhere():
+    assert B.best_threshold(np.array([np.nan, np.inf]), lambda th: 0.0) == float("inf")

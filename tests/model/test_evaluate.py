@@ -97,7 +97,8 @@ def test_the_ink_surprisal_baseline_is_scored_with_a_threshold_from_other_lines(
     scored, choice = (evaluate.synthetic_set(stats, 4, seed) for seed in (evaluate.SCORED_SEED, evaluate.CHOICE_SEED))
     theta = evaluate.best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
     assert s["threshold_nats"] == pytest.approx(theta)
-    fired = evaluate.surprisal_char_ends(ink_loglik(model, scored.inputs)["surprisal"], scored.inner, theta)
+    following = evaluate.following_surprisal(ink_loglik(model, scored.inputs)["surprisal"])
+    fired = evaluate.surprisal_char_ends(following, scored.inner, theta)
     assert s["rate_inside_strokes"] == pytest.approx(fired.sum() / scored.inner.sum())
     assert s["char_boundary"]["f1"] == pytest.approx(
         evaluate.boundaries.tolerant_prf(fired, scored.char_end, evaluate.CHAR_TOLERANCE)["f1"])
@@ -107,7 +108,7 @@ def test_the_surprisal_segmenter_marks_the_point_before_the_surprise():
     import numpy as np
     surprisal = [np.array([np.nan, 1.0, 9.0, 1.0]), np.array([np.nan, 9.0])]
     inner = np.array([True, True, True, True, False, True])
-    fired = evaluate.surprisal_char_ends(surprisal, inner, 5.0)
+    fired = evaluate.surprisal_char_ends(evaluate.following_surprisal(surprisal), inner, 5.0)
     assert fired.tolist() == [False, True, False, False, False, False]     # the pen-up before 9.0 is left out
 
 
