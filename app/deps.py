@@ -37,10 +37,11 @@ ModelsDep = Annotated[dict[str, Loaded], Depends(get_models)]
 
 
 async def client_identity(request: Request, settings: SettingsDep) -> str:
-    """Who is asking, for the rate limit: the peer's address, or the first X-Forwarded-For hop
-    when the settings say that a proxy of ours is in front."""
+    """Who is asking, for the rate limit: the peer's address, or, when the settings say that a proxy
+    of ours is in front, the last X-Forwarded-For hop: the address that proxy saw. The hops before it
+    are whatever the client wrote, and a client that names itself anew each time is never limited."""
     if settings.behind_proxy and request.headers.get("x-forwarded-for"):
-        return request.headers["x-forwarded-for"].split(",")[0].strip()
+        return request.headers["x-forwarded-for"].split(",")[-1].strip()
     return request.client.host if request.client else "unknown"
 
 
@@ -91,7 +92,7 @@ def choose_model(models: dict[str, Loaded], default_model: str, name: str | None
         known = ", ".join(sorted(models)) or "none"
         raise HTTPException(404, f"unknown model {name[:100]!r}; known: {known}")
     if loaded.task != task:
-        raise HTTPException(400, f"model {name!r} is a {loaded.task} model, not a {task} one")
+        raise HTTPException(400, f"model {name!r} is for {loaded.task}, not for {task}")
     return loaded
 
 

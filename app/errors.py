@@ -19,7 +19,8 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
             continue
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+    # the dependencies that share a request body each report its errors: say each one once
+    return JSONResponse({"detail": "; ".join(dict.fromkeys(parts)) or "invalid request"}, status_code=422)
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:

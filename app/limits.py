@@ -70,7 +70,7 @@ class RateLimiter:
             if tokens < 1:
                 self.buckets[client] = (tokens, now)
                 wait = max(1, int((1 - tokens) / self.rate + 0.999))
-                raise HTTPException(429, f"too many requests from {client}; retry in {wait} s",
+                raise HTTPException(429, f"too many requests; retry in {wait} s",
                                     headers={"Retry-After": str(wait)})
             self.buckets[client] = (tokens - 1, now)
             while len(self.buckets) > self.clients:      # forget the longest-idle clients

@@ -29,36 +29,42 @@ def _prf(tp: int, predicted: int, gold: int) -> dict:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def tolerant_prf(fired: np.ndarray, gold: np.ndarray, tolerance: int) -> dict:
-    """P/R/F1 where a firing within `tolerance` positions of a gold position credits it, each gold
-    position at most once and each firing at most once (greedy, nearest first). `fired`, `gold`:
-    boolean masks over the same positions."""
-    f, g = np.flatnonzero(fired), np.flatnonzero(gold)
-    used_f, used_g, tp = set(), set(), 0
-    for _, i, j in _near_pairs(f, g, tolerance):
-        if i not in used_f and j not in used_g:
-            used_f.add(i)
-            used_g.add(j)
+def tolerant_prf(fired: np.ndarray, gold: np.ndarray, tolerance: int, line: np.ndarray | None = None) -> dict:
+    """P/R/F1 where a firing within `tolerance` positions of a gold position on the same line credits
+    it, each gold position at most once and each firing at most once, as many pairs as can be made.
+    `fired`, `gold`: boolean masks over the same positions; `line`: each position's line (None: one)."""
+    f, g = _on_separate_lines(np.flatnonzero(fired), line, tolerance), _on_separate_lines(np.flatnonzero(gold),
+                                                                                          line, tolerance)
+    # windows of one width: gold in order, each taking the earliest unused firing in reach, make the most pairs
+    tp, k = 0, 0
+    for b in g:
+        while k < len(f) and f[k] < b - tolerance:
+            k += 1
+        if k < len(f) and f[k] <= b + tolerance:
             tp += 1
+            k += 1
     return _prf(tp, len(f), len(g))
 
 
-def _near_pairs(f: np.ndarray, g: np.ndarray, tolerance: int) -> list:
-    """The (distance, firing, gold) pairs within the tolerance, without trying every pair."""
-    pairs = []
-    for j, b in enumerate(g):
-        lo, hi = np.searchsorted(f, b - tolerance), np.searchsorted(f, b + tolerance, side="right")
-        pairs += [(abs(int(f[i]) - int(b)), i, j) for i in range(lo, hi)]
-    return sorted(pairs)
+def _on_separate_lines(positions: np.ndarray, line: np.ndarray | None, tolerance: int) -> np.ndarray:
+    """The positions moved apart so that tolerance + 1 empty positions stand between lines: a firing on one
+    line never credits a gold position on another (the first point of a line, after the last of the one before)."""
+    return positions if line is None else positions + np.asarray(line)[positions] * (tolerance + 1)
 
 
-def random_tolerant_f1(candidates: np.ndarray, gold: np.ndarray, rate: float, tolerance: int, draws: int = 5) -> float:
+def line_ids(lengths) -> np.ndarray:
+    """Each position's line, for lines of these lengths laid end to end."""
+    return np.repeat(np.arange(len(lengths)), lengths)
+
+
+def random_tolerant_f1(candidates: np.ndarray, gold: np.ndarray, rate: float, tolerance: int,
+                       line: np.ndarray | None = None, draws: int = 5) -> float:
     """The mean F1 of `draws` seeded random firings at `rate` over the candidate positions, scored
     with the same tolerance."""
     scores = []
     for seed in range(draws):
         fired = candidates & (np.random.default_rng(seed).random(len(candidates)) < rate)
-        scores.append(tolerant_prf(fired, gold, tolerance)["f1"])
+        scores.append(tolerant_prf(fired, gold, tolerance, line)["f1"])
     return float(np.mean(scores))
 
 

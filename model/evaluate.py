@@ -173,7 +173,19 @@ def spaceless_report(test: SpacelessRun, valid: SpacelessRun | None, chosen_on: 
 
 CHAR_TOLERANCE = 2          # points either side (DESIGN.md section 10)
 UNDECIDED = 0.05            # a z~ within this of 0.5 is undecided (issue 16: fewer than 20% of points)
-SCORED_SEED, CHOICE_SEED = 10_000, 20_000     # synthetic cursive scored, and drawn apart to choose on
+
+
+class SyntheticDraw(NamedTuple):
+    """Which synthetic cursive lines: their sentences, in turn, and the seed of the first line."""
+    texts: tuple[str, ...]
+    first_seed: int
+
+
+SCORED = SyntheticDraw(("the quick brown fox", "a small house by the river", "letters join in cursive",
+                        "hierarchical boundaries", "minimum of words and ink"), 10_000)
+# the surprisal's threshold is chosen on other sentences, drawn with other seeds
+CHOICE = SyntheticDraw(("jumping over the lazy dog", "we write what we mean", "pens move in joined strokes",
+                        "every word has its shape", "vexing quiz of mixed glyphs"), 20_000)
 
 
 class SyntheticSet(NamedTuple):
@@ -181,16 +193,19 @@ class SyntheticSet(NamedTuple):
     inputs: list[np.ndarray]    # per line, preprocessed like browser ink: scaled to the training lines' RMS step
     inner: np.ndarray           # per point of all lines: inside a stroke (not a pen-up)
     char_end: np.ndarray        # gold: the last point of a character, inside a stroke
+    line: np.ndarray            # per point: its line (a firing credits a character end on its own line only)
 
 
-def synthetic_set(stats: InkStats, lines: int, first_seed: int) -> SyntheticSet:
+def synthetic_set(stats: InkStats, lines: int, draw: SyntheticDraw) -> SyntheticSet:
     """The font's units are not the corpus's (a step of about 4 against 55), so the lines are scaled
     as browser ink is: the model sees them as the page shows them."""
-    synth = [synthetic_cursive(SYNTHETIC_TEXTS[i % len(SYNTHETIC_TEXTS)], seed=first_seed + i, connected=True)
+    synth = [synthetic_cursive(draw.texts[i % len(draw.texts)], seed=draw.first_seed + i, connected=True)
              for i in range(lines)]
-    inner = np.concatenate([to_offsets(s.strokes)[:, 2] for s in synth]) < 0.5
+    offsets = [to_offsets(s.strokes) for s in synth]
+    inner = np.concatenate([o[:, 2] for o in offsets]) < 0.5
     return SyntheticSet([preprocess(s.strokes, stats, own_units=True) for s in synth], inner,
-                        (np.concatenate([s.char_ends() for s in synth]) > 0) & inner)
+                        (np.concatenate([s.char_ends() for s in synth]) > 0) & inner,
+                        boundaries.line_ids([len(o) for o in offsets]))
 
 
 def following_surprisal(surprisal: list[np.ndarray]) -> np.ndarray:
@@ -208,7 +223,7 @@ def best_char_threshold(surprisal: list[np.ndarray], synth: SyntheticSet) -> flo
     """The threshold with the best character-end F1 on these lines (one grid over the upper half of the values)."""
     following = following_surprisal(surprisal)
     f1 = lambda th: boundaries.tolerant_prf(surprisal_char_ends(following, synth.inner, th),  # noqa: E731
-                                            synth.char_end, CHAR_TOLERANCE)["f1"]
+                                            synth.char_end, CHAR_TOLERANCE, synth.line)["f1"]
     return boundaries.best_threshold(np.concatenate(surprisal), f1, quantiles=(0.5, 0.995), refine=False)
 
 
@@ -216,21 +231,25 @@ def char_scores(fired: np.ndarray, synth: SyntheticSet) -> dict:
     """Firings inside strokes against character ends, beside random firings at the same rate there."""
     fired = fired & synth.inner
     rate = float(fired.sum() / max(1, synth.inner.sum()))
-    return {"char_boundary": boundaries.tolerant_prf(fired, synth.char_end, CHAR_TOLERANCE),
+    return {"char_boundary": boundaries.tolerant_prf(fired, synth.char_end, CHAR_TOLERANCE, synth.line),
             "rate_inside_strokes": rate,
-            "char_random_f1": boundaries.random_tolerant_f1(synth.inner, synth.char_end, rate, CHAR_TOLERANCE)}
+            "char_random_f1": boundaries.random_tolerant_f1(synth.inner, synth.char_end, rate, CHAR_TOLERANCE,
+                                                            synth.line)}
 
 
 def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     """Ink: log-likelihood per validation line, and each layer's boundaries against pen-ups (beside
     the trivial rule that fires at every pen-up) and, inside strokes on synthetic cursive, against
     character ends with a tolerance of CHAR_TOLERANCE points, beside random firings at its rate and
-    the model's own surprisal (its threshold chosen on synthetic lines drawn with other seeds)."""
+    the model's own surprisal (its threshold chosen on synthetic lines of other sentences)."""
+    if not lines:
+        raise InkError("no validation lines to evaluate")
     stats = InkStats.from_dict(config["normalisation"])
     res = ink_loglik(model, [preprocess(s, stats) for s in lines])
-    pen_up = np.concatenate([to_offsets(s)[:, 2] for s in lines]) > 0.5
+    offsets = [to_offsets(s) for s in lines]
+    pen_up, line = np.concatenate([o[:, 2] for o in offsets]) > 0.5, boundaries.line_ids([len(o) for o in offsets])
     z, z_soft = np.concatenate(res["z"]), np.concatenate(res["z_soft"])
-    synth, choice = synthetic_set(stats, synthetic, SCORED_SEED), synthetic_set(stats, synthetic, CHOICE_SEED)
+    synth, choice = synthetic_set(stats, synthetic, SCORED), synthetic_set(stats, synthetic, CHOICE)
     s_res = ink_loglik(model, synth.inputs)
     sz = np.concatenate(s_res["z"])
     layers = []
@@ -244,9 +263,9 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                 "penup_gold_rate": float(pen_up.mean()),
                 "penup_random_f1": boundaries.random_f1(float(pen_up.mean()), rate),
                 # a detector that fires as the pen lands, a point after the pen-up, marks the same gap
-                "penup_tolerant": boundaries.tolerant_prf(fired, pen_up, CHAR_TOLERANCE),
+                "penup_tolerant": boundaries.tolerant_prf(fired, pen_up, CHAR_TOLERANCE, line),
                 "penup_random_f1_tolerant": boundaries.random_tolerant_f1(np.ones_like(pen_up), pen_up, rate,
-                                                                          CHAR_TOLERANCE),
+                                                                          CHAR_TOLERANCE, line),
                 **char_scores(sz[:, l] > 0.5, synth),
                 "char_gold_rate": float(synth.char_end.sum() / max(1, synth.inner.sum()))})
     theta = best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
@@ -258,7 +277,8 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                                            "char_boundary": {"precision": 0.0, "recall": 0.0, "f1": 0.0}},
                             "surprisal": {**char_scores(surprisal_fired, synth),
                                           "threshold_nats": theta,
-                                          "threshold_from": f"{synthetic} synthetic lines drawn with other seeds"}},
+                                          "threshold_from": f"{synthetic} synthetic lines of other sentences, "
+                                                            "drawn with other seeds"}},
               "synthetic_lines": synthetic, "synthetic_joined": True, "synthetic_scaled": True,
               "char_tolerance_points": CHAR_TOLERANCE}
     if stats.protocol == GRAVES:
@@ -277,12 +297,9 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
                      "tolerance); "
                      "penup_rule: fires at every pen-up; surprisal: a boundary after a point where the next point's "
                      "surprisal is above a threshold, the threshold with the best character F1 on synthetic lines "
-                     "drawn with other seeds")
+                     "of other sentences, drawn with other seeds")
     return result
 
-
-SYNTHETIC_TEXTS = ["the quick brown fox", "a small house by the river", "letters join in cursive",
-                   "hierarchical boundaries", "minimum of words and ink"]
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -325,9 +342,9 @@ def main(argv=None):
             parser.error("--text-file is for text checkpoints")
         try:
             lines = [s for _, s in IamOnDB(args.data_dir).lines("validation", limit=args.max_lines)]
+            result = ink_report(model, config, lines)
         except InkError as e:
             sys.exit(f"model.evaluate: {e}")
-        result = ink_report(model, config, lines)
         result.update(split="valid", checkpoint=str(args.checkpoint), seconds=round(time.time() - t0, 1))
         return finish(args, result, "valid")
     vocab = Vocabulary(config["vocabulary"])

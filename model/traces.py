@@ -88,7 +88,7 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
         targets = piece if prev_out is not None else piece[1:]
         losses.append(_position_loss(model, scored, targets, leading_nan=prev_out is None))
         entropies.append(_entropy_bits(model, preds))
-        prev_out = preds[-1]
+        prev_out = preds[-1].clone()            # not a view: a cached trace would keep the whole chunk's output
     if not zs:                                   # nothing to read (a spaceless model given only spaces)
         return Trace(z=np.zeros((0, L), np.float32), z_soft=np.zeros((0, L), np.float32), op=np.zeros((0, L), "<U1"),
                      h_norm=np.zeros((0, L), np.float32), gate=np.zeros((0, L), np.float32), loss=np.zeros(0),

@@ -102,6 +102,13 @@ def test_bad_input_gets_a_4xx_with_a_message(client, payload, status, message):
     assert message in r.json()["detail"]
 
 
+def test_a_validation_error_is_said_once(client):
+    r = client.post("/api/text", json={"text": ""})
+    assert r.status_code == 422 and r.json()["detail"].count("at least 1 character") == 1
+    r = client.post("/api/ink", content=b'{"strokes": [[[NaN, 1], [2, 3]]]}', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"].count("finite number") == 1
+
+
 def test_malformed_and_oversized_bodies(client):
     r = client.post("/api/text", content=b'{"text": "a"', headers={"content-type": "application/json"})
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]

@@ -101,6 +101,20 @@ def test_rate_limiter_forgets_idle_clients():
     assert len(lim.buckets) == 10
 
 
+def test_behind_a_proxy_a_client_cannot_name_itself_out_of_the_rate_limit(settings):
+    import app.main as main
+    proxied = settings.model_copy(update={"rate_per_s": 0.01, "rate_burst": 2, "behind_proxy": True})
+    with TestClient(main.create_app(proxied)) as c:
+        # each request claims another first hop; the proxy appended the address it saw, the same each time
+        codes = [c.post("/api/text", json={"text": "the cat"},
+                        headers={"X-Forwarded-For": f"10.0.0.{i}, 203.0.113.9"}).status_code for i in range(4)]
+        assert codes == [200, 200, 429, 429]
+        r = c.post("/api/text", json={"text": "the cat"}, headers={"X-Forwarded-For": "10.0.0.1, 203.0.113.10"})
+        assert r.status_code == 200                       # another address seen by the proxy: its own bucket
+        r = c.post("/api/text", json={"text": "the cat"}, headers={"X-Forwarded-For": "<b>, 203.0.113.9"})
+        assert r.status_code == 429 and "<b>" not in r.json()["detail"] and "203.0.113" not in r.json()["detail"]
+
+
 def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
     import app.main as main
     import app.routes.api as api

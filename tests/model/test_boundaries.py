@@ -90,6 +90,28 @@ def test_a_firing_near_a_gold_point_credits_it_once():
     assert B.tolerant_prf(fired, gold, tolerance=0)["recall"] == 0.0
 
 
+def test_the_tolerant_score_makes_as_many_pairs_as_can_be_made():
+    fired, gold = np.zeros(8, bool), np.zeros(8, bool)
+    fired[[2, 5]] = True
+    gold[[0, 3]] = True                      # nearest first would pair 2 with 3 and leave 0 without a firing
+    assert B.tolerant_prf(fired, gold, tolerance=2)["f1"] == 1.0
+
+
+def test_a_firing_never_credits_a_gold_point_on_another_line():
+    fired, gold = np.zeros(10, bool), np.zeros(10, bool)
+    gold[4] = True                           # the last point of line 0 (points 0..4)
+    fired[5] = True                          # the first point of line 1
+    line = B.line_ids([5, 5])
+    assert line.tolist() == [0] * 5 + [1] * 5
+    assert B.tolerant_prf(fired, gold, tolerance=2)["recall"] == 1.0
+    assert B.tolerant_prf(fired, gold, tolerance=2, line=line)["recall"] == 0.0
+    fired[3] = True                          # on the same line it still credits
+    assert B.tolerant_prf(fired, gold, tolerance=2, line=line)["recall"] == 1.0
+    only_line_start = np.arange(10) == 5     # random firings there (rate 1) are held to the lines too
+    assert B.random_tolerant_f1(only_line_start, gold, 1.0, 2) == 1.0
+    assert B.random_tolerant_f1(only_line_start, gold, 1.0, 2, line=line) == 0.0
+
+
 def test_random_firings_under_the_tolerance_score_above_their_plain_rate():
     candidates, gold = np.ones(2000, bool), np.zeros(2000, bool)
     gold[::10] = True

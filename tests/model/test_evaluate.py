@@ -79,7 +79,7 @@ def test_synthetic_cursive_is_scored_at_the_training_lines_scale():
     other boundaries than the metrics score."""
     from model.ink import InkStats, rms_step
     stats = InkStats(mean=(8.2, 0.1), std=(42.0, 37.2), median_rms=55.0)      # IAM-OnDB's training lines
-    synth = evaluate.synthetic_set(stats, 3, evaluate.SCORED_SEED)
+    synth = evaluate.synthetic_set(stats, 3, evaluate.SCORED)
     for x in synth.inputs:
         offsets = x.copy()
         offsets[1:, :2] = x[1:, :2] * stats.std + stats.mean          # back to the corpus's units
@@ -94,14 +94,45 @@ def test_the_ink_surprisal_baseline_is_scored_with_a_threshold_from_other_lines(
     lines = [synthetic_cursive("ink", seed=s).strokes for s in (1, 2)]
     s = evaluate.ink_report(model, config, lines, synthetic=4)["baselines"]["surprisal"]
     stats = InkStats.from_dict(config["normalisation"])
-    scored, choice = (evaluate.synthetic_set(stats, 4, seed) for seed in (evaluate.SCORED_SEED, evaluate.CHOICE_SEED))
+    scored, choice = (evaluate.synthetic_set(stats, 4, draw) for draw in (evaluate.SCORED, evaluate.CHOICE))
     theta = evaluate.best_char_threshold(ink_loglik(model, choice.inputs)["surprisal"], choice)
     assert s["threshold_nats"] == pytest.approx(theta)
     following = evaluate.following_surprisal(ink_loglik(model, scored.inputs)["surprisal"])
     fired = evaluate.surprisal_char_ends(following, scored.inner, theta)
     assert s["rate_inside_strokes"] == pytest.approx(fired.sum() / scored.inner.sum())
     assert s["char_boundary"]["f1"] == pytest.approx(
-        evaluate.boundaries.tolerant_prf(fired, scored.char_end, evaluate.CHAR_TOLERANCE)["f1"])
+        evaluate.boundaries.tolerant_prf(fired, scored.char_end, evaluate.CHAR_TOLERANCE, scored.line)["f1"])
+
+
+def test_the_surprisal_threshold_is_chosen_on_sentences_that_are_not_scored():
+    assert not set(evaluate.CHOICE.texts) & set(evaluate.SCORED.texts)
+    assert evaluate.CHOICE.first_seed >= evaluate.SCORED.first_seed + 1000      # no seed drawn twice at 50 lines
+
+
+def test_ink_pen_ups_are_scored_line_by_line(checkpoint_dir, monkeypatch):
+    """A firing on a line's first point must not credit the pen-up that ends the line before it."""
+    from model.ink import synthetic_cursive
+    from model.tasks import ink_loglik
+
+    def fires_at_each_line_start(model, inputs):
+        res = ink_loglik(model, inputs)
+        for z in res["z"]:
+            z[:] = 0
+            z[0] = 1
+        return res
+
+    monkeypatch.setattr(evaluate, "ink_loglik", fires_at_each_line_start)
+    model, config = load_checkpoint(checkpoint_dir / "toy-ink")
+    lines = [synthetic_cursive(t, seed=s).strokes for s, t in ((1, "ink"), (2, "in"), (3, "nib"))]
+    layer = evaluate.ink_report(model, config, lines, synthetic=2)["layers"][0]
+    assert layer["boundary_rate"] > 0 and layer["penup_tolerant"]["recall"] == 0.0
+
+
+def test_an_ink_evaluation_without_lines_says_so(checkpoint_dir):
+    from model.ink import InkError
+    model, config = load_checkpoint(checkpoint_dir / "toy-ink")
+    with pytest.raises(InkError, match="no validation lines"):
+        evaluate.ink_report(model, config, [])
 
 
 def test_the_surprisal_segmenter_marks_the_point_before_the_surprise():
