@@ -2,15 +2,17 @@
 
 Nothing is ever unpickled: the weights are safetensors, everything else JSON, and the
 config is checked against the tensors before a model is built. Writes go to a temporary
-folder beside the target and are swapped in with a rename, so a folder on disk is always
-either the old checkpoint or the new one, never half of each.
+folder beside the target and are swapped in, so a folder on disk is always either the old
+checkpoint or the new one, never half of each, and (on Linux) never missing.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -36,7 +38,7 @@ def config_json(config: dict) -> str:
 
 
 def write_atomic(folder: Path, files: dict[str, callable]) -> None:
-    """Write {name: writer(path)} into `folder` all at once (temp folder, then rename)."""
+    """Write {name: writer(path)} into `folder` all at once: into a temporary folder, then swapped in."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -47,9 +49,12 @@ def write_atomic(folder: Path, files: dict[str, callable]) -> None:
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+        if folder.exists() and _exchange(tmp, folder):
+            shutil.rmtree(tmp, ignore_errors=True)      # it holds the old files now
+            return
         old = None
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old.{os.getpid()}"
+        if folder.exists():                             # two renames: a kill between them leaves only `old`
+            old = folder.parent / f".{folder.name}.old.{uuid.uuid4().hex}"
             os.rename(folder, old)
         os.rename(tmp, folder)
         if old is not None:
@@ -57,6 +62,27 @@ def write_atomic(folder: Path, files: dict[str, callable]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the system
+    or the file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def left_by_a_kill(folder: Path) -> Path | None:
+    """Where `folder` was set aside by a write that a kill stopped between its two renames (only
+    where the swap cannot be one step), when `folder` itself is missing."""
+    folder = Path(folder)
+    if folder.exists():
+        return None
+    kept = sorted(folder.parent.glob(f".{folder.name}.old.*"), key=lambda p: p.stat().st_mtime)
+    return kept[-1] if kept else None
 
 
 def save_checkpoint(folder, model: HMLSTMModel, meta: dict, dtype=torch.float32) -> None:

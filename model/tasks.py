@@ -41,6 +41,11 @@ def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, devi
     return nll / count * LOG2E, count, (fired / max(count, 1)).tolist()
 
 
+def _scored(task, metrics: dict) -> tuple[float, dict]:
+    """A validation's score (lower is better; the one a checkpoint's metrics hold again) and its metrics."""
+    return task.score_of(metrics), metrics
+
+
 class TextTask:
     kind = "text"
     unit = "bpc"                 # how the progress bar shows the loss
@@ -80,11 +85,16 @@ class TextTask:
     def shown(self, nats: float) -> float:
         return nats * LOG2E
 
+    @staticmethod
+    def score_of(metrics: dict) -> float | None:
+        """The validation score (lower is better) that these recorded metrics hold, if they hold one."""
+        return metrics.get("valid_bpc")
+
     def validate(self, model, device):
         bpc, n, rates = evaluate_bpc(model, self.ids["valid"], self.eval_batch, device=device)
-        return bpc, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
+        return _scored(self, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
                      "how": "valid: full split as contiguous streams, state carried, first char of each "
-                            "stream not scored"}
+                            "stream not scored"})
 
     def meta(self) -> dict:
         return {"task": "text", "vocabulary": self.vocab.symbols, "spaces": self.spaces}
@@ -141,13 +151,19 @@ class InkTask:
     def shown(self, nats: float) -> float:
         return nats
 
+    @staticmethod
+    def score_of(metrics: dict) -> float | None:
+        """The validation score (lower is better) that these recorded metrics hold, if they hold one."""
+        loglik = metrics.get("stop_loglik_per_sequence")
+        return None if loglik is None else -loglik
+
     def validate(self, model, device):
         res = ink_loglik(model, self.stop, self.eval_batch, device)
-        return -res["loglik_per_sequence"], {
+        return _scored(self, {
             "stop_loglik_per_sequence": res["loglik_per_sequence"], "stop_lines": len(self.stop),
             "stop_boundary_rate": res["boundary_rate"],
             "how": "early stopping on a held-out slice of the training lines (the validation lines are "
-                   "what model.evaluate reports)"}
+                   "what model.evaluate reports)"})
 
     def meta(self) -> dict:
         return {"task": "ink", "normalisation": self.stats.to_dict()}

@@ -28,7 +28,8 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_atomic
+from model.checkpoint import (CheckpointError, left_by_a_kill, load_checkpoint, read_config, save_checkpoint,
+                              write_atomic)
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
@@ -180,6 +181,8 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
     if not args.resume or not (run_dir / "trainer.json").is_file():
         return args
     saved = json.loads((run_dir / "trainer.json").read_text()).get("args", {})
+    if given.init_from is not unset and given.init_from != saved.get("init_from"):
+        p.error(f"--init-from starts a new run; the run in {run_dir} started from {saved.get('init_from')}")
     for name, value in saved.items():
         if hasattr(args, name) and getattr(given, name) is unset and name not in PER_INVOCATION:
             setattr(args, name, value)
@@ -234,16 +237,23 @@ def config_from_args(args, task) -> HMLSTMConfig:
                         arch=args.arch)
 
 
+def model_differences(theirs: HMLSTMConfig, mine: HMLSTMConfig) -> str:
+    """How two configs make different models ('' if they make the same one). z_bias only shapes an
+    init and dropout only training: neither makes another model."""
+    theirs = dataclasses.replace(theirs, z_bias=mine.z_bias, dropout=mine.dropout).to_dict()
+    return ", ".join(f"{k} {theirs.get(k)} -> {v}" for k, v in mine.to_dict().items() if theirs.get(k) != v)
+
+
 def init_from(model: HMLSTMModel, task, folder) -> None:
     """Copy a checkpoint's weights into `model`; the architecture and data must be the same."""
     try:
         source, config = load_checkpoint(folder)
     except CheckpointError as e:
         sys.exit(f"model.train: --init-from: {e}")
-    # z_bias only shapes an init, dropout only training: neither makes another model
-    if dataclasses.replace(source.cfg, z_bias=model.cfg.z_bias, dropout=model.cfg.dropout) != model.cfg:
-        sys.exit(f"model.train: --init-from {folder}: its model {source.cfg.to_dict()} is not this one "
-                 f"{model.cfg.to_dict()}; give the same --layers, --hidden, --embed, --layer-norm...")
+    differ = model_differences(source.cfg, model.cfg)
+    if differ:
+        sys.exit(f"model.train: --init-from {folder}: its model is not this one ({differ}); give the same "
+                 "--layers, --hidden, --embed, --layer-norm...")
     mine = task.meta()
     for key in ("vocabulary", "normalisation"):
         if config.get(key) != mine.get(key):
@@ -350,6 +360,8 @@ def save_run(run_dir: Path, model, opt, run: Run, args, data: dict, carried=None
         for name, t in zip("hcz", carried):
             tensors[f"carried.{name}"] = t.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
+    if next(model.parameters()).is_cuda:            # dropout on the card draws from its own stream
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     meta = {**run.to_json(args), "param_groups": opt_state["param_groups"], "model": model.cfg.to_dict(),
             "data": data}
     write_atomic(run_dir, {
@@ -370,6 +382,8 @@ def load_run(run_dir: Path, model, opt) -> Run:
             state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and next(model.parameters()).is_cuda:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
     run = Run.from_json(meta)
     prefix = "carried" if "carried.h" in tensors else "hidden"                  # runs saved before
     if f"{prefix}.h" in tensors:
@@ -399,6 +413,23 @@ class StopReason(enum.Enum):
 NONFINITE_LIMIT = 10        # windows in a row whose loss or gradient is not finite before a run stops
 
 
+def clip_gradients(parameters, max_norm: float) -> torch.Tensor:
+    """Scale the gradients to a norm of at most max_norm, and return their norm before (torch's
+    clip_grad_norm_), save that gradients too large for their squares in float32 (from about 1e19: an
+    exploding gradient, such as the straight-through path's at a steep slope) are clipped like any other
+    rather than taken for infinite: their norm is taken again, scaled down by the largest of them."""
+    params = [p for p in parameters if p.grad is not None]
+    grads = [p.grad for p in params]
+    norm = torch.nn.utils.get_total_norm(grads)
+    if bool(torch.isinf(norm)):              # the caller reads the norm anyway: no sync of its own
+        peak = torch.stack([g.abs().max() for g in grads]).max()
+        if bool(torch.isfinite(peak)):
+            norm = torch.nn.utils.get_total_norm([g / peak for g in grads]) * peak
+    if bool(torch.isfinite(norm)):
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+    return norm
+
+
 def learning_rate(args, step: int, fraction: float) -> float:
     """Linear warm-up, then cosine from --lr to --lr * --min-lr-ratio; `fraction` of the schedule done.
     With --restarts R the cosine runs R + 1 times over the schedule, each from --lr again."""
@@ -417,8 +448,16 @@ class Trainer:
         self.args, self.procs = args, procs
         self.out_dir = Path(args.out)
         self.run_dir = run_dir_of(args)
+        for folder in (self.run_dir, self.out_dir):
+            kept = left_by_a_kill(folder)
+            if kept is not None:                 # a save killed between its two renames: put it back
+                os.rename(kept, folder)
+                print(f"model.train: {folder} restored from {kept.name}, where a killed save left it", file=sys.stderr)
         if args.resume and not (self.run_dir / "trainer.json").is_file():
             sys.exit(f"model.train: nothing to resume in {self.run_dir} (no trainer.json)")
+        if not args.resume and (self.run_dir / "trainer.json").is_file():
+            sys.exit(f"model.train: {self.run_dir} holds a run: add --resume to continue it, or remove the "
+                     "folder (or give another --run-dir) to start afresh")
         if args.batch % procs.world:
             sys.exit(f"model.train: --batch {args.batch} does not split over {procs.world} processes")
         torch.manual_seed(args.seed)
@@ -448,16 +487,36 @@ class Trainer:
             if args.init_from:
                 init_from(self.model, self.task, args.init_from)
             return Run()
+        saved = json.loads((self.run_dir / "trainer.json").read_text())
+        differ = model_differences(HMLSTMConfig.from_dict(saved["model"]), self.model.cfg)
+        if differ:
+            sys.exit(f"model.train: --resume: the options given make another model than the run's ({differ})")
         run = load_run(self.run_dir, self.model, self.opt)
+        for g in self.opt.param_groups:      # the optimiser's saved groups hold the decay the run started with
+            g["weight_decay"] = args.weight_decay
         run.nonfinite_in_row = 0             # a resumed run (perhaps with a lower --lr) starts the count afresh
-        if run.carried is not None and run.carried[0].shape[0] != args.batch:
-            print(f"--batch changed ({run.carried[0].shape[0]} -> {args.batch}): the carried state starts afresh",
-                  file=sys.stderr)
+        on_disk = self._best_on_disk()
+        if on_disk is not None and (run.best_valid is None or on_disk < run.best_valid):
+            run.best_valid = on_disk         # a kill between writing --out and saving the run: keep the better one
+        saved_batch = saved.get("args", {}).get("batch", args.batch)
+        if saved_batch != args.batch:
+            # the streams are laid out again, rows = positions / batch: keep the share of the epoch done
+            run.position = run.position * saved_batch // args.batch
+            print(f"--batch changed ({saved_batch} -> {args.batch}): the carried state starts afresh, "
+                  f"at the same share of the epoch", file=sys.stderr)
             run.carried = None
         if run.carried is not None:          # this rank's streams
             local = args.batch // procs.world
             run.carried = tuple(t[procs.rank * local:(procs.rank + 1) * local].to(procs.device) for t in run.carried)
         return run
+
+    def _best_on_disk(self) -> float | None:
+        """The score of the checkpoint in --out, as its metrics record it (None if there is none)."""
+        try:
+            metrics = read_config(self.out_dir).get("metrics", {})
+        except (CheckpointError, OSError, ValueError):
+            return None
+        return self.task.score_of(metrics)
 
     def _checkpoint_meta(self, argv) -> dict:
         args = self.args
@@ -506,7 +565,7 @@ class Trainer:
         run.carried = out["state"]
         self.opt.zero_grad(set_to_none=True)
         objective.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        norm = clip_gradients(model.parameters(), args.clip)
         if self.procs.agree(not bool(torch.isfinite(norm))):     # NaN or inf in the loss or any gradient
             self.skip_window(position, x)
             return

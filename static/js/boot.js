@@ -7,7 +7,7 @@ const PAGES = {
 };
 
 // what the tests and the benchmark read: the last answers and how many times the views were drawn
-window.lens = { last: {}, rendered: 0, strips: null };
+window.lens = { last: {}, rendered: 0, strips: null, pad: null };
 
 // what a pointer can do here: a touch screen has no hover, drag-zoom or double-click (the CSS shows
 // each its own instructions)

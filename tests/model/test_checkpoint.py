@@ -167,3 +167,18 @@ def _nan_tensor(d, name):
     t = load_file(str(d / "weights.safetensors"))
     t[name][0] = float("nan")
     save_file(t, str(d / "weights.safetensors"))
+
+
+def test_a_rewrite_swaps_the_folder_in_one_step(tmp_path, monkeypatch):
+    """No moment without the folder: a kill at any point leaves the old files or the new ones."""
+    import os
+
+    from model.checkpoint import write_atomic
+    write_atomic(tmp_path / "ck", {"a.json": lambda p: p.write_text("1")})
+
+    def two_renames(*_):
+        raise AssertionError("the folder was renamed away (a moment without it)")
+    monkeypatch.setattr(os, "rename", two_renames)
+    write_atomic(tmp_path / "ck", {"a.json": lambda p: p.write_text("2")})
+    assert (tmp_path / "ck" / "a.json").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]

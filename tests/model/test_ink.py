@@ -164,7 +164,7 @@ def test_api_ink_default_model_and_example(client):
     ({"strokes": [[[1e9, 2]]]}, 422, "less than or equal"),
     ({"strokes": [[[0, 0]]] * 201}, 413, "limit is 200"),
     ({"strokes": [[[i, i] for i in range(5001)]]}, 413, "limit is 5000"),
-    ({"strokes": [[[0, 0]]], "model": "toy-a"}, 400, "text model"),
+    ({"strokes": [[[0, 0]]], "model": "toy-a"}, 400, "is for text, not for ink"),
     ({"strokes": [[[0, 0]]], "model": "../toy-ink"}, 404, "unknown model"),
 ])
 def test_bad_ink_gets_a_4xx_with_a_message(client, payload, status, message):

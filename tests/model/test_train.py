@@ -84,6 +84,62 @@ def test_resume_without_a_run_says_so(tmp_path):
         run_train(tmp_path, "--resume")
 
 
+def test_a_run_is_never_replaced_without_resume(tmp_path):
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "3")
+    with pytest.raises(SystemExit, match="holds a run: add --resume"):
+        run_train(tmp_path, "--epochs", "1", "--max-updates", "3")
+    assert json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["step"] == 3
+
+
+def test_resume_refuses_another_model_or_another_start_in_one_line(tmp_path):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "3")
+    with pytest.raises(SystemExit) as e:
+        run_train(tmp_path, "--resume", "--hidden", "24")
+    assert "another model" in str(e.value) and "hidden_sizes" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SystemExit):
+        run_train(tmp_path, "--resume", "--init-from", str(tmp_path / "elsewhere"))
+    run_train(tmp_path, "--resume", "--dropout", "0.1", "--max-updates", "4")     # training options may change
+
+
+def test_resume_applies_a_new_weight_decay(tmp_path, monkeypatch):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "3", "--optimizer", "adamw", "--weight-decay", "0.0")
+    seen = []
+    monkeypatch.setattr(train.Trainer, "train_step", lambda self, *a: seen.append(
+        {g["weight_decay"] for g in self.opt.param_groups}) or setattr(self.run, "step", self.run.step + 1))
+    run_train(tmp_path, "--resume", "--weight-decay", "0.05", "--max-updates", "4")
+    assert seen == [{0.05}]
+
+
+def test_a_resume_never_replaces_the_best_checkpoint_with_a_worse_one(tmp_path):
+    """A kill between writing --out and saving the run leaves the run's best score stale."""
+    run_train(tmp_path, "--epochs", "1")
+    best = load_checkpoint(tmp_path / "ck")[1]["metrics"]["valid_bpc"]
+    trainer_json = tmp_path / "run-ck" / "trainer.json"
+    saved = json.loads(trainer_json.read_text())
+    trainer_json.write_text(json.dumps({**saved, "best_valid": best + 1.0}))
+    args = train.parse_args(["--text-file", str(toy_corpus(tmp_path)), "--out", str(tmp_path / "ck"),
+                             "--run-dir", str(tmp_path / "run-ck"), *SMALL, "--resume"])
+    assert train.Trainer(args, None, train.Processes.start("cpu")).run.best_valid == pytest.approx(best)
+
+
+def test_a_new_batch_on_resume_keeps_the_share_of_the_epoch_done(tmp_path):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "6")
+    before = json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["position"]
+    args = train.parse_args(["--text-file", str(toy_corpus(tmp_path)), "--out", str(tmp_path / "ck"),
+                             "--run-dir", str(tmp_path / "run-ck"), *SMALL, "--resume", "--batch", "8"])
+    trainer = train.Trainer(args, None, train.Processes.start("cpu"))
+    assert before > 0 and trainer.run.position == before * 4 // 8 and trainer.run.carried is None
+
+
+def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path):
+    """Where the swap cannot be one step, a kill may leave the run only under its set-aside name."""
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "3")
+    os.rename(tmp_path / "run-ck", tmp_path / ".run-ck.old.dead")
+    run_train(tmp_path, "--resume", "--max-updates", "5")
+    assert json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["step"] == 5
+    assert not (tmp_path / ".run-ck.old.dead").exists()
+
+
 @pytest.mark.parametrize("bad", [["--batch", "0"], ["--z-band", "0.9,0.1"], ["--lr", "-1"],
                                  ["--z-band", "0.1,0.2/0.1,0.2/0.1,0.2"], ["--z-band", "0.1"]])
 def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
@@ -400,3 +456,29 @@ def test_a_run_whose_loss_stays_not_finite_stops_saved_and_resumes(tmp_path, mon
     monkeypatch.undo()
     run_train(tmp_path, "--epochs", "3", "--max-updates", "6", "--resume", name="bad")
     assert json.loads((tmp_path / "run-bad" / "trainer.json").read_text())["step"] == 6
+
+
+def test_an_exploding_but_finite_gradient_is_clipped_not_left_out():
+    """Gradients of 1e20 and up overflow their squares in float32: torch's norm of them is inf. They are
+    finite (the HM-LSTM's straight-through path explodes so at a steep slope), so they are clipped."""
+    w = torch.nn.Parameter(torch.zeros(4))
+    w.grad = torch.full((4,), 3e20)
+    norm = train.clip_gradients([w], 1.0)
+    assert torch.isinf(torch.nn.utils.get_total_norm([torch.full((4,), 3e20)]))      # what torch alone says
+    assert float(norm) == pytest.approx(6e20, rel=1e-5)
+    assert float(w.grad.norm()) == pytest.approx(1.0, rel=1e-5) and torch.allclose(w.grad, w.grad[0].expand(4))
+    w.grad = torch.tensor([1.0, float("nan"), 0.0, 0.0])                             # not finite: left alone
+    assert not torch.isfinite(train.clip_gradients([w], 1.0)) and w.grad[0] == 1.0
+
+
+def test_a_window_with_an_exploding_gradient_still_makes_an_update(tmp_path, monkeypatch):
+    from model.tasks import TextTask
+    real = TextTask.loss
+
+    def exploding(self, model, out, y):                  # the same loss, its gradient 1e25 times larger
+        value = real(self, model, out, y)
+        return value * 1e25 - (value * 1e25).detach() + value.detach() if model.training else value
+    monkeypatch.setattr(TextTask, "loss", exploding)
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "4", name="big")
+    state = json.loads((tmp_path / "run-big" / "trainer.json").read_text())
+    assert state["step"] == 4 and state["skipped_updates"] == 0 and all_finite(tmp_path / "run-big")

@@ -197,6 +197,8 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     assert rows["pen-up"] == expected["pen_up"]
     names = browser.execute_script("return document.getElementById('trajectory').data.map(t => t.name)")
     assert "pen up" in names and "boundaries" in names
+    # the example the page opened on was cleared (its plot purged, listeners and all): hovering still picks
+    assert browser.execute_script("return document.getElementById('trajectory')._ev.listeners('plotly_hover').length") == 1
     assert_flat_layers_called_out(browser)
     # the pad itself takes the segments' colours
     colours = browser.execute_script("""const c = document.getElementById('pad'), g = c.getContext('2d');
@@ -313,9 +315,11 @@ def test_redrawing_does_not_pile_up_listeners(server, browser):
     open_page(browser, server)
     for text in ("the", "the cat", "the cat sat"):
         type_text(browser, text)
-    counts = browser.execute_script(
-        "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_relayout').length)")
-    assert counts == [1, 1, 1]
+    counts = "return ['zgrid', 'soft', 'traces'].map(id => document.getElementById(id)._ev.listeners('plotly_relayout').length)"
+    assert browser.execute_script(counts) == [1, 1, 1]
+    clear_text(browser)                      # the strips are purged, their listeners with them: zoom stays linked
+    type_text(browser, "the dog")
+    assert browser.execute_script(counts) == [1, 1, 1]
 
 
 def test_an_unreadable_character_does_not_flatten_the_surprisal_strip(bundled, browser):

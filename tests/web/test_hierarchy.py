@@ -82,4 +82,10 @@ def test_the_bundled_levels_checkpoint_names_one_word_layer(bundled, browser):
     assert options == ["layer 1 (partial word marker)", "layer 2 (word detector)", "layer 3 (coarser level)"], options
     info = browser.find_element(By.ID, "model-info").text
     assert info.startswith("Layer 2 marks word ends") and "Layer 1 marks word ends" not in info, info
+    # where no layer below marks words, the one above is not said to sit above "the word layer"
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "model")).select_by_value("ptb-3x256-zbias05")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.model === 'ptb-3x256-zbias05'")
+    figures = browser.execute_script("return document.getElementById('model-figures').textContent")
+    assert "Above layer 1 it marks no coarser level" in figures and "the word layer" not in figures, figures
     assert not severe_errors(browser)

@@ -55,7 +55,9 @@ function withHierarchy(roles, h) {
     roles[i] = { ...roles[i], name: "coarser level", short: "coarser", sentence: `Layer ${h.phrase} marks a coarser level, `
       + `groups of layer ${h.word}'s words: ${measured} (${every}); but they are not phrases${punctuation ? `: ${punctuation}` : ""}.` };
   } else {
-    roles[i] = { ...roles[i], sentence: `${roles[i].sentence} Above the word layer it marks no coarser level: ${measured}.` };
+    // "the word layer" only where layer h.word was itself read as marking words
+    const below = /word/.test((roles[h.word - 1] || {}).name || "") ? "the word layer" : `layer ${h.word}`;
+    roles[i] = { ...roles[i], sentence: `${roles[i].sentence} Above ${below} it marks no coarser level: ${measured}.` };
   }
   return roles;
 }
@@ -253,7 +255,7 @@ function exactLayer(l, tolerance) {
   // a detector that fires as the pen lands, a point after the pen-up, marks the same gap: judged within the tolerance
   const cv = c ? against(c.f1, l.char_random_f1) : null;
   const uv = ut ? against(ut.f1, l.penup_random_f1_tolerant) : u ? against(u.f1, l.penup_random_f1) : null;
-  const inside = l.rate_inside_strokes != null ? ` (${pct(l.rate_inside_strokes)} of the points inside strokes)` : "";
+  const inside = l.rate_inside_strokes != null ? ` (${pct(l.rate_inside_strokes)} of the points inside strokes of synthetic cursive)` : "";
   const charWords = {
     clear: "marks character ends inside strokes", some: "marks some character ends inside strokes",
     random: "is about as good as random at character ends inside strokes" }[cv];
@@ -317,7 +319,7 @@ function inkSurprisal(m) {
   const verdict = against(s.char_boundary.f1, s.char_random_f1);
   return `The model's own surprisal, as a segmenter (a boundary before each point that surprises it by more than `
     + `${s.threshold_nats.toFixed(1)} nats, a threshold chosen on other synthetic lines), fires on ${pct(s.rate_inside_strokes)} `
-    + `of the points inside strokes: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
+    + `of the points inside strokes of synthetic cursive: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
     + `${f2(s.char_random_f1)}${verdict === "random" ? " (about as good as random)" : ""}.`
     + (isLstm(m) ? "" : " A layer that segments should beat both.");
 }

@@ -15,6 +15,8 @@ export class Pad {
     this.seg = null;              // per point, in the order posted: its segment (null: plain ink)
     this.cuts = null;             // per point: 1 where a boundary falls after it
     this.scale = 1;               // strokes from a taller pad (a shared link) are shown smaller
+    this.version = 0;             // moves on with every change to the strokes: what an answer is for
+    this.pointer = null;          // the one pointer drawing (a second finger or a palm is ignored)
   }
 
   start() {
@@ -23,6 +25,7 @@ export class Pad {
     c.addEventListener("pointermove", (ev) => this.move(ev));
     c.addEventListener("pointerup", (ev) => this.end(ev));
     c.addEventListener("pointercancel", (ev) => this.end(ev));
+    c.addEventListener("lostpointercapture", (ev) => this.end(ev));   // no pointerup will come: keep the stroke
     new ResizeObserver(() => this.size()).observe(c);
     this.size();
     return this;
@@ -49,6 +52,7 @@ export class Pad {
 
   set(strokes) {
     this.strokes = strokes;
+    this.version += 1;
     this.seg = this.cuts = null;
     this.fit();
     this.redraw();
@@ -76,22 +80,24 @@ export class Pad {
   }
 
   down(ev) {
-    if (ev.button !== undefined && ev.button > 0) return;
+    if (this.drawing || (ev.button !== undefined && ev.button > 0)) return;
+    this.pointer = ev.pointerId;
     this.canvas.setPointerCapture(ev.pointerId);
     this.drawing = [this.toCanvas(ev)];
     ev.preventDefault();
   }
 
   move(ev) {
-    if (!this.drawing) return;
+    if (!this.drawing || ev.pointerId !== this.pointer) return;
     const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
     for (const e of events.length ? events : [ev]) this.drawing.push(this.toCanvas(e));
     this.redraw();
   }
 
   end(ev) {
-    if (!this.drawing) return;
+    if (!this.drawing || ev.pointerId !== this.pointer) return;
     if (ev.type !== "pointercancel") this.strokes.push(this.drawing);   // a cancelled stroke is dropped whole
+    this.version += 1;
     this.drawing = null;
     this.seg = this.cuts = null;                                        // the colours were for the old ink
     this.redraw();

@@ -77,3 +77,11 @@ export function rowAxis(rows, fr) {
 }
 
 export const plotted = (el) => Boolean(el && el.data && el.layout);
+
+// A plot's listeners live on its event emitter, which Plotly.purge throws away with them: attach
+// them once per emitter (a flag alone would outlive a purge and leave the plot deaf).
+export function listenOnce(el, key, attach) {
+  if (!el._ev || el[key] === el._ev) return;
+  el[key] = el._ev;
+  attach();
+}

@@ -6,7 +6,7 @@
 // scrolls into view, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen)
 // or tap (touch) picks a step anywhere in the column.
 import { touchDevice } from "./page.js";
-import { frame, lengthOf, plotted, slice, stepAt, xOf } from "./plot.js";
+import { frame, lengthOf, listenOnce, plotted, slice, stepAt, xOf } from "./plot.js";
 import { Viewport } from "./viewport.js";
 import * as minimap from "../views/minimap.js";
 import * as zgrid from "../views/zgrid.js";
@@ -216,10 +216,7 @@ export class Strips {
     s.el.style.minHeight = `${s.view.height(ctx)}px`;
     s.view.render(s.el, ctx);
     s.drawn = { sig, hi };
-    if (plotted(s.el) && !s.el._lensLinked) {
-      s.el._lensLinked = true;
-      s.el.on("plotly_relayout", (ev) => this.zoomed(ev));
-    }
+    if (plotted(s.el)) listenOnce(s.el, "_lensLinked", () => s.el.on("plotly_relayout", (ev) => this.zoomed(ev)));
   }
 
   renderMap() {

@@ -10,7 +10,7 @@ import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
 import { $, busy, status, touchDevice } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
-import { frame } from "../lib/plot.js";
+import { frame, listenOnce } from "../lib/plot.js";
 import { boundaries, segmentIds } from "../lib/scoring.js";
 import { pack, unpack } from "../lib/strokes.js";
 import { Strips } from "../lib/strips.js";
@@ -37,8 +37,7 @@ function ask() {
     return;
   }
   const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model, compare: comparing() };
-  live.want(JSON.stringify([input.model, input.compare, pad.strokes.length, pad.strokes.reduce((n, s) => n + s.length, 0),
-                            pad.strokes.at(-1).at(-1)]), input);
+  live.want(JSON.stringify([input.model, input.compare, pad.version]), input);
 }
 
 // the LSTM whose NLL is drawn beside the main model's ("" for none)
@@ -135,16 +134,16 @@ function captionNll(other) {
 
 const current = () => models.find((x) => x.name === state.model);
 
-// hovering (or tapping) a point of the ink picks it; the listeners are added once, after the first plot
+// hovering (or tapping) a point of the ink picks it; the listeners are added once per plot (Clear purges it)
 function follow(el) {
-  if (el._lensFollowed) return;
-  el._lensFollowed = true;
   const pick = (ev) => {
     const p = ev.points && ev.points.find((q) => q.data.name === "points");
     if (p) cursor.set(p.pointNumber);
   };
-  el.on("plotly_hover", pick);
-  el.on("plotly_click", pick);
+  listenOnce(el, "_lensFollowed", () => {
+    el.on("plotly_hover", pick);
+    el.on("plotly_click", pick);
+  });
 }
 
 function clearViews() {
@@ -273,6 +272,7 @@ export async function start() {
     onDrawn: () => { lens.rendered += 1; },
   }).start();
   lens.strips = strips;
+  lens.pad = pad;
   cursor = new CursorSync((t) => strips.point(t), showStep);
   let resized = 0;
   const observer = new ResizeObserver(() => {

@@ -118,7 +118,7 @@ function entry(name, res) {
   const z = res.layers.map((l) => boundaries(l, state.threshold));
   const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
   const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-  const typed = res.source_spans.map(([s, t]) => state.text.slice(s, t));
+  const typed = res.source_spans.map(([s, t]) => lens.last.text.slice(s, t));   // the text this answer is for
   const hierarchy = modelOf(name) ? hierarchyOf(modelOf(name)) : null;
   return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), hierarchy, typed };
 }
@@ -262,7 +262,7 @@ function drawn({ cleared } = {}) {
 function showStep(t) {
   if (!shown.length || t === null) return;
   const res = shown[0].res, span = res.source_spans[t];
-  inspector.render($("inspector"), shown, t, span ? state.text.slice(span[0], span[1]) : null);
+  inspector.render($("inspector"), shown, t, span ? lens.last.text.slice(span[0], span[1]) : null);
 }
 
 // --- the model line and the layer list ---------------------------------------------------------
