@@ -79,11 +79,14 @@ async function run(input, signal) {
 const lookingAhead = (r) => [r.gold_word_ends, ...(r.baseline_rows || []).map((b) => b.z),
                              r.surprisal_boundaries ? r.surprisal_boundaries.z : null];
 
-function firstChange(prev, next) {
+// (where the model read a character as unknown the typed one is shown, so it is compared too)
+function firstChange(prev, next, prevText, nextText) {
   if (!prev || prev.model !== next.model) return 0;
   const n = Math.min(prev.chars.length, next.chars.length);
+  const typed = (text, r, t) => text.slice(r.source_spans[t][0], r.source_spans[t][1]);
   let i = 0;
-  while (i < n && prev.chars[i] === next.chars[i]) i += 1;
+  while (i < n && prev.chars[i] === next.chars[i]
+         && (!next.unknown[i] || typed(prevText, prev, i) === typed(nextText, next, i))) i += 1;
   const a = lookingAhead(prev), b = lookingAhead(next);
   if (a.length !== b.length) return 0;
   a.forEach((row, k) => {
@@ -98,7 +101,8 @@ function firstChange(prev, next) {
 
 function answered({ a, b, ms }, input) {
   const prev = lens.last || {};
-  const changedFrom = Math.min(firstChange(prev.a, a), b ? firstChange(prev.b, b) : Infinity);
+  const changedFrom = Math.min(firstChange(prev.a, a, prev.text, input.text),
+                               b ? firstChange(prev.b, b, prev.text, input.text) : Infinity);
   const same = b && b.chars.length === a.chars.length;
   lens.last = { a, b: same ? b : null, text: input.text };   // text: what the drawn answer is for
   draw({ changedFrom, full: Boolean(prev.b) !== Boolean(lens.last.b) });
