@@ -421,7 +421,7 @@ def clip_gradients(parameters, max_norm: float) -> torch.Tensor:
     params = [p for p in parameters if p.grad is not None]
     grads = [p.grad for p in params]
     norm = torch.nn.utils.get_total_norm(grads)
-    if bool(torch.isinf(norm)):              # the caller reads the norm anyway: no sync of its own
+    if not bool(torch.isfinite(norm)):       # a read of the norm (on a GPU a sync), which the guard makes anyway
         peak = torch.stack([g.abs().max() for g in grads]).max()
         if bool(torch.isfinite(peak)):
             norm = torch.nn.utils.get_total_norm([g / peak for g in grads]) * peak
