@@ -301,7 +301,6 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
     return result
 
 
-
 # --- the command ------------------------------------------------------------------------------
 
 def parse_args(argv=None):

@@ -79,14 +79,19 @@ async function run(input, signal) {
 const lookingAhead = (r) => [r.gold_word_ends, ...(r.baseline_rows || []).map((b) => b.z),
                              r.surprisal_boundaries ? r.surprisal_boundaries.z : null];
 
+// what was typed where an answer for `text` has position t (null past its end)
+function typedPiece(text, res, t) {
+  const span = res.source_spans[t];
+  return span ? text.slice(span[0], span[1]) : null;
+}
+
 // (where the model read a character as unknown the typed one is shown, so it is compared too)
 function firstChange(prev, next, prevText, nextText) {
   if (!prev || prev.model !== next.model) return 0;
   const n = Math.min(prev.chars.length, next.chars.length);
-  const typed = (text, r, t) => text.slice(r.source_spans[t][0], r.source_spans[t][1]);
   let i = 0;
   while (i < n && prev.chars[i] === next.chars[i]
-         && (!next.unknown[i] || typed(prevText, prev, i) === typed(nextText, next, i))) i += 1;
+         && (!next.unknown[i] || typedPiece(prevText, prev, i) === typedPiece(nextText, next, i))) i += 1;
   const a = lookingAhead(prev), b = lookingAhead(next);
   if (a.length !== b.length) return 0;
   a.forEach((row, k) => {
@@ -122,7 +127,7 @@ function entry(name, res) {
   const z = res.layers.map((l) => boundaries(l, state.threshold));
   const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
   const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-  const typed = res.source_spans.map(([s, t]) => lens.last.text.slice(s, t));   // the text this answer is for
+  const typed = res.source_spans.map((_, t) => typedPiece(lens.last.text, res, t));   // the text this answer is for
   const hierarchy = modelOf(name) ? hierarchyOf(modelOf(name)) : null;
   return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), hierarchy, typed };
 }
@@ -265,8 +270,7 @@ function drawn({ cleared } = {}) {
 
 function showStep(t) {
   if (!shown.length || t === null) return;
-  const res = shown[0].res, span = res.source_spans[t];
-  inspector.render($("inspector"), shown, t, span ? lens.last.text.slice(span[0], span[1]) : null);
+  inspector.render($("inspector"), shown, t, typedPiece(lens.last.text, shown[0].res, t));
 }
 
 // --- the model line and the layer list ---------------------------------------------------------
