@@ -105,10 +105,10 @@ def severe_errors(driver):
 
 
 @contextmanager
-def viewport(driver, width, height, touch=False):
-    """The page as a screen of this size would show it (a phone: touch too)."""
+def viewport(driver, width, height, touch=False, ratio=1):
+    """The page as a screen of this size would show it (a phone: touch too; ratio: device pixels per CSS pixel)."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": touch})
+        "width": width, "height": height, "deviceScaleFactor": ratio, "mobile": touch})
     driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": touch, "maxTouchPoints": 5 if touch else 1})
     try:
         yield
@@ -140,14 +140,19 @@ def draw_strokes(driver, strokes):
     top-left corner; each waited for."""
     driver.find_element(By.ID, "clear").click()
     wait_for(driver, "return window.lens.last === null")
+    for k, stroke in enumerate(strokes):
+        draw_stroke(driver, stroke, pen_ups=k + 1)
+
+
+def draw_stroke(driver, stroke, pen_ups):
+    """One mouse stroke on the pad as it is, waited for until the answer holds `pen_ups` strokes."""
     pad = driver.find_element(By.ID, "pad")
     w, h = pad.size["width"], pad.size["height"]
-    for k, stroke in enumerate(strokes):
-        before = driver.execute_script("return window.lens.rendered")
-        x0, y0 = stroke[0]
-        chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
-        for x, y in stroke[1:]:
-            chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
-        chain.release().perform()
-        wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
-                         f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {k + 1}")
+    before = driver.execute_script("return window.lens.rendered")
+    x0, y0 = stroke[0]
+    chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
+    for x, y in stroke[1:]:
+        chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
+    chain.release().perform()
+    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
+                     f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {pen_ups}")

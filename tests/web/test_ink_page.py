@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import LO, draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
+from tests.web.pages import LO, draw_stroke, draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -343,6 +343,24 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
     assert not severe_errors(browser)
 
 
+def test_the_pad_draws_a_pixel_per_device_pixel_and_posts_the_same_ink_units(ink_server, browser):
+    """On a phone's screen (3 device pixels per CSS pixel) the pad's canvas holds every device pixel, so
+    the ink is sharp; what is posted stays in the pad's ink units (1200 across), as on any screen."""
+    with viewport(browser, 390, 844, touch=True, ratio=3):
+        open_ink(browser, ink_server)
+        draw_strokes(browser, LO[:1])
+        pixels, box, posted_ink, drawn = browser.execute_script("""const c = document.getElementById('pad'),
+            r = c.getBoundingClientRect(), s = window.lens.pad.strokes[0];
+            const k = c.width / 1200, [x, y] = s[0], d = c.getContext('2d').getImageData(
+                Math.round(x * k) - 3, Math.round(y * k) - 3, 7, 7).data;
+            return [[c.width, c.height], [r.width, r.height], s, d.some((v, i) => i % 4 === 3 && v > 200)]""")
+    assert abs(pixels[0] - 3 * box[0]) <= 1 and abs(pixels[1] - 3 * box[1]) <= 1, (pixels, box)
+    x0, y0 = LO[0][0]
+    assert abs(posted_ink[0][0] - x0 * 1200 / box[0]) <= 1200 / box[0], posted_ink[0]     # one CSS pixel's slack
+    assert abs(posted_ink[0][1] - y0 * 1200 / box[0]) <= 1200 / box[0], posted_ink[0]
+    assert drawn                                             # the ink is on the canvas where it was drawn
+
+
 def assert_inspector_in_the_window(browser):
     """The inspector shows a point that the detail window shows, with the cursor on it."""
     t, (a, b), n, hidden = browser.execute_script(
@@ -356,12 +374,13 @@ def test_the_page_opens_on_an_analysed_example_and_a_link_opens_on_its_own_ink(i
     res = browser.execute_script("return window.lens.last")
     assert sum(res["pen_up"]) >= 3 and "strokes" in browser.find_element(By.ID, "status").text
     assert_inspector_in_the_window(browser)
-    draw_strokes(browser, LO[:1])                            # the person's ink replaces it
-    assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1
+    draw_stroke(browser, LO[0], pen_ups=1)                   # the person's first stroke replaces it, no Clear needed
+    assert browser.execute_script("return window.lens.pad.strokes.length") == 1
     assert_inspector_in_the_window(browser)
     reopen_from_link(browser, "return window.lens.last && window.lens.last.pen_up")
     time.sleep(1)                                            # no example arrives on top of the link's ink
     assert sum(browser.execute_script("return window.lens.last.pen_up")) == 1
+    draw_stroke(browser, LO[1], pen_ups=2)                   # a link's ink is the person's: a stroke adds to it
 
 
 def test_a_second_pointer_neither_joins_nor_ends_the_stroke_being_drawn(ink_server, browser):

@@ -17,6 +17,8 @@ export class Pad {
     this.scale = 1;               // strokes from a taller pad (a shared link) are shown smaller
     this.version = 0;             // moves on with every change to the strokes: what an answer is for
     this.pointer = null;          // the one pointer drawing (a second finger or a palm is ignored)
+    this.height = canvas.height;  // in ink units (WIDTH across), from the box's aspect once sized
+    this.example = false;         // the strokes are an example: the person's first stroke replaces them
   }
 
   start() {
@@ -31,15 +33,21 @@ export class Pad {
     return this;
   }
 
-  // the canvas keeps 1200 units across and the aspect its box has (3:1, or 2:1 on a phone)
+  // the ink keeps 1200 units across and the aspect the canvas's box has (3:1, or 2:1 on a phone);
+  // the canvas holds a pixel per device pixel, so the ink stays sharp on a phone's or a laptop's screen
   size() {
     const r = this.canvas.getBoundingClientRect();
     if (!r.width) return;
     const h = Math.round((WIDTH * r.height) / r.width);
-    if (this.canvas.width !== WIDTH || this.canvas.height !== h) {
-      this.canvas.width = WIDTH;
-      this.canvas.height = h;
+    if (this.height !== h) {
+      this.height = h;
       this.fit();
+    }
+    const ratio = window.devicePixelRatio || 1;
+    const pw = Math.round(r.width * ratio), ph = Math.round(r.height * ratio);
+    if (this.canvas.width !== pw || this.canvas.height !== ph) {
+      this.canvas.width = pw;
+      this.canvas.height = ph;
     }
     this.redraw();
   }
@@ -47,24 +55,26 @@ export class Pad {
   fit() {
     let maxY = 0, maxX = 0;
     for (const s of this.strokes) for (const [x, y] of s) { maxX = Math.max(maxX, x); maxY = Math.max(maxY, y); }
-    this.scale = Math.min(1, (this.canvas.height - 4) / (maxY || 1), (this.canvas.width - 4) / (maxX || 1));
+    this.scale = Math.min(1, (this.height - 4) / (maxY || 1), (WIDTH - 4) / (maxX || 1));
   }
 
   set(strokes) {
     this.strokes = strokes;
+    this.example = false;
     this.version += 1;
     this.seg = this.cuts = null;
     this.fit();
     this.redraw();
   }
 
-  // strokes moved and scaled (the aspect kept) to fill most of the pad: an example, say
+  // an example: strokes moved and scaled (the aspect kept) to fill most of the pad, until the person writes
   fill(strokes) {
     const xs = strokes.flat().map((p) => p[0]), ys = strokes.flat().map((p) => p[1]);
     const x0 = Math.min(...xs), y0 = Math.min(...ys), w = Math.max(...xs) - x0 || 1, h = Math.max(...ys) - y0 || 1;
-    const k = Math.min((0.9 * this.canvas.width) / w, (0.7 * this.canvas.height) / h);
-    const dx = 0.05 * this.canvas.width, dy = (this.canvas.height - h * k) / 2;
+    const k = Math.min((0.9 * WIDTH) / w, (0.7 * this.height) / h);
+    const dx = 0.05 * WIDTH, dy = (this.height - h * k) / 2;
     this.set(strokes.map((st) => st.map(([x, y]) => [Math.round(dx + (x - x0) * k), Math.round(dy + (y - y0) * k)])));
+    this.example = true;
   }
 
   colour(seg, cuts) {
@@ -75,14 +85,15 @@ export class Pad {
 
   toCanvas(ev) {
     const r = this.canvas.getBoundingClientRect();
-    return [(ev.clientX - r.left) * (this.canvas.width / r.width) / this.scale,
-            (ev.clientY - r.top) * (this.canvas.height / r.height) / this.scale];
+    return [(ev.clientX - r.left) * (WIDTH / r.width) / this.scale,
+            (ev.clientY - r.top) * (this.height / r.height) / this.scale];
   }
 
   down(ev) {
     if (this.drawing || (ev.button !== undefined && ev.button > 0)) return;
     this.pointer = ev.pointerId;
     this.canvas.setPointerCapture(ev.pointerId);
+    if (this.example) this.set([]);               // the person writes on a blank pad, not into the example
     this.drawing = [this.toCanvas(ev)];
     ev.preventDefault();
   }
@@ -104,12 +115,25 @@ export class Pad {
     this.onStroke(this.strokes);
   }
 
+  // the height of the finished strokes in ink units (Infinity before the first is finished)
+  inkHeight() {
+    let lo = Infinity, hi = -Infinity;
+    for (const s of this.strokes) for (const p of s) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
+    return hi >= lo ? hi - lo : Infinity;
+  }
+
   redraw() {
     const { ctx, canvas, scale } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    // the canvas keeps its pixel size and the page scales it: a line 3 px wide on the screen, whatever the width
-    const perCss = canvas.clientWidth ? canvas.width / canvas.clientWidth : 1;
-    ctx.lineWidth = 3 * perCss; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    const pixels = canvas.width / WIDTH;         // canvas pixels per ink unit
+    ctx.setTransform(pixels, 0, 0, pixels, 0, 0);
+    // a line 3 px wide on the screen and boundary dots 9 px across, whatever the width; thinner on ink
+    // drawn small (an example fitted to a phone's pad), where they would cover the letters
+    const perCss = canvas.clientWidth ? WIDTH / canvas.clientWidth : 1;
+    const tall = this.inkHeight() * scale / perCss;                   // the finished ink's height in CSS px
+    const line = Math.min(3, Math.max(1.25, tall / 16)), dot = Math.min(4.5, Math.max(1.5, tall / 16));
+    ctx.lineWidth = line * perCss; ctx.lineCap = "round"; ctx.lineJoin = "round";
     const strokes = this.strokes.concat(this.drawing ? [this.drawing] : []);
     let k = 0;                                   // index of the point in the order posted
     for (const s of strokes) {
@@ -126,7 +150,7 @@ export class Pad {
           ctx.save();
           ctx.fillStyle = INK;
           ctx.beginPath();
-          ctx.arc(x * scale, y * scale, 4.5 * perCss, 0, 2 * Math.PI);
+          ctx.arc(x * scale, y * scale, dot * perCss, 0, 2 * Math.PI);
           ctx.fill();
           ctx.restore();
         }
