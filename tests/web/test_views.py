@@ -286,3 +286,24 @@ def test_export_is_one_composite_file(server, browser, downloads):
             width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
             made = browser.execute_script("return window.lens.exported")
             assert (width, height) == (2 * made["width"], 2 * made["height"]) and height > 800
+
+
+def test_the_step_being_inspected_stays_in_the_window_when_the_page_narrows(server, browser):
+    """Hovering a step near the window's start while it holds the text's end, then the page narrowed to a
+    phone's width (fewer steps fit, the end kept): the window moves to keep that step shown, cursor and
+    all, rather than hide it."""
+    with viewport(browser, 1400, 900):
+        open_analysed(browser, server)
+        set_text(browser, text_of(600, seed=5))
+        grid = browser.find_element(By.CSS_SELECTOR, "#zgrid .nsewdrag")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
+        width = browser.execute_script("return arguments[0].getBoundingClientRect().width", grid)
+        ActionChains(browser).move_to_element_with_offset(grid, -int(width / 2) + 30, 0).perform()   # near the left end
+        t = int(wait_for(browser, "return document.getElementById('inspector').dataset.position"))
+        a, b = browser.execute_script("const w = window.lens.strips.viewport.window(); return [w.a, w.b]")
+        assert a <= t < a + 10 and b == 600, (a, t, b)
+    with viewport(browser, 390, 844):
+        wait_for(browser, f"const w = window.lens.strips.viewport.window(); return w.b - w.a < {b - a}")
+        wait_for(browser, f"const w = window.lens.strips.viewport.window(); return w.a <= {t} && {t} < w.b && "
+                          f"!document.getElementById('cursor').hidden && document.getElementById('cursor').dataset.position === '{t}'")
+        assert browser.execute_script("return document.getElementById('inspector').dataset.position") == str(t)

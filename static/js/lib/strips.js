@@ -145,7 +145,7 @@ export class Strips {
     if (!this.results.length) return;
     const width = this.column.clientWidth;
     if (!width) return;
-    if (!this.fr || this.fr.width !== width) { this.fr = frame(width, touchDevice()); this.version += 1; }
+    if (!this.fr || this.fr.width !== width) this.reframe(width);
     this.viewport.setFrame(this.fr);
     const win = this.viewport.window(), n = this.viewport.n;
     const drawn = [];
@@ -172,6 +172,19 @@ export class Strips {
     this.onShown({ win, drawn });
     if (this.owed()) this.drawOwedSoon();
     else { this.cancelIdle(); this.onDrawn({ win }); }
+  }
+
+  // a new width (the page resized) fits another number of steps: the step being inspected, if it was
+  // shown, stays shown
+  reframe(width) {
+    const before = this.fr && this.viewport.window(), t = this.step;
+    this.fr = frame(width, touchDevice());
+    this.version += 1;
+    this.viewport.setFrame(this.fr);
+    if (!before || t === null || t < before.a || t >= before.b) return;
+    const { a, b } = this.viewport.window();
+    if (t < a) this.viewport.moveTo(t);
+    else if (t >= b) this.viewport.moveTo(t - (b - a) + 1);
   }
 
   // what is owed, when the page is idle: one strip at a time, so that a keystroke is not kept waiting
