@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -359,6 +360,30 @@ def test_the_pad_draws_a_pixel_per_device_pixel_and_posts_the_same_ink_units(ink
     assert abs(posted_ink[0][0] - x0 * 1200 / box[0]) <= 1200 / box[0], posted_ink[0]     # one CSS pixel's slack
     assert abs(posted_ink[0][1] - y0 * 1200 / box[0]) <= 1200 / box[0], posted_ink[0]
     assert drawn                                             # the ink is on the canvas where it was drawn
+
+
+def test_ink_past_the_servers_limit_is_kept_and_the_page_says_what_to_do(ink_server, browser):
+    """A stroke that takes the ink past the server's point limit (the page is given it) is not posted:
+    the page says so and how to go on, the ink stays on the pad, and Undo brings the analysis back."""
+    open_ink(browser, ink_server)
+    draw_strokes(browser, LO[:1])
+    browser.execute_script(f"document.body.dataset.maxPoints = String(window.lens.pad.strokes[0].length + {len(LO[1]) - 1})")
+    sent = browser.execute_script("return performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/ink')).length")
+    pad = browser.find_element(By.ID, "pad")
+    w, h = pad.size["width"], pad.size["height"]
+    chain = ActionChains(browser).move_to_element_with_offset(pad, LO[1][0][0] - w // 2, LO[1][0][1] - h // 2).click_and_hold()
+    for x, y in LO[1][1:]:
+        chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
+    chain.release().perform()
+    message = wait_for(browser, "const s = document.getElementById('status'); return s.textContent.includes('at most') && s.textContent")
+    assert "points" in message and "Undo" in message
+    assert browser.execute_script("return window.lens.pad.strokes.length") == 2          # the ink is kept
+    time.sleep(0.5)
+    assert browser.execute_script("return performance.getEntriesByType('resource')"
+                                  ".filter(e => e.name.endsWith('/api/ink')).length") == sent   # nothing posted
+    before = browser.execute_script("return window.lens.rendered")
+    browser.find_element(By.ID, "undo").click()
+    wait_for(browser, f"return window.lens.rendered > {before} && document.getElementById('status').textContent.includes(' in 1 stroke ')")
 
 
 def assert_inspector_in_the_window(browser):

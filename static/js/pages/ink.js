@@ -36,8 +36,23 @@ function ask() {
     clearViews();
     return;
   }
+  const over = overLimit(pad.strokes);
+  if (over) {                                   // kept on the pad, not posted: the server would refuse it
+    live.want("", null);
+    status(over, true);
+    return;
+  }
   const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model, compare: comparing() };
   live.want(JSON.stringify([input.model, input.compare, pad.version]), input);
+}
+
+// the server's limits, which the page is given: what to do when the ink is past one ("" when it is not)
+function overLimit(strokes) {
+  const { maxPoints, maxStrokes } = document.body.dataset;
+  const points = strokes.reduce((n, s) => n + s.length, 0);
+  if (strokes.length > Number(maxStrokes)) return `${strokes.length} strokes: this server reads at most ${maxStrokes}. Undo a stroke, or Clear.`;
+  if (points > Number(maxPoints)) return `${points} points: this server reads at most ${maxPoints}. Undo a stroke, or Clear.`;
+  return "";
 }
 
 // the LSTM whose NLL is drawn beside the main model's ("" for none)
@@ -59,7 +74,7 @@ function answered({ res, other, ms, strokes }) {
   lens.last = res;
   lens.compare = other;
   draw();
-  status(`${res.points.length} points in ${strokes} strokes · ${ms.toFixed(0)} ms`
+  status(`${res.points.length} points in ${strokes} stroke${strokes === 1 ? "" : "s"} · ${ms.toFixed(0)} ms`
     + (other ? ` · compared with ${other.model}` : ""));
 }
 
