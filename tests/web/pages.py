@@ -146,13 +146,18 @@ def draw_strokes(driver, strokes):
 
 def draw_stroke(driver, stroke, pen_ups):
     """One mouse stroke on the pad as it is, waited for until the answer holds `pen_ups` strokes."""
+    before = driver.execute_script("return window.lens.rendered")
+    stroke_on_pad(driver, stroke)
+    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
+                     f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {pen_ups}")
+
+
+def stroke_on_pad(driver, stroke):
+    """One mouse stroke on the pad, offsets from its top-left corner; nothing waited for."""
     pad = driver.find_element(By.ID, "pad")
     w, h = pad.size["width"], pad.size["height"]
-    before = driver.execute_script("return window.lens.rendered")
     x0, y0 = stroke[0]
     chain = ActionChains(driver).move_to_element_with_offset(pad, x0 - w // 2, y0 - h // 2).click_and_hold()
     for x, y in stroke[1:]:
         chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
     chain.release().perform()
-    wait_for(driver, f"return window.lens.rendered > {before} && window.lens.last && window.lens.last.pen_up && "
-                     f"window.lens.last.pen_up.reduce((a, b) => a + b, 0) === {pen_ups}")

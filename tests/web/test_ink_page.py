@@ -12,12 +12,12 @@ import time
 
 import httpx
 import pytest
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import LO, draw_stroke, draw_strokes, full_screenshot, reopen_from_link, set_threshold, severe_errors, viewport, wait_for
+from tests.web.pages import (LO, draw_stroke, draw_strokes, full_screenshot, reopen_from_link, set_threshold,
+                             severe_errors, stroke_on_pad, viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -369,12 +369,7 @@ def test_ink_past_the_servers_limit_is_kept_and_the_page_says_what_to_do(ink_ser
     draw_strokes(browser, LO[:1])
     browser.execute_script(f"document.body.dataset.maxPoints = String(window.lens.pad.strokes[0].length + {len(LO[1]) - 1})")
     sent = browser.execute_script("return performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/ink')).length")
-    pad = browser.find_element(By.ID, "pad")
-    w, h = pad.size["width"], pad.size["height"]
-    chain = ActionChains(browser).move_to_element_with_offset(pad, LO[1][0][0] - w // 2, LO[1][0][1] - h // 2).click_and_hold()
-    for x, y in LO[1][1:]:
-        chain = chain.move_to_element_with_offset(pad, x - w // 2, y - h // 2)
-    chain.release().perform()
+    stroke_on_pad(browser, LO[1])
     message = wait_for(browser, "const s = document.getElementById('status'); return s.textContent.includes('at most') && s.textContent")
     assert "points" in message and "Undo" in message
     assert browser.execute_script("return window.lens.pad.strokes.length") == 2          # the ink is kept
