@@ -263,8 +263,8 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     browser.save_screenshot(str(artifacts / "bundled-text-page.png"))
     # the ink page says what its checkpoint measured, and which layer is no better than random
     browser.get(bundled + "/ink")
-    wait_for(browser, "return document.querySelectorAll('#model-info p').length > 1")
-    metrics = browser.find_element(By.ID, "model-info").text
+    wait_for(browser, "return document.querySelectorAll('#model-figures p').length > 1")
+    metrics = browser.execute_script("return document.getElementById('model-figures').textContent")
     recorded = json.loads((ROOT / "checkpoints" / "iam-3x128" / "config.json").read_text())["metrics"]["valid"]
     assert f"{recorded['loglik_per_sequence']:.1f} nats" in metrics and "graves2013" in metrics
     assert "Layer 2 is about as good as random" in metrics and "fire at every pen-up" in metrics

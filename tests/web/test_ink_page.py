@@ -89,7 +89,7 @@ def open_ink(driver, url):
     """The ink page as it opens: its model described and its opening example analysed and drawn."""
     driver.get(url + "/ink")
     wait_for(driver, "return document.getElementById('model').options.length > 0 && "
-                     "document.querySelectorAll('#model-info p').length > 0 && "
+                     "document.querySelectorAll('#model-figures p').length > 0 && "
                      "window.lens.last && window.lens.last.layers && document.querySelector('#fig-penup .main-svg')")
 
 
@@ -180,8 +180,17 @@ def test_figure5_cuts_the_ink_by_pen_ups_and_by_the_chosen_layer(ink_server, bro
 def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser):
     open_ink(browser, ink_server)
     lines = browser.execute_script(
-        "return [...document.querySelectorAll('#model-info p')].map(p => [p.dataset.kind, p.textContent, p.className])")
+        "return [...document.querySelectorAll('#model-figures p')].map(p => [p.dataset.kind, p.textContent, p.className])")
     kinds = {k: (t, c) for k, t, c in lines}
+    # shown first: one short paragraph of what each sentence leads with; the figures are folded beneath it
+    summary = browser.find_element(By.ID, "model-info").text
+    assert summary == ("toy-ink: validation log-likelihood 612.4 nats per line. Layer 1 marks character ends inside strokes, "
+                       "and is about as good as random at pen-ups. Pen-ups are part of the input: “fire at every pen-up” "
+                       "finds every one."), summary
+    figures = browser.find_element(By.CSS_SELECTOR, "details.figures")
+    assert figures.get_attribute("open") is None and not browser.find_element(By.ID, "model-figures").is_displayed()
+    figures.find_element(By.TAG_NAME, "summary").click()
+    assert browser.find_element(By.ID, "model-figures").is_displayed()
     assert "validation log-likelihood 612.4 nats per line over 40 validation lines" in kinds["loglik"][0]
     assert "graves2013" in kinds["loglik"][0] and "-2.26 nats per point" in kinds["loglik"][0]
     layer, warn = kinds["layer"]
@@ -294,7 +303,8 @@ def test_the_lstm_as_the_main_model_says_it_has_no_boundary_detector(ink_server,
     info = browser.find_element(By.ID, "model-info").text
     assert "toy-lstm is a plain LSTM" in info and "it has no boundary detector" in info
     assert "598.1 nats per line" in info
-    assert "The model's own surprisal, as a segmenter" in info and "A layer that segments" not in info   # it has none
+    figures = browser.execute_script("return document.getElementById('model-figures').textContent")
+    assert "The model's own surprisal, as a segmenter" in figures and "A layer that segments" not in figures   # it has none
     layer = browser.find_element(By.ID, "layer")
     assert not layer.is_enabled() and "no boundary detector" in layer.text
     assert not browser.find_element(By.ID, "compare-label").is_displayed()     # nothing else to compare its NLL with
@@ -342,6 +352,18 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
         assert fig["penup"]["size"][0] >= page - 60
         full_screenshot(browser, artifacts / "ink-figure5-390.png", 390, 844)
     assert not severe_errors(browser)
+
+
+def test_on_a_phone_the_first_view_follows_the_pad_and_a_short_summary(ink_server, browser):
+    """At 390 x 844 the model's figures (five paragraphs here) are folded under their summary, so the
+    first view starts within a third of a screen below the first one; opened, they push it down."""
+    top = "return document.getElementById('trajectory').getBoundingClientRect().top + scrollY"
+    with viewport(browser, 390, 844, touch=True):
+        open_ink(browser, ink_server)
+        folded = browser.execute_script(top)
+        assert folded < 1.3 * 844, folded
+        browser.find_element(By.CSS_SELECTOR, "details.figures summary").click()
+        assert browser.execute_script(top) > folded + 300
 
 
 def test_the_pad_draws_a_pixel_per_device_pixel_and_posts_the_same_ink_units(ink_server, browser):

@@ -278,8 +278,8 @@ function exactLayer(l, tolerance) {
   // issue 16's test of a decided detector: under 20% of points with z~ within 0.05 of 0.5
   const undecided = l.undecided == null ? "" : ` Its z~ is within 0.05 of 0.5 on ${pct(l.undecided)} of the validation points`
     + (l.undecided < 0.2 ? " (decided)." : " (undecided).");
-  return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.${undecided}`, warn: random, layer: l.layer,
-           verdict: { char: cv, penup: uv } };
+  return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.${undecided}`, lead, warn: random,
+           layer: l.layer, verdict: { char: cv, penup: uv } };
 }
 
 // A layer scored the older way (no random F1 recorded): random firing at a layer's rate r catches a
@@ -299,7 +299,9 @@ function estimatedLayer(l) {
       + `${key === "penup" ? "pen lifts" : "character ends"}`);
   }
   const verdict = random ? " That is about as random: its boundaries say little about the ink." : "";
-  return { text: `Layer ${l.layer} fires on ${pct(l.boundary_rate)} of points; ${parts.join("; ")}.${verdict}`, warn: random,
+  const lead = random ? `Layer ${l.layer} is about as good as random: its boundaries say little about the ink`
+    : `Layer ${l.layer} catches more than random firing at its rate would`;
+  return { text: `Layer ${l.layer} fires on ${pct(l.boundary_rate)} of points; ${parts.join("; ")}.${verdict}`, lead, warn: random,
            layer: l.layer };
 }
 
@@ -328,8 +330,9 @@ const PROTOCOL = {
   graves2013: "offsets standardised with the training set's statistics",
 };
 
-// The ink checkpoint's metrics in words: [{text, warn, kind}], the first the model and its
-// log-likelihood, then one per detector layer, then the pen-up rule.
+// The ink checkpoint's metrics in words: [{text, lead, warn, kind}], the first the model and its
+// log-likelihood, then one per detector layer, then the pen-up rule and the surprisal baseline;
+// `lead`, the text's first clause (none for the surprisal), goes into the summary.
 export function inkModelSentences(m) {
   const metrics = m.metrics || {};
   const valid = metrics.valid || {};
@@ -337,32 +340,49 @@ export function inkModelSentences(m) {
   const out = [];
   const data = (m.training || {}).data ? `; trained on ${m.training.data}` : "";
   if (isLstm(m)) {
+    const lead = `${m.name} is a plain LSTM, the baseline for the HM-LSTMs: it has no boundary detector`;
     out.push({ kind: "arch", text: `${m.name} is a plain LSTM (${m.layers} layers of ${m.hidden_sizes.join("/")} units), `
       + "the baseline for the HM-LSTMs: it has no boundary detector, so there are no boundaries to show, only its NLL per "
-      + "point and its traces.", warn: false });
+      + "point and its traces.", lead, warn: false });
   }
   const protocol = valid.protocol || (m.normalisation || {}).protocol;
   if (ll != null) {
     const how = [];
     if (protocol) how.push(`${protocol}: ${PROTOCOL[protocol] || protocol}`);
     if (valid.jacobian_nats_per_point != null) how.push(`the Jacobian to whiteboard units, ${valid.jacobian_nats_per_point.toFixed(2)} nats per point, stated, not added`);
-    out.push({ kind: "loglik", text: `${m.name}: validation log-likelihood ${ll.toFixed(1)} nats per line`
+    const lead = `${m.name}: validation log-likelihood ${ll.toFixed(1)} nats per line`;
+    out.push({ kind: "loglik", text: lead
       + (valid.sequences ? ` over ${valid.sequences.toLocaleString("en")} validation lines` : "")
-      + (how.length ? ` (${how.join("; ")})` : "") + `${data}.`, warn: false });
+      + (how.length ? ` (${how.join("; ")})` : "") + `${data}.`, lead, warn: false });
   } else if (metrics.stop_loglik_per_sequence != null) {
-    out.push({ kind: "loglik", text: `${m.name}: not evaluated on the validation lines yet; log-likelihood `
-      + `${metrics.stop_loglik_per_sequence.toFixed(1)} nats per line on the early-stopping slice of the training lines${data}.`, warn: false });
+    const lead = `${m.name}: not evaluated on the validation lines yet`;
+    out.push({ kind: "loglik", text: `${lead}; log-likelihood `
+      + `${metrics.stop_loglik_per_sequence.toFixed(1)} nats per line on the early-stopping slice of the training lines${data}.`,
+      lead, warn: false });
   }
   const tolerance = valid.char_tolerance_points ?? 2;
   for (const l of valid.layers || []) {
     const exact = l.penup_random_f1 !== undefined || l.char_random_f1 !== undefined;
     out.push({ kind: "layer", ...(exact ? exactLayer(l, tolerance) : estimatedLayer(l)) });
   }
-  if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) out.push({ kind: "rule", text: penupRule(m), warn: false });
+  if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) {
+    out.push({ kind: "rule", text: penupRule(m), lead: "Pen-ups are part of the input: “fire at every pen-up” finds every one",
+               warn: false });
+  }
   const surprisal = inkSurprisal(m);
   if (surprisal) out.push({ kind: "surprisal", text: surprisal, warn: false });
-  if (!out.length) out.push({ kind: "none", text: `${m.name}: no metrics were measured for this checkpoint.`, warn: false });
+  if (!out.length) {
+    const text = `${m.name}: no metrics were measured for this checkpoint`;
+    out.push({ kind: "none", text: `${text}.`, lead: text, warn: false });
+  }
   return out;
+}
+
+// The sentences' leads, one short paragraph: what the page shows first, the figures folded below it
+// (on a phone the whole set is more than a screen).
+export function inkSummary(sentences) {
+  const leads = sentences.map((s) => s.lead).filter(Boolean);
+  return leads.length ? `${leads.join(". ")}.` : "";
 }
 
 // A layer whose z~ hardly moves on this ink decides its boundaries by noise around the threshold:

@@ -5,7 +5,7 @@
 // NLL per point: the same strokes go to it too and its NLL is a second line in the NLL strip.
 import { analyse, inkExample, loadModels } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
-import { flatLayerNotes, inkModelSentences, isLstm, nllCaption } from "../lib/describe.js";
+import { flatLayerNotes, inkModelSentences, inkSummary, isLstm, nllCaption } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
 import { $, busy, status, touchDevice } from "../lib/page.js";
@@ -198,7 +198,9 @@ function showStep(t) {
 function describe() {
   const m = current();
   if (!m) return;
-  $("model-info").replaceChildren(...inkModelSentences(m).map((s) => {
+  const sentences = inkModelSentences(m);
+  $("model-info").textContent = inkSummary(sentences);
+  $("model-figures").replaceChildren(...sentences.map((s) => {
     const p = document.createElement("p");
     p.textContent = s.text;
     p.dataset.kind = s.kind;
@@ -256,7 +258,7 @@ async function showExample(unless = () => false) {
 function exportParts() {
   strips.drawAll();
   const parts = [{ title: `HM-LSTM Boundary Lens · handwriting · ${state.model}`,
-                   lines: [...$("model-info").querySelectorAll("p")].map((p) => p.textContent) }];
+                   lines: [...$("model-figures").querySelectorAll("p")].map((p) => p.textContent) }];
   if (shown.length) {
     parts.push({ title: shown[0].z(state.layer) ? `The ink, coloured by layer ${state.layer + 1}'s segments`
       : "The ink, coloured by its pen-ups", plot: $("trajectory") });
