@@ -228,6 +228,7 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     assert blank
     assert browser.execute_script("return !document.getElementById('zgrid').data && "
                                   "!document.getElementById('trajectory').data && document.getElementById('export-png').disabled")
+    assert not browser.find_element(By.ID, "undo").is_enabled() and not browser.find_element(By.ID, "clear").is_enabled()
 
 
 def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifacts):

@@ -350,6 +350,8 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
         fig = figure(browser)
         assert fig["penup"]["range"] == fig["layer"]["range"] and fig["penup"]["size"] == fig["layer"]["size"]
         assert fig["penup"]["size"][0] >= page - 60
+        # each plot as wide as its panel inside the border, no pixel cut off
+        assert fig["penup"]["size"][0] == browser.execute_script("return document.getElementById('fig-penup').clientWidth")
         full_screenshot(browser, artifacts / "ink-figure5-390.png", 390, 844)
     assert not severe_errors(browser)
 
@@ -364,6 +366,18 @@ def test_on_a_phone_the_first_view_follows_the_pad_and_a_short_summary(ink_serve
         assert folded < 1.3 * 844, folded
         browser.find_element(By.CSS_SELECTOR, "details.figures summary").click()
         assert browser.execute_script(top) > folded + 300
+
+
+def test_on_a_short_wide_screen_the_pad_leaves_room_for_the_first_view(ink_server, browser):
+    """At 1400 x 757 (a laptop) a 3:1 pad would be 450 px tall and the first view would start below the
+    screen: the pad is held to 42% of the screen's height, wider than 3:1, and the view starts on it."""
+    with viewport(browser, 1400, 757):
+        open_ink(browser, ink_server)
+        pad, view = browser.execute_script("return ['pad', 'trajectory'].map(id => document.getElementById(id)"
+                                           ".getBoundingClientRect()).map(r => [r.width, r.height, r.top + scrollY])")
+        assert pad[1] <= 0.42 * 757 + 1 and pad[0] / pad[1] > 3.5, pad
+        assert view[2] < 757 - 50, view
+        assert browser.execute_script("return window.lens.pad.height") == round(1200 * pad[1] / pad[0])
 
 
 def test_the_pad_draws_a_pixel_per_device_pixel_and_posts_the_same_ink_units(ink_server, browser):

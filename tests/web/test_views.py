@@ -172,6 +172,35 @@ def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, firs
     assert browser.execute_script("return getComputedStyle(document.querySelector('.mouse-only')).display") != "none"
 
 
+def test_the_explainer_is_open_only_where_the_text_box_still_shows(server, browser):
+    """The explainer opens for a newcomer where the text box stays on the first screen beside it, closes
+    where it would push the box below (a laptop's short screen, a phone, a window narrowed to one), and once
+    the person opens or closes it, it stays as they left it."""
+    state = ("const box = document.getElementById('text').getBoundingClientRect();"
+             "return [document.getElementById('explainer').open, box.bottom + scrollY <= innerHeight]")
+    with viewport(browser, 1400, 1000):
+        open_analysed(browser, server)
+        assert browser.execute_script(state) == [True, True]
+    with viewport(browser, 1000, 757):
+        open_analysed(browser, server)
+        assert browser.execute_script(state) == [False, True]
+    with viewport(browser, 1400, 1000):
+        open_analysed(browser, server)
+        for width, height, expected in ((390, 844, [False, True]), (1400, 1000, [True, True])):
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            wait_for(browser, f"return innerWidth === {width}")
+            time.sleep(0.3)
+            assert browser.execute_script(state) == expected, width
+        browser.find_element(By.CSS_SELECTOR, "#explainer summary").click()      # the person closes it
+        for width, height in ((1000, 757), (1400, 1000)):
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            wait_for(browser, f"return innerWidth === {width}")
+            time.sleep(0.3)
+        assert browser.execute_script(state)[0] is False
+
+
 def test_a_keystroke_waits_only_for_the_views_on_screen(server, browser):
     """A strip far below the screen is not drawn with the keystroke: it keeps its height (nothing
     moves), and is drawn as soon as it scrolls into view, or when the page is idle."""

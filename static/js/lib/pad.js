@@ -33,7 +33,7 @@ export class Pad {
     return this;
   }
 
-  // the ink keeps 1200 units across and the aspect the canvas's box has (3:1, or 2:1 on a phone);
+  // the ink keeps 1200 units across and the aspect the canvas's box has (3:1, 2:1 on a phone, wider on a short screen);
   // the canvas holds a pixel per device pixel, so the ink stays sharp on a phone's or a laptop's screen
   size() {
     const r = this.canvas.getBoundingClientRect();

@@ -31,6 +31,7 @@ let models = [], pad, strips, live, cursor, shown = [];
 // --- asking ------------------------------------------------------------------------------------
 function ask() {
   saveHash();
+  padButtons();
   if (!pad.strokes.length) {
     live.want("", null);
     clearViews();
@@ -44,6 +45,11 @@ function ask() {
   }
   const input = { strokes: pad.strokes.map((s) => s.slice()), model: state.model, compare: comparing() };
   live.want(JSON.stringify([input.model, input.compare, pad.version]), input);
+}
+
+// nothing to undo or clear on an empty pad
+function padButtons() {
+  $("undo").disabled = $("clear").disabled = !pad.strokes.length;
 }
 
 // the server's limits, which the page is given: what to do when the ink is past one ("" when it is not)
@@ -111,10 +117,13 @@ function drawTrajectory() {
 }
 
 // Figure 5: pen-ups beside the chosen layer's segments, the same box and size for both
+// the width inside a Figure-5 panel's border (both panels have the same)
+const figureWidth = () => $("fig-penup").clientWidth;
+
 function drawFigure() {
   const res = lens.last;
   if (!res || !shown.length) return;
-  const width = Math.min($("fig-penup-box").clientWidth, $("fig-layer-box").clientWidth);
+  const width = figureWidth();
   if (!width) return;
   const b = figure5.box(res.points), narrow = width < 420, height = figure5.heightFor(b, width, narrow);
   const strokes = res.points.length ? res.points.at(-1)[2] + 1 : 0;
@@ -296,8 +305,7 @@ export async function start() {
     cancelAnimationFrame(resized);
     resized = requestAnimationFrame(() => {
       if ($("trajectory").layout && $("trajectory").layout.width !== $("trajectory-area").clientWidth) drawTrajectory();
-      const fig = Math.min($("fig-penup-box").clientWidth, $("fig-layer-box").clientWidth);
-      if ($("fig-penup").layout && $("fig-penup").layout.width !== fig) drawFigure();
+      if ($("fig-penup").layout && $("fig-penup").layout.width !== figureWidth()) drawFigure();
     });
   });
   for (const id of ["trajectory-area", "fig-penup-box", "fig-layer-box"]) observer.observe($(id));
@@ -333,6 +341,7 @@ export async function start() {
   bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));
   inspector.clear($("inspector"), HINT);
   exportable(false);
+  padButtons();
   if (pad.strokes.length) ask(); else clearViews();
   if (!linked) showExample(() => touched);           // a newcomer lands on an analysed example
 }

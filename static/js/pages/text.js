@@ -388,9 +388,24 @@ function exportParts() {
 }
 
 // --- start ---------------------------------------------------------------------------------------
+// The explainer is open for a newcomer where the text box still shows on the first screen beside it
+// (on a phone, or a laptop's short screen, it would push the box below), closed elsewhere; once the
+// person opens or closes it, it stays as they left it. Checked again when the page's width changes.
+function fitExplainer() {
+  const explainer = $("explainer");
+  if (explainer.dataset.chosen) return;
+  explainer.open = true;
+  explainer.open = $("text").getBoundingClientRect().bottom + scrollY <= innerHeight;
+}
+
 export async function start() {
-  // on a phone the explainer would fill the first screen: it opens on a tap, the text box shows at once
-  if (matchMedia("(max-width: 640px)").matches) $("explainer").open = false;
+  fitExplainer();
+  $("explainer").querySelector("summary").addEventListener("click", () => { $("explainer").dataset.chosen = "yes"; });
+  let width = innerWidth;
+  addEventListener("resize", () => {          // not on height alone: a phone's bars change it as the page scrolls
+    if (innerWidth !== width) fitExplainer();
+    width = innerWidth;
+  });
   strips = new Strips({
     column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
     brush: new Brush($("brush"), (a) => strips.moveTo(a)),
@@ -431,6 +446,7 @@ export async function start() {
   $("model").value = state.model;
   $("text").value = state.text;
   describe();                                        // fills the compare menu too
+  fitExplainer();                                    // with the model's lines above the text box
   bindThreshold(state.threshold, (v) => {
     state.threshold = v;
     saveHash();
