@@ -327,14 +327,19 @@ def parse_args(argv=None):
     return args, p
 
 
-def main(argv=None):
-    args, parser = parse_args(argv)
+def open_checkpoint(args, prog: str):
+    """A command's --checkpoint (with its --threads set first), or an exit with one line saying what is wrong."""
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model, config = load_checkpoint(args.checkpoint)
+        return load_checkpoint(args.checkpoint)
     except CheckpointError as e:
-        sys.exit(f"model.evaluate: {e}")
+        sys.exit(f"{prog}: {e}")
+
+
+def main(argv=None):
+    args, parser = parse_args(argv)
+    model, config = open_checkpoint(args, "model.evaluate")
     t0 = time.time()
     if model.cfg.task == "ink":
         if args.text_file:

@@ -220,7 +220,15 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
           boundary_rate: 0.07, penup: { precision: 0.02, recall: 0.04, f1: 0.03 }, penup_random_f1: 0.05,
           penup_tolerant: { precision: 0.6, recall: 1.0, f1: 0.75 }, penup_random_f1_tolerant: 0.23,
           char_boundary: { precision: 0.1, recall: 0.2, f1: 0.13 }, char_random_f1: 0.2 }] } } });
+        const cell = (f1, r) => ({ char_boundary: { f1 }, char_random_f1: r });
+        const probe = { ink_window: cell(0.34, 0.17), states: cell(0.6, 0.17),
+                        layers: [{ layer: 1, ...cell(0.56, 0.17) }, { layer: 2, ...cell(0.31, 0.19) }] };
+        const probed = d.inkModelSentences({ ...base, metrics: { valid: { loglik_per_sequence: 1 }, probe } });
+        const lstmProbed = d.inkModelSentences({ ...base, detectors: [false, false], training: {},
+                                                 metrics: { valid: { loglik_per_sequence: 1 }, probe } });
         done({ random: random.filter((s) => s.kind === 'layer'), old: old.filter((s) => s.kind === 'layer'),
+               probe: probed.find((s) => s.kind === 'probe'), summary: d.inkSummary(probed),
+               lstmProbe: lstmProbed.find((s) => s.kind === 'probe'), lstmSummary: d.inkSummary(lstmProbed),
                landing: landing.filter((s) => s.kind === 'layer'),
                lstm: d.isLstm({ detectors: [false, false], training: {} }), hm: d.isLstm(base) });
       });""")
@@ -231,6 +239,13 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert said["landing"][0]["text"].startswith(
         "Layer 1 fires at pen-ups, and is about as good as random at character ends inside strokes.")
     assert not said["landing"][0]["warn"]
+    # the labelled read-out (model.probe): the layer whose state holds character ends best, beside the ink alone
+    assert said["probe"]["text"].startswith("A linear read-out trained with labels (a ceiling, not a baseline")
+    assert "in layer 1's state: F1 0.56, where random firing at its rate scores 0.17 (3.3 times)" in said["probe"]["text"]
+    assert "without a model, 2.0 times" in said["probe"]["text"]
+    assert said["summary"].endswith("The model's states hold character ends inside strokes all the same: a read-out "
+                                    "trained with labels finds them in layer 1's at 3.3 times random.")
+    assert "no detector to mark them" in said["lstmProbe"]["text"] and "read-out" not in said["lstmSummary"]
 
 
 def test_a_layer_whose_z_soft_hardly_moves_is_called_out(ink_server, browser):

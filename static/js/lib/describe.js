@@ -326,6 +326,26 @@ function inkSurprisal(m) {
     + (isLstm(m) ? "" : " A layer that segments should beat both.");
 }
 
+// model.probe: a read-out trained with labels, on the layer whose state holds character ends best
+function inkProbe(m) {
+  const probe = ((m || {}).metrics || {}).probe;
+  if (!probe || !(probe.layers || []).length) return null;
+  const times = (s) => s.char_boundary.f1 / s.char_random_f1;
+  const best = probe.layers.reduce((a, b) => (times(b) > times(a) ? b : a));
+  // in the summary beside the detectors' scores (an LSTM has none)
+  const lead = isLstm(m) ? "" : "The model's states hold character ends inside strokes all the same: a read-out trained "
+    + `with labels finds them in layer ${best.layer}'s at ${times(best).toFixed(1)} times random`;
+  return {
+    kind: "probe", lead, warn: false,
+    text: `A linear read-out trained with labels (a ceiling, not a baseline: the model's detectors learn without labels) `
+      + `finds character ends inside strokes of synthetic cursive in layer ${best.layer}'s state: F1 ${f2(best.char_boundary.f1)}, `
+      + `where random firing at its rate scores ${f2(best.char_random_f1)} (${times(best).toFixed(1)} times); in the pen's `
+      + `last points alone, without a model, ${times(probe.ink_window).toFixed(1)} times. `
+      + (isLstm(m) ? "A plain LSTM has no detector to mark them."
+        : "A detector that marked them would score near that."),
+  };
+}
+
 const PROTOCOL = {
   graves2013: "offsets standardised with the training set's statistics",
 };
@@ -371,6 +391,8 @@ export function inkModelSentences(m) {
   }
   const surprisal = inkSurprisal(m);
   if (surprisal) out.push({ kind: "surprisal", text: surprisal, warn: false });
+  const probe = inkProbe(m);
+  if (probe) out.push(probe);
   if (!out.length) {
     const text = `${m.name}: no metrics were measured for this checkpoint`;
     out.push({ kind: "none", text: `${text}.`, lead: text, warn: false });
