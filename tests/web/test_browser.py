@@ -15,8 +15,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.helpers import ROOT
-from tests.web.pages import (LO, SETTLED, api, clear_text, draw_strokes, open_analysed, open_page, plotted_rows,
-                             reopen_from_link, set_threshold, severe_errors, type_text, wait_drawn, wait_for)
+from tests.web.pages import (LO, SETTLED, api, clear_text, draw_stroke, draw_strokes, open_analysed, open_page,
+                             plotted_rows, reopen_from_link, set_threshold, severe_errors, type_text, wait_drawn,
+                             wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -229,6 +230,11 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     assert browser.execute_script("return !document.getElementById('zgrid').data && "
                                   "!document.getElementById('trajectory').data && document.getElementById('export-png').disabled")
     assert not browser.find_element(By.ID, "undo").is_enabled() and not browser.find_element(By.ID, "clear").is_enabled()
+    assert not browser.find_element(By.CSS_SELECTOR, ".ink-workspace").is_displayed()     # no empty panels
+    draw_stroke(browser, [(100, 60), (140, 90), (180, 70)], pen_ups=1)                   # they come back drawn
+    assert browser.find_element(By.CSS_SELECTOR, ".ink-workspace").is_displayed()
+    assert browser.execute_script("return document.getElementById('trajectory').layout.width") == \
+        browser.execute_script("return document.getElementById('trajectory-area').clientWidth")
 
 
 def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifacts):

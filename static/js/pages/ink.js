@@ -32,9 +32,10 @@ let models = [], pad, strips, live, cursor, shown = [];
 function ask() {
   saveHash();
   padButtons();
-  if (!pad.strokes.length) {
+  if (!pad.strokes.length) {                   // emptied by the person: no empty panels under the pad
     live.want("", null);
     clearViews();
+    workspace().hidden = true;
     return;
   }
   const over = overLimit(pad.strokes);
@@ -85,9 +86,12 @@ function answered({ res, other, ms, strokes }) {
 }
 
 // --- drawing -------------------------------------------------------------------------------------
+const workspace = () => document.querySelector(".ink-workspace");
+
 function draw() {
   const res = lens.last;
   if (!res || !res.layers) return;
+  workspace().hidden = false;                    // before drawing: the views take their widths from it
   const z = res.layers.map((l) => boundaries(l, state.threshold));
   const other = lens.compare && lens.compare.points.length === res.points.length ? lens.compare : null;
   shown = [{ name: state.model, res, z: (i) => z[i], compare: other ? { name: other.model, nll: other.nll } : null }];
