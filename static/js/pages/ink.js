@@ -120,10 +120,10 @@ function drawTrajectory() {
   follow($("trajectory"));
 }
 
-// Figure 5: pen-ups beside the chosen layer's segments, the same box and size for both
 // the width inside a Figure-5 panel's border (both panels have the same)
 const figureWidth = () => $("fig-penup").clientWidth;
 
+// Figure 5: pen-ups beside the chosen layer's segments, the same box and size for both
 function drawFigure() {
   const res = lens.last;
   if (!res || !shown.length) return;
