@@ -276,7 +276,7 @@ def test_the_bundled_default_checkpoint_explains_itself(bundled, browser, artifa
     assert f"{recorded['loglik_per_sequence']:.1f} nats" in metrics and "graves2013" in metrics
     assert "Layer 2 is about as good as random" in metrics and "fire at every pen-up" in metrics
     undecided = round(100 * recorded["layers"][0]["undecided"])
-    assert f"on {undecided}% of the validation points (" in metrics
+    assert f"undecided (within 0.05 of 0.5) on {undecided}% of the validation points: a decided detector" in metrics
     # and on ink, a layer whose z~ hardly moves is called out next to its plots
     browser.find_element(By.ID, "example").click()
     wait_for(browser, "return window.lens.last && window.lens.last.layers && document.querySelector('#soft .main-svg') && " + SETTLED)

@@ -185,8 +185,8 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     # shown first: one short paragraph of what each sentence leads with; the figures are folded beneath it
     summary = browser.find_element(By.ID, "model-info").text
     assert summary == ("toy-ink: validation log-likelihood 612.4 nats per line. Layer 1 marks character ends inside strokes, "
-                       "and is about as good as random at pen-ups. Pen-ups are part of the input: “fire at every pen-up” "
-                       "finds every one."), summary
+                       "and is about as good as random at pen-ups. Pen-ups are part of the input, so marking them is no "
+                       "discovery: “fire at every pen-up” finds every one."), summary
     figures = browser.find_element(By.CSS_SELECTOR, "details.figures")
     assert figures.get_attribute("open") is None and not browser.find_element(By.ID, "model-figures").is_displayed()
     figures.find_element(By.TAG_NAME, "summary").click()
@@ -198,14 +198,15 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert "character-end F1 0.75 within 2 points" in layer and "random firing at its rate scores 0.41" in layer
     assert "pen-up F1 0.09 on the pen-up itself and 0.17 within 2 points (precision 10%, recall 50%)" in layer
     assert "scores 0.09 and 0.16" in layer                     # random F1s at its rate, 0.086 and 0.16
-    assert layer.endswith("Its z~ is within 0.05 of 0.5 on 10% of the validation points (decided).")
+    assert layer.endswith("Its z~ is undecided (within 0.05 of 0.5) on 10% of the validation points: a decided detector "
+                          "by the test of under 20%.")
     assert warn == ""
     rule = kinds["rule"][0]
     assert "Pen-ups are part of the input" in rule and "“fire at every pen-up” is the trivial rule" in rule
     assert "perfect on pen-ups (F1 1.00)" in rule and "nothing inside strokes" in rule
     surprisal = kinds["surprisal"][0]
     assert "surprises it by more than 5.6 nats" in surprisal and "fires on 9% of the points inside strokes of synthetic cursive" in surprisal
-    assert "character-end F1 0.24, where random firing at its rate scores 0.19. A layer that segments should beat both." in surprisal
+    assert "character-end F1 0.24, where random firing at its rate scores 0.19 (1.26 times). A layer that segments should beat both." in surprisal
     # the wording itself, on figures that say other things: a layer no better than random either way,
     # and an older checkpoint without random F1s (the estimate from its rate)
     said = browser.execute_async_script("""const done = arguments[arguments.length - 1];
@@ -237,14 +238,14 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert said["lstm"] and not said["hm"]
     # a layer that fires as the pen lands, a point after each pen-up: judged within the tolerance
     assert said["landing"][0]["text"].startswith(
-        "Layer 1 fires at pen-ups, and is about as good as random at character ends inside strokes.")
+        "Layer 1 fires where the pen lifts or lands, and is about as good as random at character ends inside strokes.")
     assert not said["landing"][0]["warn"]
     # the labelled read-out (model.probe): the layer whose state holds character ends best, beside the ink alone
     assert said["probe"]["text"].startswith("A linear read-out trained with labels (a ceiling, not a baseline")
     assert "in layer 1's state: F1 0.56, where random firing at its rate scores 0.17 (3.3 times)" in said["probe"]["text"]
     assert "without a model, 2.0 times" in said["probe"]["text"]
     assert said["summary"].endswith("The model's states hold character ends inside strokes all the same: a read-out "
-                                    "trained with labels finds them in layer 1's at 3.3 times random.")
+                                    "trained with labels finds them in layer 1's state at 3.3 times random.")
     assert "no detector to mark them" in said["lstmProbe"]["text"] and "read-out" not in said["lstmSummary"]
 
 
@@ -317,6 +318,7 @@ def test_the_lstm_as_the_main_model_says_it_has_no_boundary_detector(ink_server,
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.model === 'toy-lstm'")
     info = browser.find_element(By.ID, "model-info").text
     assert "toy-lstm is a plain LSTM" in info and "it has no boundary detector" in info
+    assert info.count("toy-lstm") == 1 and "Its validation log-likelihood 598.1 nats per line" in info   # named once
     assert "598.1 nats per line" in info
     figures = browser.execute_script("return document.getElementById('model-figures').textContent")
     assert "The model's own surprisal, as a segmenter" in figures and "A layer that segments" not in figures   # it has none

@@ -260,7 +260,7 @@ function exactLayer(l, tolerance) {
     clear: "marks character ends inside strokes", some: "marks some character ends inside strokes",
     random: "is about as good as random at character ends inside strokes" }[cv];
   const upWords = {
-    clear: "fires at pen-ups", some: "fires at pen-ups a little more often than chance",
+    clear: "fires where the pen lifts or lands", some: "fires where the pen lifts or lands a little more often than chance",
     random: "is about as good as random at pen-ups" }[uv];
   const charFig = c ? `character-end F1 ${f2(c.f1)} within ${tolerance} points (precision ${pct(c.precision)}, recall ${pct(c.recall)}), `
     + `where random firing at its rate scores ${f2(l.char_random_f1)}` : "";
@@ -276,8 +276,8 @@ function exactLayer(l, tolerance) {
   else lead = `Layer ${l.layer} ${upWords}${cv ? `, and ${charWords}` : ""}`;
   const figs = [charFig, upFig].filter(Boolean).join("; ");
   // issue 16's test of a decided detector: under 20% of points with z~ within 0.05 of 0.5
-  const undecided = l.undecided == null ? "" : ` Its z~ is within 0.05 of 0.5 on ${pct(l.undecided)} of the validation points`
-    + (l.undecided < 0.2 ? " (decided)." : " (undecided).");
+  const undecided = l.undecided == null ? "" : ` Its z~ is undecided (within 0.05 of 0.5) on ${pct(l.undecided)} of the `
+    + `validation points: ${l.undecided < 0.2 ? "a decided detector" : "an undecided detector"} by the test of under 20%.`;
   return { text: `${lead}. It fires on ${pct(l.boundary_rate)} of points${inside}; ${figs}.${undecided}`, lead, warn: random,
            layer: l.layer, verdict: { char: cv, penup: uv } };
 }
@@ -322,7 +322,7 @@ function inkSurprisal(m) {
   return `The model's own surprisal, as a segmenter (a boundary before each point that surprises it by more than `
     + `${s.threshold_nats.toFixed(1)} nats, a threshold chosen on other synthetic lines), fires on ${pct(s.rate_inside_strokes)} `
     + `of the points inside strokes of synthetic cursive: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
-    + `${f2(s.char_random_f1)}${verdict === "random" ? " (about as good as random)" : ""}.`
+    + `${f2(s.char_random_f1)} (${(s.char_boundary.f1 / s.char_random_f1).toFixed(2)} times${verdict === "random" ? ", about as good as random" : ""}).`
     + (isLstm(m) ? "" : " A layer that segments should beat both.");
 }
 
@@ -334,7 +334,7 @@ function inkProbe(m) {
   const best = probe.layers.reduce((a, b) => (times(b) > times(a) ? b : a));
   // in the summary beside the detectors' scores (an LSTM has none)
   const lead = isLstm(m) ? "" : "The model's states hold character ends inside strokes all the same: a read-out trained "
-    + `with labels finds them in layer ${best.layer}'s at ${times(best).toFixed(1)} times random`;
+    + `with labels finds them in layer ${best.layer}'s state at ${times(best).toFixed(1)} times random`;
   return {
     kind: "probe", lead, warn: false,
     text: `A linear read-out trained with labels (a ceiling, not a baseline: the model's detectors learn without labels) `
@@ -370,8 +370,9 @@ export function inkModelSentences(m) {
     const how = [];
     if (protocol) how.push(`${protocol}: ${PROTOCOL[protocol] || protocol}`);
     if (valid.jacobian_nats_per_point != null) how.push(`the Jacobian to whiteboard units, ${valid.jacobian_nats_per_point.toFixed(2)} nats per point, stated, not added`);
-    const lead = `${m.name}: validation log-likelihood ${ll.toFixed(1)} nats per line`;
-    out.push({ kind: "loglik", text: lead
+    const figure = `validation log-likelihood ${ll.toFixed(1)} nats per line`;
+    const lead = isLstm(m) ? `Its ${figure}` : `${m.name}: ${figure}`;      // an LSTM's first lead names it
+    out.push({ kind: "loglik", text: `${m.name}: ${figure}`
       + (valid.sequences ? ` over ${valid.sequences.toLocaleString("en")} validation lines` : "")
       + (how.length ? ` (${how.join("; ")})` : "") + `${data}.`, lead, warn: false });
   } else if (metrics.stop_loglik_per_sequence != null) {
@@ -386,8 +387,8 @@ export function inkModelSentences(m) {
     out.push({ kind: "layer", ...(exact ? exactLayer(l, tolerance) : estimatedLayer(l)) });
   }
   if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) {
-    out.push({ kind: "rule", text: penupRule(m), lead: "Pen-ups are part of the input: “fire at every pen-up” finds every one",
-               warn: false });
+    out.push({ kind: "rule", text: penupRule(m), warn: false,
+               lead: "Pen-ups are part of the input, so marking them is no discovery: “fire at every pen-up” finds every one" });
   }
   const surprisal = inkSurprisal(m);
   if (surprisal) out.push({ kind: "surprisal", text: surprisal, warn: false });
@@ -402,8 +403,11 @@ export function inkModelSentences(m) {
 
 // The sentences' leads, one short paragraph: what the page shows first, the figures folded below it
 // (on a phone the whole set is more than a screen).
+// The order: the model, what its layers mark, what its states hold, then the pen-up rule.
+const SUMMARY_ORDER = ["arch", "loglik", "none", "layer", "probe", "rule"];
 export function inkSummary(sentences) {
-  const leads = sentences.map((s) => s.lead).filter(Boolean);
+  const order = (s) => SUMMARY_ORDER.indexOf(s.kind);
+  const leads = sentences.filter((s) => s.lead).sort((a, b) => order(a) - order(b)).map((s) => s.lead);
   return leads.length ? `${leads.join(". ")}.` : "";
 }
 

@@ -401,10 +401,15 @@ function fitExplainer() {
 export async function start() {
   fitExplainer();
   $("explainer").querySelector("summary").addEventListener("click", () => { $("explainer").dataset.chosen = "yes"; });
-  let width = innerWidth;
-  addEventListener("resize", () => {          // not on height alone: a phone's bars change it as the page scrolls
-    if (innerWidth !== width) fitExplainer();
-    width = innerWidth;
+  // once the resizing has settled (a phone turning reports a passing size on the way), and not on the
+  // height alone (a phone's bars change it as the page scrolls)
+  let width = innerWidth, settling = 0;
+  addEventListener("resize", () => {
+    clearTimeout(settling);
+    settling = setTimeout(() => {
+      if (innerWidth !== width) fitExplainer();
+      width = innerWidth;
+    }, 150);
   });
   strips = new Strips({
     column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
