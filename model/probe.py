@@ -47,24 +47,32 @@ def ink_window(inputs: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def model_states(model, layer: int | None = None) -> Features:
-    """h of every layer with z~ (layer None), or one layer's h, at each point of each line."""
-    sizes = model.cfg.hidden_sizes
-    a = sum(sizes[:layer]) if layer is not None else 0
-    b = a + sizes[layer] if layer is not None else sum(sizes)
+class ModelStates:
+    """The model's h of every layer with z~, at each point of each line: the model runs once per set of
+    lines, and each probe reads the part it needs."""
 
-    def features(inputs):
-        model.eval()
-        out = []
-        with torch.no_grad():
-            for x in inputs:
-                o = model(torch.from_numpy(x).float()[:, None])
-                h = o["h"][:, 0, a:b]
-                if layer is None and o["z_soft"] is not None and o["z_soft"].numel():
-                    h = torch.cat([h, o["z_soft"][:, 0].float()], -1)
-                out.append(h.numpy())
-        return out
-    return features
+    def __init__(self, model):
+        self.model, self.runs = model, {}
+
+    def every_layer(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if id(inputs) not in self.runs:
+            self.model.eval()
+            out = []
+            with torch.no_grad():
+                for x in inputs:
+                    o = self.model(torch.from_numpy(x).float()[:, None])
+                    h = o["h"][:, 0]
+                    if o["z_soft"] is not None and o["z_soft"].numel():
+                        h = torch.cat([h, o["z_soft"][:, 0].float()], -1)
+                    out.append(h.numpy())
+            self.runs[id(inputs)] = (inputs, out)        # the inputs kept alive, so their id stays theirs
+        return self.runs[id(inputs)][1]
+
+    def layer(self, l: int) -> Features:
+        """Layer l's h alone."""
+        a = sum(self.model.cfg.hidden_sizes[:l])
+        b = a + self.model.cfg.hidden_sizes[l]
+        return lambda inputs: [h[:, a:b] for h in self.every_layer(inputs)]
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 300) -> Callable[[np.ndarray], np.ndarray]:
@@ -124,8 +132,9 @@ def probe(features: Features, sets: ProbeSets) -> dict:
 def probe_report(model, config, fit_lines: int = 300, pick_lines: int = 100, scored_lines: int = 50) -> dict:
     torch.manual_seed(0)                            # the probes' first weights: the same report every run
     sets = ProbeSets(InkStats.from_dict(config["normalisation"]), fit_lines, pick_lines, scored_lines)
-    result = {"ink_window": probe(ink_window, sets), "states": probe(model_states(model), sets),
-              "layers": [{"layer": l + 1, **probe(model_states(model, l), sets)} for l in range(model.cfg.num_layers)],
+    states = ModelStates(model)
+    result = {"ink_window": probe(ink_window, sets), "states": probe(states.every_layer, sets),
+              "layers": [{"layer": l + 1, **probe(states.layer(l), sets)} for l in range(model.cfg.num_layers)],
               "fit_lines": fit_lines, "pick_lines": pick_lines, "scored_lines": scored_lines,
               "char_tolerance_points": CHAR_TOLERANCE}
     result["how"] = ("a logistic regression per feature set, fitted on synthetic cursive of random words (each class "
