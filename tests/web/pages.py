@@ -117,6 +117,15 @@ def viewport(driver, width, height, touch=False, ratio=1):
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def resize_screen(driver, width, height, mobile=False):
+    """The emulated screen resized, as a window is or a phone turned, and given time to settle (the text
+    page fits its explainer 150 ms after the last resize)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    wait_for(driver, f"return innerWidth === {width}")
+    time.sleep(0.5)
+
+
 def full_screenshot(driver, path, width, height):
     """The whole page, not only what fits on the screen."""
     full = driver.execute_script("return document.documentElement.scrollHeight")

@@ -9,8 +9,8 @@ from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
 from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 
-from tests.web.pages import (SETTLED, clear_text, full_screenshot, open_analysed, set_text, severe_errors, text_of,
-                             viewport, wait_for)
+from tests.web.pages import (SETTLED, clear_text, full_screenshot, open_analysed, resize_screen, set_text,
+                             severe_errors, text_of, viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -187,27 +187,18 @@ def test_the_explainer_is_open_only_where_the_text_box_still_shows(server, brows
     with viewport(browser, 1400, 1000):
         open_analysed(browser, server)
         for width, height, expected in ((390, 844, [False, True]), (1400, 1000, [True, True])):
-            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-            wait_for(browser, f"return innerWidth === {width}")
-            time.sleep(0.5)
+            resize_screen(browser, width, height)
             assert browser.execute_script(state) == expected, width
     with viewport(browser, 390, 844, touch=True):                               # a phone turned and back
         open_analysed(browser, server)
         for width, height in ((844, 390), (390, 844)):
-            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
-            wait_for(browser, f"return innerWidth === {width}")
-            time.sleep(0.5)
+            resize_screen(browser, width, height, mobile=True)
         assert browser.execute_script(state) == [False, True]
     with viewport(browser, 1400, 1000):
         open_analysed(browser, server)
         browser.find_element(By.CSS_SELECTOR, "#explainer summary").click()      # the person closes it
         for width, height in ((1000, 757), (1400, 1000)):
-            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-            wait_for(browser, f"return innerWidth === {width}")
-            time.sleep(0.5)
+            resize_screen(browser, width, height)
         assert browser.execute_script(state)[0] is False
 
 
