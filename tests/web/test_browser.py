@@ -221,7 +221,9 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     reopen_from_link(browser, "return window.lens.last && window.lens.last.pen_up && "
                               "window.lens.last.pen_up.reduce((a, b) => a + b, 0) === 3")
     assert browser.find_element(By.ID, "view").get_attribute("value") == "model"
-    # Clear leaves nothing behind: no ink, no views, nothing to export
+    # Clear leaves nothing behind: no ink, no views, nothing to export or share
+    browser.find_element(By.ID, "permalink").click()
+    assert browser.find_element(By.ID, "share").is_displayed()
     browser.find_element(By.ID, "clear").click()
     wait_for(browser, "return window.lens.last === null")
     blank = browser.execute_script("""const c = document.getElementById('pad'), d = c.getContext('2d')
@@ -229,10 +231,12 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
     assert blank
     assert browser.execute_script("return !document.getElementById('zgrid').data && "
                                   "!document.getElementById('trajectory').data && document.getElementById('export-png').disabled")
-    assert not browser.find_element(By.ID, "undo").is_enabled() and not browser.find_element(By.ID, "clear").is_enabled()
+    assert not any(browser.find_element(By.ID, b).is_enabled() for b in ("undo", "clear", "permalink"))
+    assert not browser.find_element(By.ID, "share").is_displayed()                       # no stale link
     assert not browser.find_element(By.CSS_SELECTOR, ".ink-workspace").is_displayed()     # no empty panels
     draw_stroke(browser, [(100, 60), (140, 90), (180, 70)], pen_ups=1)                   # they come back drawn
     assert browser.find_element(By.CSS_SELECTOR, ".ink-workspace").is_displayed()
+    assert browser.find_element(By.ID, "permalink").is_enabled()
     assert browser.execute_script("return document.getElementById('trajectory').layout.width") == \
         browser.execute_script("return document.getElementById('trajectory-area').clientWidth")
 

@@ -243,9 +243,10 @@ def test_a_stale_answer_after_clearing_does_not_repaint_and_slow_answers_show_bu
     state = browser.execute_script("""return { rendered: window.lens.rendered, a: window.lens.last.a || null,
         grid: Boolean(document.getElementById('zgrid').data), reading: document.getElementById('reading').textContent,
         segments: document.getElementById('segments').children.length, status: document.getElementById('status').textContent,
-        exportable: !document.getElementById('export-png').disabled }""")
+        exportable: !document.getElementById('export-png').disabled,
+        shareable: !document.getElementById('permalink').disabled }""")
     assert state == {"rendered": rendered, "a": None, "grid": False, "reading": "", "segments": 0,
-                     "status": "Type something to see its boundaries.", "exportable": False}
+                     "status": "Type something to see its boundaries.", "exportable": False, "shareable": False}
     # the emptied strips gave their height back
     assert browser.execute_script("return Math.max(...[...document.querySelectorAll('#strips .strip')]"
                                   ".map(e => e.getBoundingClientRect().height))") < 20

@@ -37,6 +37,13 @@ export function bindShare(link, embed = null) {
   });
 }
 
+// Share is for a page that holds something: with nothing typed or drawn, a link would restore nothing
+// (and a link shown from before would be stale)
+export function shareable(on) {
+  $("permalink").disabled = !on;
+  if (!on) $("share").hidden = true;
+}
+
 // PNG / SVG: one composite file of the whole view (view() gives {parts, width}); JSON: json().
 export function bindExport(name, view, json) {
   for (const fmt of ["png", "svg"]) {

@@ -4,7 +4,7 @@
 // checkpoint was trained. A plain LSTM checkpoint (no boundary detector) can be compared by its
 // NLL per point: the same strokes go to it too and its NLL is a second line in the NLL strip.
 import { analyse, inkExample, loadModels } from "../lib/api.js";
-import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
+import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { flatLayerNotes, inkModelSentences, inkSummary, isLstm, nllCaption } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
@@ -48,9 +48,10 @@ function ask() {
   live.want(JSON.stringify([input.model, input.compare, pad.version]), input);
 }
 
-// nothing to undo or clear on an empty pad
+// nothing to undo, clear or share on an empty pad
 function padButtons() {
   $("undo").disabled = $("clear").disabled = !pad.strokes.length;
+  shareable(pad.strokes.length > 0);
 }
 
 // the server's limits, which the page is given: what to do when the ink is past one ("" when it is not)

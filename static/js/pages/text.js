@@ -4,7 +4,7 @@
 // reads the text without its spaces: the page then shows what it read, the typed spaces as the
 // gold, the baselines beside the layers, and scores each layer at its lag, line by line.
 import { loadModels, postText } from "../lib/api.js";
-import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels } from "../lib/controls.js";
+import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, status } from "../lib/page.js";
@@ -53,6 +53,7 @@ const spaceless = (res) => res.spaces === false;
 // --- asking --------------------------------------------------------------------------------
 function ask({ typing = false } = {}) {
   if (typing) saveHashSoon(); else saveHash();
+  shareable(state.text.length > 0);
   if (!state.text) {
     live.want("", null);
     clearViews();
