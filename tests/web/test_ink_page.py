@@ -201,6 +201,7 @@ def test_the_metrics_say_what_each_layer_does_against_random(ink_server, browser
     assert layer.endswith("Its z~ is undecided (within 0.05 of 0.5) on 10% of the validation points: a decided detector "
                           "by the test of under 20%.")
     assert warn == ""
+    assert kinds["top"][0] == "Layer 2 is the top layer: it has no boundary detector and is updated only when layer 1 fires."
     rule = kinds["rule"][0]
     assert "Pen-ups are part of the input" in rule and "“fire at every pen-up” is the trivial rule" in rule
     assert "perfect on pen-ups (F1 1.00)" in rule and "nothing inside strokes" in rule

@@ -75,6 +75,9 @@ export function layerRoles(m) {
   return withHierarchy(layerRolesAlone(m), hierarchyOf(m));
 }
 
+// a layer without a detector (the top one, as in the paper), on both pages
+const topLayerSentence = (k) => `Layer ${k} is the top layer: it has no boundary detector and is updated only when layer ${k - 1} fires.`;
+
 function layerRolesAlone(m) {
   const { split, layers } = textLayers(m);
   const spaceless = m.spaces === false;
@@ -85,8 +88,7 @@ function layerRolesAlone(m) {
   for (let i = 0; i < m.layers; i += 1) {
     const k = i + 1, l = layers.find((x) => x.layer === k);
     if (!m.detectors[i]) {
-      roles.push({ layer: k, name: "top layer", short: "top",
-                   sentence: `Layer ${k} is the top layer: it has no boundary detector and is updated only when layer ${k - 1} fires.` });
+      roles.push({ layer: k, name: "top layer", short: "top", sentence: topLayerSentence(k) });
     } else if (!l || l.f1 === undefined) {
       roles.push({ layer: k, name: "", short: "",
                    sentence: l && l.rate !== undefined ? `Layer ${k} fires on ${pct(l.rate)} of characters (${split} split); its word ends were not scored.`
@@ -385,6 +387,9 @@ export function inkModelSentences(m) {
   for (const l of valid.layers || []) {
     const exact = l.penup_random_f1 !== undefined || l.char_random_f1 !== undefined;
     out.push({ kind: "layer", ...(exact ? exactLayer(l, tolerance) : estimatedLayer(l)) });
+  }
+  if (!isLstm(m)) {
+    (m.detectors || []).forEach((d, i) => { if (!d) out.push({ kind: "top", text: topLayerSentence(i + 1), warn: false }); });
   }
   if (!isLstm(m) && (valid.layers || []).some((l) => l.penup)) {
     out.push({ kind: "rule", text: penupRule(m), warn: false,
