@@ -333,6 +333,7 @@ class Run:
     carried: tuple | None = None    # (h, c, z) carried from window to window (safetensors, not JSON)
     skipped_updates: int = 0        # windows whose loss or gradient was not finite: no update made
     nonfinite_in_row: int = 0
+    outside_band: list = field(default_factory=list)   # per layer: logged windows in a row its rate was outside 1%..99%
 
     def to_json(self, args) -> dict:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
@@ -689,7 +690,9 @@ class Progress:
             from tqdm import tqdm
             self.bar = tqdm(total=steps_per_epoch, initial=run.position // args.bptt, dynamic_ncols=True,
                             desc=f"epoch {run.epoch + 1}")
-        self.outside = [0] * cfg.num_layers     # consecutive logged windows a layer spent outside 1%..99%
+        if len(run.outside_band) != cfg.num_layers:     # a new run (or one saved before it was kept)
+            run.outside_band = [0] * cfg.num_layers
+        self.outside = run.outside_band         # the run's own list: a resumed run warns as an unbroken one would
         self._reset()
 
     def _reset(self):

@@ -79,6 +79,15 @@ def test_a_resumed_run_keeps_the_options_it_started_with_unless_given_again(tmp_
     assert train.parse_args(out[:2] + ["--slope-rate", "0.5"]).slope_rate == 0.5   # no --resume: the line
 
 
+def test_the_collapse_warning_counts_the_windows_before_a_resume(tmp_path, capsys):
+    flat = ("--epochs", "3", "--z-band", "off", "--z-bias", "20", "--log-every", "1")   # layer 1 fires everywhere
+    run_train(tmp_path, *flat, "--max-updates", "6", name="flat")
+    run_train(tmp_path, *flat, "--max-updates", "14", "--resume", name="flat")
+    log = [json.loads(line) for line in (tmp_path / "run-flat.jsonl").read_text().splitlines()]
+    assert [(r["layer"], r["step"]) for r in log if r["event"] == "collapse"] == [(1, 10)]     # once, at the 10th
+    assert "layer 1's boundary rate is 1.000" in capsys.readouterr().err
+
+
 def test_resume_without_a_run_says_so(tmp_path):
     with pytest.raises(SystemExit, match="nothing to resume"):
         run_train(tmp_path, "--resume")
