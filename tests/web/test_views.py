@@ -174,7 +174,7 @@ def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, firs
 
 def test_the_explainer_is_open_only_where_the_text_box_still_shows(server, browser):
     """The explainer opens for a newcomer where the text box stays on the first screen beside it, closes
-    where it would push the box below (a laptop's short screen, a phone, a window narrowed to one), and once
+    where it would push the box below (a laptop's short screen, a phone, a window narrowed or shortened to one), and once
     the person opens or closes it, it stays as they left it."""
     state = ("const box = document.getElementById('text').getBoundingClientRect();"
              "return [document.getElementById('explainer').open, box.bottom + scrollY <= innerHeight]")
@@ -186,7 +186,8 @@ def test_the_explainer_is_open_only_where_the_text_box_still_shows(server, brows
         assert browser.execute_script(state) == [False, True]
     with viewport(browser, 1400, 1000):
         open_analysed(browser, server)
-        for width, height, expected in ((390, 844, [False, True]), (1400, 1000, [True, True])):
+        for width, height, expected in ((390, 844, [False, True]), (1400, 1000, [True, True]),
+                                        (1400, 560, [False, True]), (1400, 1000, [True, True])):   # a shorter window
             resize_screen(browser, width, height)
             assert browser.execute_script(state) == expected, width
     with viewport(browser, 390, 844, touch=True):                               # a phone turned and back

@@ -391,7 +391,9 @@ function exportParts() {
 // --- start ---------------------------------------------------------------------------------------
 // The explainer is open for a newcomer where the text box still shows on the first screen beside it
 // (on a phone, or a laptop's short screen, it would push the box below), closed elsewhere; once the
-// person opens or closes it, it stays as they left it. Checked again when the page's width changes.
+// person opens or closes it, it stays as they left it. Checked again when the page's width changes, or
+// its height by more than a phone's bars change it as the page scrolls.
+const BARS_PX = 160;           // more than a phone's address and tool bars together
 function fitExplainer() {
   const explainer = $("explainer");
   if (explainer.dataset.chosen) return;
@@ -402,14 +404,14 @@ function fitExplainer() {
 export async function start() {
   fitExplainer();
   $("explainer").querySelector("summary").addEventListener("click", () => { $("explainer").dataset.chosen = "yes"; });
-  // once the resizing has settled (a phone turning reports a passing size on the way), and not on the
-  // height alone (a phone's bars change it as the page scrolls)
-  let width = innerWidth, settling = 0;
+  // once the resizing has settled (a phone turning reports a passing size on the way)
+  let width = innerWidth, height = innerHeight, settling = 0;
   addEventListener("resize", () => {
     clearTimeout(settling);
     settling = setTimeout(() => {
-      if (innerWidth !== width) fitExplainer();
+      if (innerWidth !== width || Math.abs(innerHeight - height) > BARS_PX) fitExplainer();
       width = innerWidth;
+      height = innerHeight;
     }, 150);
   });
   strips = new Strips({
