@@ -190,6 +190,9 @@ def test_the_explainer_is_open_only_where_the_text_box_still_shows(server, brows
                                         (1400, 560, [False, True]), (1400, 1000, [True, True])):   # a shorter window
             resize_screen(browser, width, height)
             assert browser.execute_script(state) == expected, width
+        browser.find_element(By.ID, "text").click()           # typing: a keyboard coming up leaves the box where it is
+        resize_screen(browser, 1400, 560)
+        assert browser.execute_script(state)[0] is True
     with viewport(browser, 390, 844, touch=True):                               # a phone turned and back
         open_analysed(browser, server)
         for width, height in ((844, 390), (390, 844)):

@@ -392,7 +392,7 @@ function exportParts() {
 // The explainer is open for a newcomer where the text box still shows on the first screen beside it
 // (on a phone, or a laptop's short screen, it would push the box below), closed elsewhere; once the
 // person opens or closes it, it stays as they left it. Checked again when the page's width changes, or
-// its height by more than a phone's bars change it as the page scrolls.
+// its height by more than a phone's bars change it as the page scrolls (unless the text box is being typed in).
 const BARS_PX = 160;           // more than a phone's address and tool bars together
 function fitExplainer() {
   const explainer = $("explainer");
@@ -409,7 +409,9 @@ export async function start() {
   addEventListener("resize", () => {
     clearTimeout(settling);
     settling = setTimeout(() => {
-      if (innerWidth !== width || Math.abs(innerHeight - height) > BARS_PX) fitExplainer();
+      // a keyboard coming up under the text box is no new screen: the box must not jump while typed in
+      const heightChanged = Math.abs(innerHeight - height) > BARS_PX && document.activeElement !== $("text");
+      if (innerWidth !== width || heightChanged) fitExplainer();
       width = innerWidth;
       height = innerHeight;
     }, 150);
