@@ -315,6 +315,9 @@ export function penupRule(m) {
     + `(F1 ${f2(on)}), nothing inside strokes (character-end F1 ${f2(inside)}).`;
 }
 
+// a segmenter's character-end F1 as a multiple of random firing's at its rate
+const timesRandom = (s) => s.char_boundary.f1 / s.char_random_f1;
+
 // the model's own surprisal as a segmenter inside strokes, beside random at its rate (model.evaluate)
 function inkSurprisal(m) {
   const valid = ((m || {}).metrics || {}).valid || {};
@@ -324,7 +327,7 @@ function inkSurprisal(m) {
   return `The model's own surprisal, as a segmenter (a boundary before each point that surprises it by more than `
     + `${s.threshold_nats.toFixed(1)} nats, a threshold chosen on other synthetic lines), fires on ${pct(s.rate_inside_strokes)} `
     + `of the points inside strokes of synthetic cursive: character-end F1 ${f2(s.char_boundary.f1)}, where random firing at its rate scores `
-    + `${f2(s.char_random_f1)} (${(s.char_boundary.f1 / s.char_random_f1).toFixed(2)} times${verdict === "random" ? ", about as good as random" : ""}).`
+    + `${f2(s.char_random_f1)} (${timesRandom(s).toFixed(2)} times${verdict === "random" ? ", about as good as random" : ""}).`
     + (isLstm(m) ? "" : " A layer that segments should beat both.");
 }
 
@@ -332,17 +335,16 @@ function inkSurprisal(m) {
 function inkProbe(m) {
   const probe = ((m || {}).metrics || {}).probe;
   if (!probe || !(probe.layers || []).length) return null;
-  const times = (s) => s.char_boundary.f1 / s.char_random_f1;
-  const best = probe.layers.reduce((a, b) => (times(b) > times(a) ? b : a));
+  const best = probe.layers.reduce((a, b) => (timesRandom(b) > timesRandom(a) ? b : a));
   // in the summary beside the detectors' scores (an LSTM has none)
   const lead = isLstm(m) ? "" : "The model's states hold character ends inside strokes all the same: a read-out trained "
-    + `with labels finds them in layer ${best.layer}'s state at ${times(best).toFixed(1)} times random`;
+    + `with labels finds them in layer ${best.layer}'s state at ${timesRandom(best).toFixed(1)} times random`;
   return {
     kind: "probe", lead, warn: false,
     text: `A linear read-out trained with labels (a ceiling, not a baseline: the model's detectors learn without labels) `
       + `finds character ends inside strokes of synthetic cursive in layer ${best.layer}'s state: F1 ${f2(best.char_boundary.f1)}, `
-      + `where random firing at its rate scores ${f2(best.char_random_f1)} (${times(best).toFixed(1)} times); in the pen's `
-      + `last points alone, without a model, ${times(probe.ink_window).toFixed(1)} times. `
+      + `where random firing at its rate scores ${f2(best.char_random_f1)} (${timesRandom(best).toFixed(1)} times); in the pen's `
+      + `last points alone, without a model, ${timesRandom(probe.ink_window).toFixed(1)} times. `
       + (isLstm(m) ? "A plain LSTM has no detector to mark them."
         : "A detector that marked them would score near that."),
   };
