@@ -54,7 +54,8 @@ def test_typing_on_reuses_the_prefix(server, browser):
     browser.find_element(By.ID, "text").send_keys(" and")
     wait_drawn(browser, "the dog saw a cat and", before)
     assert browser.execute_script("return window.lens.last.a.reused_prefix") >= 17
-    assert "from cache" in browser.find_element(By.ID, "status").text
+    reused = browser.execute_script("return window.lens.last.a.reused_prefix")
+    assert f"the first {reused} carried over from before" in browser.find_element(By.ID, "status").text
     # the answer held only what may have changed (from the last word's end on), and put together with
     # what the page held it is the whole answer
     held = browser.execute_script("return window.lens.last.a")

@@ -16,8 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from bench.server import running_server
-from tests.web.pages import (LO, draw_stroke, draw_strokes, full_screenshot, reopen_from_link, set_threshold,
-                             severe_errors, stroke_on_pad, viewport, wait_for)
+from tests.web.pages import (LO, draw_stroke, draw_strokes, full_screenshot, reopen_from_link, resize_screen,
+                             set_threshold, severe_errors, stroke_on_pad, viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -319,7 +319,7 @@ def test_the_lstm_as_the_main_model_says_it_has_no_boundary_detector(ink_server,
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.model === 'toy-lstm'")
     info = browser.find_element(By.ID, "model-info").text
     assert "toy-lstm is a plain LSTM" in info and "it has no boundary detector" in info
-    assert info.count("toy-lstm") == 1 and "Its validation log-likelihood 598.1 nats per line" in info   # named once
+    assert info.count("toy-lstm") == 1 and "Its validation log-likelihood is 598.1 nats per line" in info   # named once
     assert "598.1 nats per line" in info
     figures = browser.execute_script("return document.getElementById('model-figures').textContent")
     assert "The model's own surprisal, as a segmenter" in figures and "A layer that segments" not in figures   # it has none
@@ -375,15 +375,27 @@ def test_figure5_stacks_on_a_phone(ink_server, browser, artifacts):
 
 
 def test_on_a_phone_the_first_view_follows_the_pad_and_a_short_summary(ink_server, browser):
-    """At 390 x 844 the model's figures (five paragraphs here) are folded under their summary, so the
-    first view starts within a third of a screen below the first one; opened, they push it down."""
+    """At 390 x 844 the model's figures (five paragraphs here) are folded under their summary, and the
+    summary itself shows four lines until tapped, so the first view starts within a fifth of a screen
+    below the first one; opened, each pushes it down."""
     top = "return document.getElementById('trajectory').getBoundingClientRect().top + scrollY"
+    lines = "const p = document.getElementById('model-info'); return [p.clientHeight, p.scrollHeight, parseFloat(getComputedStyle(p).lineHeight)]"
     with viewport(browser, 390, 844, touch=True):
         open_ink(browser, ink_server)
         folded = browser.execute_script(top)
-        assert folded < 1.3 * 844, folded
+        shown, whole, line = browser.execute_script(lines)
+        assert shown <= 4 * line + 1 < whole, (shown, whole, line)     # four lines of a longer summary
+        assert folded < 1.2 * 844, folded
+        browser.find_element(By.ID, "model-info").click()
+        assert browser.execute_script(lines)[0] >= whole - 1          # tapped: all of it
+        unfolded = browser.execute_script(top)
+        assert unfolded >= folded + whole - shown - 1
         browser.find_element(By.CSS_SELECTOR, "details.figures summary").click()
-        assert browser.execute_script(top) > folded + 300
+        assert browser.execute_script(top) > unfolded + 300
+    with viewport(browser, 1400, 900):                               # wider: never folded
+        open_ink(browser, ink_server)
+        shown, whole, _ = browser.execute_script(lines)
+        assert shown >= whole - 1
 
 
 def test_on_a_short_wide_screen_the_pad_leaves_room_for_the_first_view(ink_server, browser):
@@ -396,6 +408,21 @@ def test_on_a_short_wide_screen_the_pad_leaves_room_for_the_first_view(ink_serve
         assert pad[1] <= 0.42 * 757 + 1 and pad[0] / pad[1] > 3.5, pad
         assert view[2] < 757 - 50, view
         assert browser.execute_script("return window.lens.pad.height") == round(1200 * pad[1] / pad[0])
+
+
+def test_ink_drawn_on_a_phone_keeps_a_margin_when_the_pad_turns_wide(ink_server, browser):
+    """Ink drawn to the bottom of a phone's 2:1 pad, then the window widened (a shorter pad in ink units):
+    the ink is shrunk to fit with a margin, not to the pad's very edge, and is posted as drawn."""
+    with viewport(browser, 390, 844):
+        open_ink(browser, ink_server)
+        draw_strokes(browser, LO)
+        drawn = browser.execute_script("return window.lens.pad.strokes")
+        resize_screen(browser, 1400, 900)
+        wait_for(browser, "const p = window.lens.pad; return p.height < 500 && p.scale < 1")
+        height, scale, strokes = browser.execute_script("const p = window.lens.pad; return [p.height, p.scale, p.strokes]")
+    bottom = max(y for stroke in strokes for _, y in stroke) * scale
+    assert 0.85 * height < bottom <= 0.93 * height, (bottom, height)
+    assert strokes == drawn                                  # shown smaller, the ink itself unchanged
 
 
 def test_the_pad_draws_a_pixel_per_device_pixel_and_posts_the_same_ink_units(ink_server, browser):

@@ -59,6 +59,9 @@ def test_typing_without_spaces_shows_what_the_model_read_and_the_baselines(space
         assert needed in info, info
     # the layer it names is the one the text is coloured by
     assert Select(browser.find_element(By.ID, "layer")).first_selected_option.get_attribute("value") == "1"
+    # every other model reads text with its spaces: none can be compared, and the menu says so
+    compare = browser.find_element(By.ID, "compare")
+    assert not compare.is_enabled() and "No other model reads text without its spaces" in compare.get_attribute("title")
 
     text = "thecatsatonthemat"
     type_text(browser, text)
@@ -201,7 +204,7 @@ def test_examples_without_spaces_and_the_whitespace_rule_with_spaces(spaceless_s
     # the compare menu: the model itself is not offered, and the spaceless one reads other characters
     # (it would not stack on this axis), so it is listed, says why, and cannot be chosen
     options = {o.get_attribute("value"): o for o in Select(browser.find_element(By.ID, "compare")).options}
-    assert "toy-a" not in options and options["toy-b"].is_enabled()
+    assert "toy-a" not in options and options["toy-b"].is_enabled() and browser.find_element(By.ID, "compare").is_enabled()
     assert not options["toy-nospace"].is_enabled() and "without its spaces" in options["toy-nospace"].text
     # a link that asks for it anyway compares with nothing
     state = json.loads(base64.urlsafe_b64decode(browser.execute_script("return location.hash.slice(1)") + "=="))

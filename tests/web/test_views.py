@@ -8,6 +8,7 @@ from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
 from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.web.pages import (SETTLED, clear_text, full_screenshot, open_analysed, resize_screen, set_text,
                              severe_errors, text_of, viewport, wait_for)
@@ -294,22 +295,28 @@ def test_a_tap_on_a_phone_fills_the_docked_inspector(server, browser, artifacts)
         assert w >= page - 24 and h >= w / 2 - 1, (w, h, page)
 
 
+def exported(browser, downloads, fmt):
+    """The one file the export button for fmt downloads, as bytes (the downloads folder emptied first)."""
+    for f in downloads.glob("*"):
+        f.unlink()
+    browser.execute_script("window.lens.exported = null")
+    browser.find_element(By.ID, f"export-{fmt}").click()
+    wait_for(browser, f"return window.lens.exported && window.lens.exported.name === 'lens.{fmt}'", 30)
+    deadline = time.time() + 30
+    while time.time() < deadline and not [f for f in downloads.glob(f"*.{fmt}")]:
+        time.sleep(0.2)
+    time.sleep(1.5)                                      # nothing else follows
+    files = [f for f in downloads.iterdir() if not f.name.endswith(".crdownload")]
+    assert [f.name for f in files] == [f"lens.{fmt}"]
+    return files[0].read_bytes()
+
+
 def test_export_is_one_composite_file(server, browser, downloads):
     open_analysed(browser, server)
     text = "the big dog ran to the red house"
     set_text(browser, text)
     for fmt in ("svg", "png"):
-        for f in downloads.glob("*"):
-            f.unlink()
-        browser.find_element(By.ID, f"export-{fmt}").click()
-        wait_for(browser, f"return window.lens.exported && window.lens.exported.name === 'lens.{fmt}'", 30)
-        deadline = time.time() + 30
-        while time.time() < deadline and not [f for f in downloads.glob(f"*.{fmt}")]:
-            time.sleep(0.2)
-        time.sleep(1.5)                                      # nothing else follows
-        files = [f for f in downloads.iterdir() if not f.name.endswith(".crdownload")]
-        assert [f.name for f in files] == [f"lens.{fmt}"]
-        data = files[0].read_bytes()
+        data = exported(browser, downloads, fmt)
         if fmt == "svg":
             svg = data.decode()
             assert "toy-a" in svg and "Segments" in svg and "Boundaries z per layer" in svg
@@ -321,6 +328,20 @@ def test_export_is_one_composite_file(server, browser, downloads):
             width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
             made = browser.execute_script("return window.lens.exported")
             assert (width, height) == (2 * made["width"], 2 * made["height"]) and height > 800
+
+
+def test_a_compared_export_names_the_model_of_each_section(server, browser, downloads):
+    """Comparing two models, every section of the composite says whose it is (the page's headings do)."""
+    open_analysed(browser, server)
+    set_text(browser, "the big dog ran to the red house")
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
+    wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.b && "
+                      "document.querySelector('#disagree .main-svg')")
+    svg = exported(browser, downloads, "svg").decode()
+    for title in ("Boundaries z per layer", "Soft boundaries z~", "Segments", "Operations, ‖h‖, output gates and surprisal"):
+        assert f"{title}, toy-a" in svg and f"{title}, toy-b" in svg, title
+    assert "other model" not in svg and "Where the two models disagree" in svg
 
 
 def test_the_step_being_inspected_stays_in_the_window_when_the_page_narrows(server, browser):

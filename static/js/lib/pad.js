@@ -2,7 +2,7 @@
 // start(); each finished stroke is handed to onStroke. After an analysis the ink is coloured by
 // the segments of the chosen layer (colour(ids, boundaries)).
 
-const INK = "#1d2330", WIDTH = 1200;
+const INK = "#1d2330", WIDTH = 1200, FIT_ROOM = 0.92;
 
 export class Pad {
   constructor(canvas, { onStroke = () => {}, palette = [] } = {}) {
@@ -52,10 +52,13 @@ export class Pad {
     this.redraw();
   }
 
+  // ink that fits the pad stays as drawn; ink that does not (a pad made shorter, a link from a taller
+  // one) is shrunk to FIT_ROOM of it, so that it keeps a margin rather than touch the pad's edge
   fit() {
     let maxY = 0, maxX = 0;
     for (const s of this.strokes) for (const [x, y] of s) { maxX = Math.max(maxX, x); maxY = Math.max(maxY, y); }
-    this.scale = Math.min(1, (this.height - 4) / (maxY || 1), (WIDTH - 4) / (maxX || 1));
+    const room = Math.min((this.height - 4) / (maxY || 1), (WIDTH - 4) / (maxX || 1));
+    this.scale = room >= 1 ? 1 : FIT_ROOM * room;
   }
 
   set(strokes) {

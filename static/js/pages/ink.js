@@ -342,6 +342,7 @@ export async function start() {
   $("undo").addEventListener("click", () => { touched = true; pad.strokes.pop(); pad.set(pad.strokes); ask(); });
   $("clear").addEventListener("click", () => { touched = true; pad.set([]); ask(); });
   $("example").addEventListener("click", () => { touched = true; showExample(); });
+  $("model-info").addEventListener("click", () => $("model-info").classList.toggle("open"));   // on a phone: unfold it
   bindShare(() => { saveHash(); return location.href; });
   bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));
   inspector.clear($("inspector"), HINT);

@@ -105,6 +105,10 @@ function firstChange(prev, next, prevText, nextText) {
   return Math.max(0, i - 1);
 }
 
+// the server steps the model only past what it read before: say how much it carried over
+const reusedNote = (a) => ` (${a.reused_prefix >= a.chars.length ? "every character" : `the first ${a.reused_prefix}`}`
+  + " carried over from before)";
+
 function answered({ a, b, ms }, input) {
   const prev = lens.last || {};
   const changedFrom = Math.min(firstChange(prev.a, a, prev.text, input.text),
@@ -116,7 +120,7 @@ function answered({ a, b, ms }, input) {
   const dropped = spaceless(a) ? (input.text.match(/[^\S\n]/g) || []).length : 0;
   status(`${a.chars.length} characters read` + (dropped ? ` (the ${dropped} space${dropped > 1 ? "s" : ""} you typed left out)` : "")
          + (unk ? `, ${unk} unknown to the model` : "")
-         + ` · ${ms.toFixed(0)} ms` + (a.reused_prefix ? ` (${a.reused_prefix} from cache)` : "")
+         + ` · ${ms.toFixed(0)} ms` + (a.reused_prefix ? reusedNote(a) : "")
          + (b && !same ? ` · ${state.compare} reads this text differently, so it is not shown beside it` : ""));
   $("reading-note").textContent = unreadable(a, input.text);
 }
@@ -319,6 +323,10 @@ function fillCompare(m) {
   }
   if (![...select.options].some((o) => o.value === state.compare && !o.disabled)) state.compare = "";
   select.value = state.compare;
+  // nothing that can be chosen: the menu says so rather than look usable
+  const none = ![...select.options].some((o) => o.value && !o.disabled);
+  select.disabled = none;
+  select.title = none ? `No other model reads text ${m.spaces === false ? "without" : "with"} its spaces, as ${m.name} does` : "";
 }
 
 // the examples: for a checkpoint that reads without spaces, our sentences typed without them
@@ -380,9 +388,11 @@ function exportParts() {
     const r = readingOf(e);
     parts.push({ title: $("reading-title").textContent, lines: [$("scores").textContent], reading: r });
     parts.push({ title: "The whole text (the detail window below shows a part of it)", plot: $("minimap") });
+    const whose = { a: state.model, b: state.compare };
     for (const el of document.querySelectorAll("#strips .strip")) {
       if (!el.offsetParent || (!el.layout && !el.children.length)) continue;    // hidden, or empty
-      parts.push(el.layout ? { title: el.dataset.title, plot: el } : { title: el.dataset.title, cells: el });
+      const title = shown[1] && el.dataset.model ? `${el.dataset.title}, ${whose[el.dataset.model]}` : el.dataset.title;
+      parts.push(el.layout ? { title, plot: el } : { title, cells: el });
     }
   }
   return { parts, width: $("strips").clientWidth };
