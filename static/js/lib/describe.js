@@ -374,8 +374,8 @@ export function inkModelSentences(m) {
     const how = [];
     if (protocol) how.push(`${protocol}: ${PROTOCOL[protocol] || protocol}`);
     if (valid.jacobian_nats_per_point != null) how.push(`the Jacobian to whiteboard units, ${valid.jacobian_nats_per_point.toFixed(2)} nats per point, stated, not added`);
-    const figure = `validation log-likelihood ${ll.toFixed(1)} nats per line`;
-    const lead = isLstm(m) ? `Its ${figure.replace("likelihood", "likelihood is")}` : `${m.name}: ${figure}`;   // an LSTM's first lead names it
+    const value = `${ll.toFixed(1)} nats per line`, figure = `validation log-likelihood ${value}`;
+    const lead = isLstm(m) ? `Its validation log-likelihood is ${value}` : `${m.name}: ${figure}`;   // an LSTM's first lead names it
     out.push({ kind: "loglik", text: `${m.name}: ${figure}`
       + (valid.sequences ? ` over ${valid.sequences.toLocaleString("en")} validation lines` : "")
       + (how.length ? ` (${how.join("; ")})` : "") + `${data}.`, lead, warn: false });
