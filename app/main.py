@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
-from app.errors import invalid_request, unexpected
+from app.errors import http_error, invalid_request, unexpected
 from app.limits import BodyLimit, RateLimiter, RunLimiter
 from app.memory import return_large_buffers_to_the_os
 from app.middleware import security_headers
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.middleware("http")(security_headers)          # added last: outermost, so a 413 gets the headers too
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
     for routes in (api, pages, vendor):
         app.include_router(routes.router)

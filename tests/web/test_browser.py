@@ -5,6 +5,7 @@ Screenshots go to $LENS_ARTIFACTS (default: the pytest temp folder) for a person
 The fixtures (servers, browser) are in conftest.py, the helpers in pages.py.
 """
 
+import base64
 import json
 import re
 
@@ -113,6 +114,30 @@ def test_permalink_restores_text_model_compare_and_threshold(server, browser):
     assert browser.find_element(By.ID, "compare").get_attribute("value") == "toy-b"
 
 
+def test_a_link_edited_by_hand_opens_on_what_it_can_read_and_says_what_it_could_not(server, browser):
+    """A threshold that is not a number in [0, 1], a layer that is not a count: left out, the page keeps its
+    own, analyses the text and says which parts of the link it could not use."""
+    def open_link(page, state):                          # from elsewhere: a new fragment alone reloads nothing
+        browser.get("about:blank")
+        browser.get(server + page + "#" + base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("="))
+    open_link("/", {"t": "the house", "th": "abc", "l": -1})
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.rendered > 0")
+    assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.5"
+    assert browser.find_element(By.ID, "threshold-value").text == "0.50"
+    assert "At threshold 0.50" in browser.find_element(By.ID, "scores").text
+    assert "Part of the link could not be read (threshold, layer)" in browser.find_element(By.ID, "status").text
+    open_link("/ink", {"th": 5, "v": "zzz", "s": [[100, 60, 5, 30, 5, 40]]})
+    wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.last.points.length === 3")
+    assert browser.find_element(By.ID, "threshold-value").text == "0.50"
+    assert browser.find_element(By.ID, "view").get_attribute("value") == "raw"
+    assert "Part of the link could not be read (threshold, view)" in browser.find_element(By.ID, "status").text
+    browser.get("about:blank")
+    browser.get(server + "/#bm90IGpzb24")                  # base64, but not of JSON: the opening example instead
+    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
+    assert "The link could not be read, so the page opened afresh." in browser.find_element(By.ID, "status").text
+    assert not severe_errors(browser)
+
+
 def test_threshold_slider_resegments_everything(server, browser):
     open_page(browser, server)
     text = "the cat sat on a mat"
@@ -209,10 +234,14 @@ def test_drawing_a_word_shows_its_segmentation(server, browser, artifacts):
         return seen.size""")
     assert colours >= 2
     # the model's view of the same ink, then undo takes the last stroke away
+    note = lambda: browser.find_element(By.ID, "trajectory-note").text
+    assert "scaled" not in note()                        # the ink as drawn is not rescaled
     Select(browser.find_element(By.ID, "view")).select_by_value("model")
     xs = browser.execute_script("return document.getElementById('trajectory').data.at(-2).x")
     assert xs[0] == 0                                    # the model's offsets start at (0, 0) ...
     assert xs[-1] > 3                                    # ... and the line still drifts left to right
+    # ... and the page says why an added or undone stroke moves the values of the others
+    assert "the whole ink is scaled" in note() and "rescales the others" in note()
     browser.save_screenshot(str(artifacts / "ink-page.png"))
     before = browser.execute_script("return window.lens.rendered")
     browser.find_element(By.ID, "undo").click()

@@ -73,7 +73,7 @@ def test_a_measured_phrase_layer_is_named_and_bands_the_word_layer(spaceless_ser
 
 def test_the_bundled_levels_checkpoint_names_one_word_layer(bundled, browser):
     """ptb-3x256-levels: layer 1 scores like a word detector too (tolerant F1 0.71), but layer 2 marks
-    words (0.95): one layer is called the word detector, the other marks some word ends."""
+    words (0.95): one layer is called the word detector; the other fires at word ends among much else."""
     open_page(browser, bundled)
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "model")).select_by_value("ptb-3x256-levels")
@@ -82,6 +82,10 @@ def test_the_bundled_levels_checkpoint_names_one_word_layer(bundled, browser):
     assert options == ["layer 1 (partial word marker)", "layer 2 (word detector)", "layer 3 (coarser level)"], options
     info = browser.find_element(By.ID, "model-info").text
     assert info.startswith("Layer 2 marks word ends") and "Layer 1 marks word ends" not in info, info
+    # layer 1 fires on nearly every word end and on much else: said so, not that it marks "some" of them
+    words = info + browser.execute_script("return document.getElementById('model-figures').textContent")
+    assert "Layer 1 fires at word ends and inside words too: on 100% of the word ends" in words, words
+    assert "Layer 1 marks some word ends" not in words
     # where no layer below marks words, the one above is not said to sit above "the word layer"
     before = browser.execute_script("return window.lens.rendered")
     Select(browser.find_element(By.ID, "model")).select_by_value("ptb-3x256-zbias05")

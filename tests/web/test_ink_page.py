@@ -174,6 +174,12 @@ def test_figure5_cuts_the_ink_by_pen_ups_and_by_the_chosen_layer(ink_server, bro
     assert f"By its pen-ups: {strokes} segments" in svg and "By layer 1's boundaries" in svg
     assert "Pen-ups and boundaries" in svg
     assert svg.count("<svg") >= 7                  # the trajectory, both panels, the overview and the strips
+    # the inspected point's circle is on the page's ink, not in the image of it
+    assert browser.execute_script("return document.getElementById('trajectory').layout.shapes.some(s => s.name === 'cursor')")
+    ink = browser.execute_async_script("""const done = arguments[arguments.length - 1];
+        import('/static/js/lib/export.js').then(async ({ composite }) =>
+          done((await composite([{ plot: document.getElementById('trajectory') }], 800)).svg));""")
+    assert "js-line" in ink and "shapelayer" in ink and 'data-index="0"' not in ink
     assert not severe_errors(browser)
 
 

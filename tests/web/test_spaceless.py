@@ -89,6 +89,20 @@ def test_typing_without_spaces_shows_what_the_model_read_and_the_baselines(space
     assert labels == ["layer 2 (lag 1)", "layer 1", "gold", "unigram pieces", "entropy peaks", "surprisal peaks"]
     assert not severe_errors(browser)
 
+    # only spaces: nothing left to read; the views empty as for an empty box, the page says why
+    Select(browser.find_element(By.ID, "examples")).select_by_index(1)
+    wait_for(browser, "return window.lens.last.a && window.lens.last.text === document.getElementById('text').value && "
+                      + SETTLED)
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys("   ")
+    wait_for(browser, "return !window.lens.last.a && document.getElementById('status').textContent.includes('type some letters')")
+    assert browser.find_element(By.ID, "examples").get_attribute("value") == ""        # it is no longer the example
+    assert browser.execute_script("return !document.getElementById('zgrid').data && document.getElementById('export-png').disabled")
+    assert not browser.find_element(By.ID, "inspector").get_attribute("data-position")   # nothing left from before
+    assert browser.find_element(By.ID, "scores").text == ""
+    assert not severe_errors(browser)
+
 
 def test_typed_spaces_are_the_gold_and_a_lag_1_layer_is_read_shifted(spaceless_server, browser, artifacts):
     open_page(browser, spaceless_server)

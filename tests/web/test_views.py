@@ -363,3 +363,101 @@ def test_the_step_being_inspected_stays_in_the_window_when_the_page_narrows(serv
         wait_for(browser, f"const w = window.lens.strips.viewport.window(); return w.a <= {t} && {t} < w.b && "
                           f"!document.getElementById('cursor').hidden && document.getElementById('cursor').dataset.position === '{t}'")
         assert browser.execute_script("return document.getElementById('inspector').dataset.position") == str(t)
+
+
+def inspected(driver):
+    return int(driver.find_element(By.ID, "inspector").get_attribute("data-position"))
+
+
+def window_now(driver):
+    return driver.execute_script("const w = window.lens.strips.viewport.window(); return [w.a, w.b]")
+
+
+def test_the_keyboard_moves_the_step_inspected_and_the_window_follows(server, browser):
+    """Tab reaches the detail strips; the arrow keys move the step inspected (the cursor with it), Home and
+    End go to the window's ends, and a step past the window's end takes the window along. Moving the
+    overview's window away from the step inspected brings the inspector into the new window."""
+    from selenium.webdriver.common.keys import Keys
+    with viewport(browser, 1400, 900):
+        open_analysed(browser, server)
+        set_text(browser, text_of(1200, seed=4))
+        column = browser.find_element(By.ID, "strips")
+        assert column.get_attribute("tabindex") == "0" and "arrow keys" in column.get_attribute("aria-label")
+        column.send_keys(Keys.HOME)
+        a, b = window_now(browser)
+        assert inspected(browser) == a and b == 1200
+        column.send_keys(Keys.ARROW_RIGHT)
+        column.send_keys(Keys.ARROW_RIGHT)
+        assert inspected(browser) == a + 2
+        assert browser.find_element(By.ID, "cursor").get_attribute("data-position") == str(a + 2)
+        column.send_keys(Keys.SHIFT, Keys.ARROW_LEFT)
+        assert inspected(browser) == max(0, a + 2 - 10)
+        wait_for(browser, f"return window.lens.strips.viewport.window().a === {max(0, a - 8)}")  # the window followed
+        column.send_keys(Keys.END)
+        a2, b2 = window_now(browser)
+        assert inspected(browser) == b2 - 1
+        # the overview's window moved to the start (its own keys): the inspector comes along
+        browser.find_element(By.ID, "brush").send_keys(Keys.HOME)
+        wait_for(browser, "return window.lens.strips.viewport.window().a === 0")
+        a3, b3 = window_now(browser)
+        wait_for(browser, f"const t = +document.getElementById('inspector').dataset.position; return t >= {a3} && t < {b3}")
+        assert not severe_errors(browser)
+
+
+def test_the_detail_box_says_how_many_steps_the_window_shows(server, browser):
+    with viewport(browser, 1400, 900):
+        open_analysed(browser, server)
+        box = browser.find_element(By.ID, "window-width")
+        a, b = window_now(browser)
+        n = browser.execute_script("return window.lens.last.a.chars.length")
+        assert int(box.get_attribute("value")) == min(b, n) - a           # a short text: all of it, not a width it lacks
+        set_text(browser, text_of(3000, seed=6))
+
+        def enter(value):                                                # typed, then Enter or a click away
+            browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))",
+                                   box, value)
+            return int(box.get_attribute("value"))
+        assert enter("3000") == 1000                                     # at most 1000
+        wait_for(browser, "const w = window.lens.strips.viewport.window(); return w.b - w.a === 1000")
+        assert enter("3") == 8                                           # at least 8
+        assert enter("-5") == 8                                          # not a width: the window's own, again
+        assert window_now(browser)[1] - window_now(browser)[0] == 8
+
+
+def test_the_export_carries_the_keys_and_wraps_the_text_between_words(server, browser, downloads):
+    open_analysed(browser, server)
+    set_text(browser, "the big dog ran to the red house")
+    svg = exported(browser, downloads, "svg").decode()
+    assert "the layer fires and a word ends there" in svg and "background: its segments" in svg   # the text's key
+    assert "red: z = 1 at the threshold" in svg and "dotted: the threshold" in svg               # the strips' keys
+    assert "press a character" not in svg and "Drag to zoom" not in svg and "outlined" not in svg  # the screen's alone
+    # a word longer than what is left of the line starts the next one: no "advi|ce"
+    rows = browser.execute_async_script("""const done = arguments[arguments.length - 1];
+        import('/static/js/lib/export.js').then(async ({ composite }) => {
+          const pieces = [...'aaaaaaaaaaaaaaa bbbbbbbbbb cc'];
+          const img = await composite([{ reading: { pieces, seg: pieces.map(() => 0), marks: pieces.map(() => null) } }], 100);
+          const doc = new DOMParser().parseFromString(img.svg, 'image/svg+xml');
+          done([...doc.querySelectorAll('text')].map(t => [t.textContent, +t.getAttribute('y')]));
+        });""")
+    y_of = {}
+    for ch, y in rows:
+        y_of.setdefault(ch, set()).add(y)
+    assert len(y_of["b"]) == 1 and y_of["b"] != y_of["a"]               # the b's together, on the next line
+
+
+def test_typing_inside_a_long_text_brings_the_window_to_the_caret(server, browser):
+    """The window holds the end of a long text; an edit near its start moves the window (and the inspector)
+    to the edit, as an editor scrolls to its caret."""
+    with viewport(browser, 1400, 900):
+        open_analysed(browser, server)
+        text = text_of(1500, seed=8)
+        set_text(browser, text)
+        assert window_now(browser)[1] == 1500
+        box = browser.find_element(By.ID, "text")
+        browser.execute_script("arguments[0].focus(); arguments[0].setSelectionRange(200, 200)", box)
+        before = browser.execute_script("return window.lens.rendered")
+        box.send_keys("x")
+        wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.text.length === 1501 && " + SETTLED)
+        wait_for(browser, "const w = window.lens.strips.viewport.window(); return w.a <= 200 && 200 < w.b")
+        assert abs(inspected(browser) - 200) <= 1
+        assert browser.execute_script("return window.lens.last.text[200]") == "x"

@@ -107,7 +107,9 @@ function layerRolesAlone(m) {
     } else {
       roles.push({ layer: k, name: "partial word marker", short: "some words", scores: l, sentence: spaceless
         ? `Layer ${k} finds some words without spaces: it cuts out ${pct(l.r)} of the words exactly, and ${pct(l.p)} of the pieces it cuts are words.`
-        : `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
+        : l.r > l.p   // it finds most word ends, among many other firings
+          ? `Layer ${k} fires at word ends and inside words too: on ${pct(l.r)} of the word ends, and only ${pct(l.p)} of its firings are word ends.`
+          : `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
     }
   }
   return roles;

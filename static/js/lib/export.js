@@ -24,14 +24,25 @@ function paragraph(text, width, y, size = 13, colour = "#1d2330", weight = 400) 
   return { svg: svg.join(""), height: lines.length * size * 1.35 + 6 };
 }
 
-// the text, wrapped, each character on its segment's colour, firings and misses as bars
+// how many characters the word starting at piece t holds (0 where t is a space or inside a word)
+function wordAt(pieces, t) {
+  const blank = (p) => !p || !p.trim();
+  if (blank(pieces[t]) || (t > 0 && !blank(pieces[t - 1]))) return 0;
+  let len = 0;
+  for (let u = t; u < pieces.length && !blank(pieces[u]); u += 1) len += pieces[u].length;
+  return len;
+}
+
+// the text, wrapped between words as the page wraps it, each character on its segment's colour,
+// firings and misses as bars
 function readingSvg(reading, width, y) {
   const cw = 8.4, lh = 19, per = Math.max(20, Math.floor(width / cw));
   const out = [];
   let col = 0, row = 0;
   reading.pieces.forEach((piece, t) => {
-    const text = piece === "\n" ? "⏎" : piece;
-    if (col + text.length > per || (t > 0 && reading.pieces[t - 1] === "\n")) { col = 0; row += 1; }
+    const text = piece === "\n" ? "⏎" : piece, word = wordAt(reading.pieces, t);
+    const wrap = col + text.length > per || (col > 0 && word <= per && col + word > per);
+    if (wrap || (t > 0 && reading.pieces[t - 1] === "\n")) { col = 0; row += 1; }
     const x = col * cw, top = y + row * lh;
     out.push(`<rect x="${x}" y="${top}" width="${text.length * cw}" height="${lh - 3}" fill="${SEG_FILL[reading.seg[t] % 3]}"/>`);
     if (text.trim()) out.push(`<text x="${x}" y="${top + 12}" font-size="13" ${MONO}>${esc(text)}</text>`);
@@ -64,6 +75,21 @@ function cellsSvg(el, y) {
 // a strip's heading: the <h3> just before it, where it has one
 const headingOf = (el) => (el.previousElementSibling && el.previousElementSibling.tagName === "H3" ? el.previousElementSibling : null);
 
+// the words of a heading's key (its <small>) as the page shows them: what is hidden here (the other
+// setting's words) and what is said of the screen alone (zoom, tap, the window's outline) left out
+function keyText(el) {
+  const small = el && (el.matches("small, .legend") ? el : el.querySelector("small"));
+  if (!small || !small.checkVisibility()) return "";
+  const walk = document.createTreeWalker(small, NodeFilter.SHOW_TEXT);
+  let out = "";
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const p = n.parentElement;
+    if (p.closest(".mouse-only, .touch-only, .screen-only") || !p.checkVisibility()) continue;
+    out += n.textContent;
+  }
+  return out.replace(/\s+/g, " ").replace(/[\s·]+$/, "").trim();
+}
+
 // the colour keys in a strip's heading (the operations' boxes, the layers' line colours) as swatches
 function keysSvg(heading, y) {
   const keys = heading ? [...heading.querySelectorAll(".op-key, .l1, .l2, .l3")] : [];
@@ -79,6 +105,27 @@ function keysSvg(heading, y) {
   return out.length ? { svg: out.join(""), height: 20 } : null;
 }
 
+// the text's key (the legend beneath it): each mark drawn as on the page, a character's box with its
+// bar, then its words, wrapped to `width`; after them the legend's last words (what the background is)
+function legendSvg(legend, y, width) {
+  const out = [];
+  let x = 0, row = 0;
+  for (const k of legend.querySelectorAll(".key")) {
+    if (!k.checkVisibility()) continue;
+    const mark = Object.keys(MARK).find((m) => k.classList.contains(`m-${m}`));
+    const label = ((k.nextSibling && k.nextSibling.textContent) || "").split("·")[0].trim();
+    const w = 16 + label.length * 6.5 + 18;
+    if (x > 0 && x + w > width) { x = 0; row += 1; }
+    const top = y + row * 20;
+    out.push(`<rect x="${x}" y="${top + 1}" width="10" height="15" fill="${SEG_FILL[0]}"/>`,
+             `<rect x="${x + 8}" y="${top + 1}" width="2" height="15" fill="${MARK[mark]}"/>`,
+             `<text x="${x + 16}" y="${top + 13}" font-size="12" ${FONT} fill="#4a5263">${esc(label)}</text>`);
+    x += w;
+  }
+  const rest = paragraph(keyText(legend).split("·").at(-1).trim(), width, y + (row + 1) * 20 - 4, 12, "#4a5263");
+  return { svg: out.join("") + rest.svg, height: (row + 1) * 20 + rest.height };
+}
+
 // the HTML axis labels (views/ruler.js), at the same places
 function rulerSvg(el, y) {
   const box = el.getBoundingClientRect(), size = getComputedStyle(el).fontSize;
@@ -91,13 +138,14 @@ function rulerSvg(el, y) {
 
 async function plotSvg(el, y) {
   const { width, height } = el.layout;
-  const url = await Plotly.toImage(el, { format: "svg", width, height });
+  const shapes = (el.layout.shapes || []).filter((s) => s.name !== "cursor");     // the image has no cursor
+  const url = await Plotly.toImage({ data: el.data, layout: { ...el.layout, shapes } }, { format: "svg", width, height });
   const svg = decodeURIComponent(url.slice(url.indexOf(",") + 1)).replace(/^<\?xml[^>]*>/, "");
   return { svg: `<g transform="translate(0 ${y})">${svg}</g>`, height };
 }
 
-// parts: [{title?, lines?: [string], reading?: {...}, plot?: el, cells?: el}]; width in px (a plot's
-// heading gives its colour keys)
+// parts: [{title?, lines?: [string], reading?: {...}, legend?: el, plot?: el, cells?: el}]; width in px
+// (a strip's heading gives its colour keys, or its key's words)
 export async function composite(parts, width) {
   const body = [];
   let y = 8;
@@ -108,10 +156,13 @@ export async function composite(parts, width) {
       y += t.height + 2;
     }
     for (const line of part.lines || []) { const p = paragraph(line, width, y); body.push(p.svg); y += p.height; }
-    const keys = keysSvg(part.plot && headingOf(part.plot), y);
+    const strip = part.plot || part.cells, heading = strip && headingOf(strip);
+    const keys = keysSvg(part.plot && heading, y);
     if (keys) { body.push(keys.svg); y += keys.height; }
+    else if (heading && keyText(heading)) { const p = paragraph(keyText(heading), width, y, 12, "#4a5263"); body.push(p.svg); y += p.height; }
     let piece = null;
     if (part.reading) piece = readingSvg(part.reading, width, y);
+    else if (part.legend) piece = legendSvg(part.legend, y, width);
     else if (part.cells) piece = part.cells.classList.contains("ruler") ? rulerSvg(part.cells, y) : cellsSvg(part.cells, y);
     else if (part.plot && part.plot.layout) piece = await plotSvg(part.plot, y);
     if (piece) { body.push(piece.svg); y += piece.height + 6; }

@@ -1,9 +1,20 @@
 // What every page needs: a status line, a busy indicator, downloads.
 export const $ = (id) => document.getElementById(id);
 
+let pending = "";     // said once, after the next status: what of a shared link the page could not use
+
 export function status(msg, error = false) {
-  $("status").textContent = msg;
-  $("status").classList.toggle("error", error);
+  $("status").textContent = pending ? `${msg} ${pending}` : msg;
+  $("status").classList.toggle("error", error || Boolean(pending));
+  pending = "";
+}
+
+// a shared link that could not be read, or not all of it: the page opens on what it could, and says so
+// beside the first answer (a status said now would be replaced by it at once)
+export function linkProblem(ignored) {
+  pending = ignored === null ? "The link could not be read, so the page opened afresh."
+    : ignored.length ? `Part of the link could not be read (${ignored.join(", ")}), so ${ignored.length > 1 ? "those take" : "it takes"} the page's default.`
+    : "";
 }
 
 // the "working…" sign (shown by the caller when an answer takes long)

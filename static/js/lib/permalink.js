@@ -13,9 +13,16 @@ export function decode(s) {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
 }
 
-// long name <-> key in the link; a page keeps only the fields it has
-const KEYS = { text: "t", model: "m", compare: "c", threshold: "th", layer: "l", view: "v", strokes: "s",
-               window: "w" };
+// long name <-> key in the link, and what each may hold; a page keeps only the fields it has
+const KEYS = { text: "t", model: "m", compare: "c", threshold: "th", layer: "l", view: "v", strokes: "s" };
+const isName = (v) => typeof v === "string";
+const VALID = {
+  text: isName, model: isName, compare: isName,
+  threshold: (v) => typeof v === "number" && v >= 0 && v <= 1,
+  layer: (v) => Number.isInteger(v) && v >= 0,
+  view: (v) => v === "raw" || v === "model",
+  strokes: (v) => Array.isArray(v) && v.every((d) => Array.isArray(d) && d.every(Number.isFinite)),
+};
 
 export function toHash(state) {
   const out = {};
@@ -25,11 +32,17 @@ export function toHash(state) {
   return `#${encode(out)}`;
 }
 
-// null for no fragment; throws on one that cannot be read
+// null for no fragment; throws on one that cannot be read. A field that holds what it may not (a link
+// edited by hand) is left out, so the page keeps its default, and named in `ignored`.
 export function fromHash(hash) {
   if (!hash || hash.length < 2) return null;
   const s = decode(hash.slice(1));
-  const out = {};
-  for (const [name, key] of Object.entries(KEYS)) if (s[key] !== undefined) out[name] = s[key];
+  if (typeof s !== "object" || s === null || Array.isArray(s)) throw new Error("not a link's state");
+  const out = { ignored: [] };
+  for (const [name, key] of Object.entries(KEYS)) {
+    if (s[key] === undefined) continue;
+    if (VALID[name](s[key])) out[name] = s[key];
+    else out.ignored.push(name);
+  }
   return out;
 }

@@ -4,7 +4,8 @@
 // window (and a window's width either side) is drawn, and a strip whose slice did not change
 // is not drawn again. A strip (or the overview) off screen is drawn when the page is idle, or as it
 // scrolls into view, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen)
-// or tap (touch) picks a step anywhere in the column.
+// or tap (touch) picks a step anywhere in the column; keyboard: the column takes the focus, and the
+// arrow keys move the step picked (the window follows it).
 import { touchDevice } from "./page.js";
 import { frame, lengthOf, listenOnce, plotted, slice, stepAt, xOf } from "./plot.js";
 import { Viewport } from "./viewport.js";
@@ -69,11 +70,13 @@ export class Strips {
       down = null;
     });
     this.column.addEventListener("dblclick", () => { this.viewport.reset(); this.later(); });
+    this.column.addEventListener("keydown", (ev) => this.stepKey(ev));
     if (this.brush) this.brush.start();
     if (this.widthInput) {
       this.widthInput.addEventListener("change", () => {
         const w = Number(this.widthInput.value);
         if (w > 0) { this.viewport.setWidth(w); this.later(); }
+        this.showWidth();                          // what the window holds: the width clamped, or the text's length
       });
     }
     return this;
@@ -166,7 +169,7 @@ export class Strips {
     this.mapDrawn = false;
     if (this.mapShown() && this.isVisible(this.map)) this.renderMap();
     if (this.brush) this.brush.show(this.fr, n, win);
-    if (this.widthInput && document.activeElement !== this.widthInput) this.widthInput.value = String(this.viewport.width());
+    if (document.activeElement !== this.widthInput) this.showWidth();
     this.changedFrom = Infinity;
     this.point(this.step);
     this.onShown({ win, drawn });
@@ -253,6 +256,26 @@ export class Strips {
     const r = ev["xaxis.range"] || [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
     if (r[0] !== undefined && r[1] !== undefined) { this.viewport.setRange(r[0], r[1]); this.later(); }
     else if (ev["xaxis.autorange"]) { this.viewport.reset(); this.later(); }
+  }
+
+  // the detail box says how many steps the window shows
+  showWidth() {
+    if (!this.widthInput || !this.viewport.n) return;
+    const { a, b } = this.viewport.window();
+    this.widthInput.value = String(Math.min(b, this.viewport.n) - a);
+  }
+
+  // keys on the focused column: ← → a step (with Shift ten), Home End the window's ends
+  stepKey(ev) {
+    const n = this.viewport.n, win = this.viewport.window();
+    if (!n || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const t = this.step ?? win.a, last = Math.min(win.b, n) - 1, by = ev.shiftKey ? 10 : 1;
+    const to = { ArrowLeft: t - by, ArrowRight: t + by, Home: win.a, End: last }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    const u = Math.max(0, Math.min(n - 1, to));
+    if (u < win.a || u >= win.b) { this.viewport.moveTo(u < win.a ? u : u - (win.b - win.a) + 1); this.draw(); }
+    this.onStep(u);
   }
 
   // the cursor: one line through every strip at step t (null: none)

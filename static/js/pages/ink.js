@@ -8,7 +8,7 @@ import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModel
 import { flatLayerNotes, inkModelSentences, inkSummary, isLstm, nllCaption } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
-import { $, busy, status, touchDevice } from "../lib/page.js";
+import { $, busy, linkProblem, status, touchDevice } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
 import { frame, listenOnce } from "../lib/plot.js";
 import { boundaries, segmentIds } from "../lib/scoring.js";
@@ -88,6 +88,9 @@ function answered({ res, other, ms, strokes }) {
 
 // --- drawing -------------------------------------------------------------------------------------
 const workspace = () => document.querySelector(".ink-workspace");
+// why values of earlier points move when a stroke is added or undone: the whole ink is scaled at once
+const AS_READ = "As the model reads it, the whole ink is scaled so that its typical step matches the training " +
+  "lines', then standardised: a stroke added or undone rescales the others, so their values can move a little.";
 
 function draw() {
   const res = lens.last;
@@ -98,9 +101,10 @@ function draw() {
   shown = [{ name: state.model, res, z: (i) => z[i], compare: other ? { name: other.model, nll: other.nll } : null }];
   const zl = z[state.layer] || res.pen_up;
   pad.colour(segmentIds(zl), zl);
-  $("trajectory-note").textContent = z[state.layer]
+  $("trajectory-note").textContent = (z[state.layer]
     ? `the ink coloured by layer ${state.layer + 1}'s segments; boundaries marked, pen-up moves dotted`
-    : `${state.model} has no boundary detector: the ink is coloured by its pen-ups; pen-up moves dotted`;
+    : `${state.model} has no boundary detector: the ink is coloured by its pen-ups; pen-up moves dotted`)
+    + (state.view === "model" ? `. ${AS_READ}` : "");
   $("soft-heading").hidden = !res.layers.some((l) => l.z_soft);
   drawTrajectory();
   drawFigure();
@@ -108,9 +112,16 @@ function draw() {
   captionNll(other);
   $("ink-warning").textContent = flatLayerNotes(res.layers).join(" ");
   exportable(true);
-  // the inspector shows a point the detail window shows: where it was, else the window's last (the newest ink)
-  const win = strips.viewport.window(), end = Math.min(win.b, res.points.length);
-  cursor.set(cursor.t !== null && cursor.t >= win.a && cursor.t < end ? cursor.t : Math.max(0, end - 1));
+  inspectWithin(strips.viewport.window());
+}
+
+// the inspector shows a point the detail window shows: where it was (shown again: its values may have
+// changed), else the window's last (the newest ink)
+function inspectWithin(win, { again = true } = {}) {
+  if (!lens.last || !lens.last.points) return;
+  const t = cursor.t, end = Math.min(win.b, lens.last.points.length), inside = t !== null && t >= win.a && t < end;
+  if (!inside) cursor.set(Math.max(0, end - 1));
+  else if (again) cursor.set(t);
 }
 
 function drawTrajectory() {
@@ -250,9 +261,10 @@ function loadHash() {
     Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
                            threshold: s.threshold ?? 0.5, compare: s.compare || "" });
     pad.set(unpack(s.strokes || []));
+    linkProblem(s.ignored);
     return true;
   } catch (e) {
-    status("The link could not be read; starting afresh.", true);
+    linkProblem(null);
     return false;
   }
 }
@@ -300,6 +312,7 @@ export async function start() {
     strips: [{ el: $("zgrid"), view: zgrid }, { el: $("ruler"), view: ruler }, { el: $("soft"), view: soft }, { el: $("traces"), view: traces },
              { el: $("ruler-end"), view: ruler }],
     onStep: (t) => cursor.set(t),
+    onShown: (info) => { if (cursor) inspectWithin(info.win, { again: false }); },
     onDrawn: () => { lens.rendered += 1; },
   }).start();
   lens.strips = strips;

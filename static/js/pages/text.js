@@ -7,7 +7,7 @@ import { loadModels, postText } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
-import { $, busy, status } from "../lib/page.js";
+import { $, busy, linkProblem, status } from "../lib/page.js";
 import { fromHash, toHash } from "../lib/permalink.js";
 import { boundaries, marks, pct, readAtLag, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
@@ -110,12 +110,18 @@ const reusedNote = (a) => ` (${a.reused_prefix >= a.chars.length ? "every charac
   + " carried over from before)";
 
 function answered({ a, b, ms }, input) {
+  if (!a.chars.length) {                 // only spaces, given to a model that reads without them
+    clearViews();
+    status(`${a.model} reads text without its spaces, and this text has nothing else: type some letters.`);
+    return;
+  }
   const prev = lens.last || {};
   const changedFrom = Math.min(firstChange(prev.a, a, prev.text, input.text),
                                b ? firstChange(prev.b, b, prev.text, input.text) : Infinity);
   const same = b && b.chars.length === a.chars.length;
   lens.last = { a, b: same ? b : null, text: input.text };   // text: what the drawn answer is for
   draw({ changedFrom, full: Boolean(prev.b) !== Boolean(lens.last.b) });
+  followCaret(a);
   const unk = a.unknown.filter(Boolean).length;
   const dropped = spaceless(a) ? (input.text.match(/[^\S\n]/g) || []).length : 0;
   status(`${a.chars.length} characters read` + (dropped ? ` (the ${dropped} space${dropped > 1 ? "s" : ""} you typed left out)` : "")
@@ -123,6 +129,17 @@ function answered({ a, b, ms }, input) {
          + ` · ${ms.toFixed(0)} ms` + (a.reused_prefix ? reusedNote(a) : "")
          + (b && !same ? ` · ${state.compare} reads this text differently, so it is not shown beside it` : ""));
   $("reading-note").textContent = unreadable(a, input.text);
+}
+
+// typing inside a long text, the detail window goes where the caret is (as an editor scrolls to it),
+// and the inspector with it
+function followCaret(res) {
+  const box = $("text"), spans = res.source_spans;
+  if (document.activeElement !== box || lens.last.text !== box.value || !spans.length) return;
+  let t = spans.length - 1;
+  while (t > 0 && (!spans[t] || spans[t][0] >= box.selectionEnd)) t -= 1;
+  const { a, b } = strips.viewport.window();
+  if (t < a || t >= b) { strips.centreOn(t); cursor.set(t); }
 }
 
 // --- drawing ---------------------------------------------------------------------------------
@@ -151,11 +168,7 @@ function draw({ changedFrom = 0, full = false } = {}) {
   strips.show(shown, { threshold: state.threshold, changedFrom, full });
   drawReading();
   exportable(true);
-  // the inspector shows a step the detail window shows: where it was, or once that scrolled out of
-  // the window (a paste, a long text typed on), the window's first hit
-  const win = strips.viewport.window();
-  if (cursor.t === null || cursor.t < win.a || cursor.t >= Math.min(win.b, a.chars.length)) cursor.set(firstHit(shown[0], win));
-  else cursor.set(cursor.t);
+  inspectWithin(strips.viewport.window());
   performance.measure("lens:draw", { start: t0, end: performance.now() });
 }
 
@@ -228,6 +241,16 @@ function layerIndex(e) {
   if (k !== null && e.res.layers[k] && e.res.layers[k].z) return k;
   const found = e.res.layers.findIndex((l) => l.z);
   return found >= 0 ? found : null;
+}
+
+// the inspector shows a step the detail window shows: where it was (shown again: its values may have
+// changed), or once that left the window (a paste, a long text typed on, the overview moved), the
+// window's first hit
+function inspectWithin(win, { again = true } = {}) {
+  if (!shown.length) return;
+  const t = cursor.t, inside = t !== null && t >= win.a && t < Math.min(win.b, shown[0].res.chars.length);
+  if (!inside) cursor.set(firstHit(shown[0], win));
+  else if (again) cursor.set(t);
 }
 
 // where the inspector opens: the chosen layer's first firing in the window [a, b) that marks a word
@@ -361,11 +384,12 @@ function loadHash() {
     const s = fromHash(location.hash);
     if (!s) return false;
     Object.assign(state, { text: s.text || "", compare: s.compare || "", threshold: s.threshold ?? 0.5,
-                           layer: Number.isInteger(s.layer) ? s.layer : null });
+                           layer: s.layer ?? null });
     if (s.model && modelOf(s.model)) state.model = s.model;
+    linkProblem(s.ignored);
     return true;
   } catch (e) {
-    status("The link could not be read; starting afresh.", true);
+    linkProblem(null);
     return false;
   }
 }
@@ -387,6 +411,7 @@ function exportParts() {
   if (e) {
     const r = readingOf(e);
     parts.push({ title: $("reading-title").textContent, lines: [$("scores").textContent], reading: r });
+    parts.push({ legend: document.querySelector(".reading-panel .legend") });
     parts.push({ title: "The whole text (the detail window below shows a part of it)", plot: $("minimap") });
     const whose = { a: state.model, b: state.compare };
     for (const el of document.querySelectorAll("#strips .strip")) {
@@ -396,6 +421,12 @@ function exportParts() {
     }
   }
   return { parts, width: $("strips").clientWidth };
+}
+
+// the answers as the API gives them (without what the page keeps of how they came: `sent`)
+function answers() {
+  const plain = (r) => { if (!r) return null; const { sent, ...rest } = r; return rest; };
+  return lens.last.a ? { a: plain(lens.last.a), b: plain(lens.last.b), text: lens.last.text } : null;
 }
 
 // --- start ---------------------------------------------------------------------------------------
@@ -437,7 +468,7 @@ export async function start() {
       { el: $("ruler-end"), view: ruler },
     ],
     onStep: (t) => cursor.set(t),
-    onShown: (info) => { if (reading) reading.window(info.win); shownNow(); },
+    onShown: (info) => { if (reading) reading.window(info.win); inspectWithin(info.win, { again: false }); shownNow(); },
     onDrawn: drawn,
   }).start();
   lens.strips = strips;
@@ -475,6 +506,7 @@ export async function start() {
   $("text").addEventListener("input", (ev) => {
     if (typedAt === null) typedAt = ev.timeStamp;
     state.text = $("text").value;
+    if (examples(modelOf(state.model))[$("examples").value] !== state.text) $("examples").value = "";   // edited
     ask({ typing: true });
   });
   $("model").addEventListener("change", () => { state.model = $("model").value; state.layer = null; describe(); ask(); });
@@ -486,7 +518,7 @@ export async function start() {
   });
   bindShare(() => { saveHash(); return location.href; }, embedSnippet);
   bindExport("lens", exportParts, () => ({ text: state.text, model: state.model, compare: state.compare || null,
-                                           threshold: state.threshold, responses: lens.last }));
+                                           threshold: state.threshold, responses: answers() }));
   inspector.clear($("inspector"), HINT);
   exportable(false);
   ask();
