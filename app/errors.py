@@ -33,7 +33,7 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and exc.detail == UNPARSED:
-        return JSONResponse({"detail": f"{NOT_JSON} (UTF-8 text, nested at most a few hundred deep)"}, status_code=422)
+        return JSONResponse({"detail": f"{NOT_JSON} (it must be UTF-8 text, not nested too deeply)"}, status_code=422)
     return await http_exception_handler(request, exc)
 
 

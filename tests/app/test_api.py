@@ -115,7 +115,7 @@ def test_malformed_and_oversized_bodies(client):
     for body in (b'{"text": "\xff\xfe"}',                          # not UTF-8
                  b'{"text": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"):   # too deep to parse
         r = client.post("/api/text", content=body, headers={"content-type": "application/json"})
-        assert r.status_code == 422 and r.json()["detail"].startswith("the request body is not valid JSON (UTF-8"), body[:20]
+        assert r.status_code == 422 and r.json()["detail"].startswith("the request body is not valid JSON (it must be UTF-8"), body[:20]
     assert client.get("/api/no-such-route").status_code == 404     # other HTTP errors answer as before
     r = client.post("/api/text", content=b"x" * 300_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "over 200000 bytes" in r.json()["detail"]
