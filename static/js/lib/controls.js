@@ -68,4 +68,12 @@ export function exportable(on) {
 export class CursorSync {
   constructor(...followers) { this.followers = followers; this.t = null; }
   set(t) { this.t = t; for (const f of this.followers) f(t); }
+
+  // the inspector shows a step the window [a, b) of n steps shows: its own (set again where `again`: its
+  // values may have changed), or, once that left the window, the step `otherwise()` names
+  keepWithin({ a, b }, n, otherwise, { again = true } = {}) {
+    const inside = this.t !== null && this.t >= a && this.t < Math.min(b, n);
+    if (!inside) this.set(otherwise());
+    else if (again) this.set(this.t);
+  }
 }

@@ -90,40 +90,46 @@ function keyText(el) {
   return out.replace(/\s+/g, " ").replace(/[\s·]+$/, "").trim();
 }
 
-// the colour keys in a strip's heading (the operations' boxes, the layers' line colours) as swatches
-function keysSvg(heading, y) {
-  const keys = heading ? [...heading.querySelectorAll(".op-key, .l1, .l2, .l3")] : [];
+// samples with their labels in rows, wrapped to `width`: [{sample(x, top) -> svg, label}]
+function swatchesSvg(items, y, width) {
   const out = [];
-  let x = 0;
-  for (const k of keys) {
-    const box = k.classList.contains("op-key"), style = getComputedStyle(k);
-    const label = box ? ((k.nextSibling && k.nextSibling.textContent) || "").split("·")[0].trim() : k.textContent.trim();
-    out.push(`<rect x="${x}" y="${y + (box ? 3 : 8)}" width="12" height="${box ? 12 : 3}" fill="${box ? style.backgroundColor : style.color}"/>`);
-    out.push(`<text x="${x + 16}" y="${y + 13}" font-size="11" ${FONT}>${esc(label)}</text>`);
-    x += 16 + label.length * 6.5 + 14;
+  let x = 0, row = 0;
+  for (const { sample, label } of items) {
+    const w = 16 + label.length * 6.5 + 14;
+    if (x > 0 && x + w > width) { x = 0; row += 1; }
+    const top = y + row * 20;
+    out.push(sample(x, top), `<text x="${x + 16}" y="${top + 13}" font-size="11" ${FONT}>${esc(label)}</text>`);
+    x += w;
   }
-  return out.length ? { svg: out.join(""), height: 20 } : null;
+  return out.length ? { svg: out.join(""), height: (row + 1) * 20 } : null;
+}
+
+// the words after a key element, up to the next "·"
+const labelAfter = (k) => ((k.nextSibling && k.nextSibling.textContent) || "").split("·")[0].trim();
+
+// the colour keys in a strip's heading (the operations' boxes, the layers' line colours) as swatches
+function keysSvg(heading, y, width) {
+  const keys = heading ? [...heading.querySelectorAll(".op-key, .l1, .l2, .l3")] : [];
+  return swatchesSvg(keys.map((k) => {
+    const box = k.classList.contains("op-key"), style = getComputedStyle(k);
+    return { label: box ? labelAfter(k) : k.textContent.trim(),
+             sample: (x, top) => `<rect x="${x}" y="${top + (box ? 3 : 8)}" width="12" height="${box ? 12 : 3}" `
+               + `fill="${box ? style.backgroundColor : style.color}"/>` };
+  }), y, width);
 }
 
 // the text's key (the legend beneath it): each mark drawn as on the page, a character's box with its
-// bar, then its words, wrapped to `width`; after them the legend's last words (what the background is)
+// bar, then its words; after them the legend's last words (what the background is)
 function legendSvg(legend, y, width) {
-  const out = [];
-  let x = 0, row = 0;
-  for (const k of legend.querySelectorAll(".key")) {
-    if (!k.checkVisibility()) continue;
+  const keys = [...legend.querySelectorAll(".key")].filter((k) => k.checkVisibility());
+  const marks = swatchesSvg(keys.map((k) => {
     const mark = Object.keys(MARK).find((m) => k.classList.contains(`m-${m}`));
-    const label = ((k.nextSibling && k.nextSibling.textContent) || "").split("·")[0].trim();
-    const w = 16 + label.length * 6.5 + 18;
-    if (x > 0 && x + w > width) { x = 0; row += 1; }
-    const top = y + row * 20;
-    out.push(`<rect x="${x}" y="${top + 1}" width="10" height="15" fill="${SEG_FILL[0]}"/>`,
-             `<rect x="${x + 8}" y="${top + 1}" width="2" height="15" fill="${MARK[mark]}"/>`,
-             `<text x="${x + 16}" y="${top + 13}" font-size="12" ${FONT} fill="#4a5263">${esc(label)}</text>`);
-    x += w;
-  }
-  const rest = paragraph(keyText(legend).split("·").at(-1).trim(), width, y + (row + 1) * 20 - 4, 12, "#4a5263");
-  return { svg: out.join("") + rest.svg, height: (row + 1) * 20 + rest.height };
+    return { label: labelAfter(k),
+             sample: (x, top) => `<rect x="${x}" y="${top + 1}" width="10" height="15" fill="${SEG_FILL[0]}"/>`
+               + `<rect x="${x + 8}" y="${top + 1}" width="2" height="15" fill="${MARK[mark]}"/>` };
+  }), y, width) || { svg: "", height: 0 };
+  const rest = paragraph(keyText(legend).split("·").at(-1).trim(), width, y + marks.height - 4, 12, "#4a5263");
+  return { svg: marks.svg + rest.svg, height: marks.height + rest.height };
 }
 
 // the HTML axis labels (views/ruler.js), at the same places
@@ -157,9 +163,9 @@ export async function composite(parts, width) {
     }
     for (const line of part.lines || []) { const p = paragraph(line, width, y); body.push(p.svg); y += p.height; }
     const strip = part.plot || part.cells, heading = strip && headingOf(strip);
-    const keys = keysSvg(part.plot && heading, y);
+    const keys = keysSvg(part.plot && heading, y, width), words = !keys && heading ? keyText(heading) : "";
     if (keys) { body.push(keys.svg); y += keys.height; }
-    else if (heading && keyText(heading)) { const p = paragraph(keyText(heading), width, y, 12, "#4a5263"); body.push(p.svg); y += p.height; }
+    else if (words) { const p = paragraph(words, width, y, 12, "#4a5263"); body.push(p.svg); y += p.height; }
     let piece = null;
     if (part.reading) piece = readingSvg(part.reading, width, y);
     else if (part.legend) piece = legendSvg(part.legend, y, width);

@@ -115,13 +115,11 @@ function draw() {
   inspectWithin(strips.viewport.window());
 }
 
-// the inspector shows a point the detail window shows: where it was (shown again: its values may have
-// changed), else the window's last (the newest ink)
-function inspectWithin(win, { again = true } = {}) {
+// the inspector stays in the detail window; once its point left it, it goes to the window's last (the newest ink)
+function inspectWithin(win, options) {
   if (!lens.last || !lens.last.points) return;
-  const t = cursor.t, end = Math.min(win.b, lens.last.points.length), inside = t !== null && t >= win.a && t < end;
-  if (!inside) cursor.set(Math.max(0, end - 1));
-  else if (again) cursor.set(t);
+  const n = lens.last.points.length;
+  cursor.keepWithin(win, n, () => Math.max(0, Math.min(win.b, n) - 1), options);
 }
 
 function drawTrajectory() {

@@ -243,14 +243,10 @@ function layerIndex(e) {
   return found >= 0 ? found : null;
 }
 
-// the inspector shows a step the detail window shows: where it was (shown again: its values may have
-// changed), or once that left the window (a paste, a long text typed on, the overview moved), the
-// window's first hit
-function inspectWithin(win, { again = true } = {}) {
-  if (!shown.length) return;
-  const t = cursor.t, inside = t !== null && t >= win.a && t < Math.min(win.b, shown[0].res.chars.length);
-  if (!inside) cursor.set(firstHit(shown[0], win));
-  else if (again) cursor.set(t);
+// the inspector stays in the detail window; once its step left it (a paste, a long text typed on, the
+// overview moved), it goes to the window's first hit
+function inspectWithin(win, options) {
+  if (shown.length) cursor.keepWithin(win, shown[0].res.chars.length, () => firstHit(shown[0], win), options);
 }
 
 // where the inspector opens: the chosen layer's first firing in the window [a, b) that marks a word
