@@ -58,7 +58,8 @@ class TextResponse(BaseModel):
     digest: str = Field(description="names this analysis: send it back as `since` with the next text")
     chars: list[str] = Field(description="what the model read, one symbol per position")
     source_spans: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
-        description="[start, end) of each position in the input")
+        description="[start, end) of each position in the input, counted in code points (as Python counts; "
+                    "a JavaScript string counts a character beyond U+FFFF, an emoji, as two)")
     unknown: list[bool]
     surprisal: list[float | None] = Field(description="bits; null for the first character")
     layers: list[LayerTrace]

@@ -17,8 +17,8 @@ from selenium.webdriver.support.ui import Select
 
 from tests.helpers import ROOT
 from tests.web.pages import (LO, SETTLED, api, clear_text, draw_stroke, draw_strokes, open_analysed, open_page,
-                             plotted_rows, reopen_from_link, set_threshold, severe_errors, type_text, wait_drawn,
-                             wait_for)
+                             plotted_rows, reopen_from_link, set_text, set_threshold, severe_errors, type_text,
+                             wait_drawn, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -125,17 +125,52 @@ def test_a_link_edited_by_hand_opens_on_what_it_can_read_and_says_what_it_could_
     assert browser.find_element(By.ID, "threshold").get_attribute("value") == "0.5"
     assert browser.find_element(By.ID, "threshold-value").text == "0.50"
     assert "At threshold 0.50" in browser.find_element(By.ID, "scores").text
-    assert "Part of the link could not be read (threshold, layer)" in browser.find_element(By.ID, "status").text
+    assert "Part of the link could not be used (threshold, layer)" in browser.find_element(By.ID, "status").text
     open_link("/ink", {"th": 5, "v": "zzz", "s": [[100, 60, 5, 30, 5, 40]]})
     wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.last.points.length === 3")
     assert browser.find_element(By.ID, "threshold-value").text == "0.50"
     assert browser.find_element(By.ID, "view").get_attribute("value") == "raw"
-    assert "Part of the link could not be read (threshold, view)" in browser.find_element(By.ID, "status").text
-    browser.get("about:blank")
-    browser.get(server + "/#bm90IGpzb24")                  # base64, but not of JSON: the opening example instead
-    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
-    assert "The link could not be read, so the page opened afresh." in browser.find_element(By.ID, "status").text
+    assert "Part of the link could not be used (threshold, view)" in browser.find_element(By.ID, "status").text
+    # names this server does not hold, layers the model does not have (toy-a's layer 3 has no detector)
+    open_link("/", {"t": "the house", "m": "nosuch", "c": "nosuch", "l": 2})
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.rendered > 0")
+    assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
+    assert "Part of the link could not be used (model “nosuch”, compare “nosuch”, layer 3), so those take the " \
+           "page's default." in browser.find_element(By.ID, "status").text
+    open_link("/ink", {"m": "toy-a", "c": "nosuch", "l": 1, "s": [[100, 60, 5, 30, 5, 40]]})
+    wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.last.points.length === 3")
+    assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-ink"
+    assert "(model “toy-a”, compare “nosuch”, layer 2)" in browser.find_element(By.ID, "status").text
+    for page, ready in (("/", "window.lens.last.a && window.lens.rendered > 0"),
+                        ("/ink", "window.lens.last && window.lens.last.points && window.lens.rendered > 0")):
+        browser.get("about:blank")
+        browser.get(server + page + "#bm90IGpzb24")      # base64, but not of JSON: the opening example instead
+        wait_for(browser, "return " + ready)
+        assert "The link could not be read, so the page opened afresh." in browser.find_element(By.ID, "status").text
     assert not severe_errors(browser)
+
+
+def test_a_link_restores_the_detail_window_and_the_inspected_step(server, browser):
+    open_page(browser, server)
+    text = " ".join(["the house by the river"] * 30)                        # 689 characters
+    set_text(browser, text)
+    width = browser.find_element(By.ID, "window-width")
+    browser.execute_script("arguments[0].value = '50'; arguments[0].dispatchEvent(new Event('change'))", width)
+    browser.execute_script("window.lens.strips.moveTo(200)")                 # as the overview's brush does
+    wait_for(browser, "return window.lens.strips.viewport.window().a === 200 && " + SETTLED)
+    browser.find_element(By.CSS_SELECTOR, '#reading span[data-t="230"]').click()     # centres the window on it
+    wait_for(browser, "return document.getElementById('inspector').dataset.position === '230' && " + SETTLED)
+    shared = browser.execute_script("return window.lens.strips.viewport.window()")
+    assert shared == {"a": 205, "b": 255}
+    browser.find_element(By.ID, "permalink").click()
+    link = browser.find_element(By.ID, "share-link").get_attribute("value")
+    browser.get("about:blank")
+    browser.get(link)
+    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0 && " + SETTLED)
+    assert browser.execute_script("return window.lens.strips.viewport.window()") == shared
+    assert browser.find_element(By.ID, "window-width").get_attribute("value") == "50"
+    assert browser.find_element(By.ID, "inspector").get_attribute("data-position") == "230"
+    assert browser.find_element(By.ID, "cursor").get_attribute("data-position") == "230"
 
 
 def test_threshold_slider_resegments_everything(server, browser):
@@ -377,3 +412,21 @@ def test_an_unreadable_character_does_not_flatten_the_surprisal_strip(bundled, b
     off = browser.execute_script(
         "return document.getElementById('traces').data.filter(t => t.name.startsWith('off scale')).map(t => t.x)")
     assert off == [[comma]]                                    # and the comma is marked off scale
+
+
+def test_a_character_beyond_the_first_plane_shifts_nothing_after_it(bundled, browser):
+    """The server counts an emoji as one character, a JavaScript string as two: every character after it
+    is still read where it was typed, and the emoji is named once, as unknown."""
+    open_analysed(browser, bundled)
+    text = "hi \U0001F600 the cat sat on the mat"
+    set_text(browser, text)
+    pieces = browser.execute_script("return [...document.querySelectorAll('#reading span')].map(s => s.textContent)")
+    assert "".join(pieces) == text and "\U0001F600" in pieces
+    note = browser.find_element(By.ID, "reading-note").text
+    assert note == "The model does not know “\U0001F600” (shown in red).", note
+    res = browser.execute_script("return window.lens.last.a")
+    emoji = text.index("\U0001F600")                          # in code points, as the server counts
+    assert res["unknown"][emoji] and res["source_spans"][emoji + 1] == [emoji + 1, emoji + 2]
+    browser.find_element(By.CSS_SELECTOR, f'#reading span[data-t="{emoji + 2}"]').click()    # the "t" of "the"
+    heading = browser.find_element(By.CSS_SELECTOR, "#inspector .what").text
+    assert heading.startswith(f"character {emoji + 2}: “t”") and "typed" not in heading, heading

@@ -18,10 +18,22 @@ export function analyse(kind, body, { signal } = {}) {
 
 // held: an answer the page holds for this model (whole, as merged() makes it), or null. The server
 // then sends only the lists from the first position that may differ; merged() puts them back together.
+// The answer gains `input_spans`: its source_spans in the units of `text` as the page indexes it.
 export async function postText(text, model, { signal, held = null } = {}) {
   const since = held && held.model === model && held.digest ? held.digest : undefined;
-  const answer = await analyse("text", { text, model, since }, { signal });
-  return merged(since ? held : null, answer);
+  const answer = merged(since ? held : null, await analyse("text", { text, model, since }, { signal }));
+  answer.input_spans = inPageUnits(text, answer.source_spans);
+  return answer;
+}
+
+// The server counts a text's characters as Python does, one per code point; a JavaScript string
+// counts UTF-16 units, two for a character beyond the first 65,536 (an emoji, say). The spans in the
+// latter, so that text.slice() finds what was typed.
+export function inPageUnits(text, spans) {
+  if (!/[\uD800-\uDFFF]/.test(text)) return spans;
+  const at = [0];                               // at[k]: where code point k starts
+  for (const c of text) at.push(at[at.length - 1] + c.length);
+  return spans.map(([a, b]) => [at[a], at[b]]);
 }
 
 // the lists of a text answer that hold one value per position

@@ -455,11 +455,11 @@ export function nllCaption(main, other, mainRes, otherRes) {
   return { text, means: [a, b] };
 }
 
-// what the model could not read of the typed text, from chars, unknown and source_spans
+// what the model could not read of the typed text, from chars, unknown and input_spans (api.js)
 export function unreadable(res, text) {
   const lowered = new Set(), numbers = new Set(), unknown = new Set(), other = new Set();
   res.chars.forEach((c, t) => {
-    const [a, b] = res.source_spans[t];
+    const [a, b] = res.input_spans[t];
     const typed = text.slice(a, b);
     if (res.unknown[t]) unknown.add(typed);
     else if (typed === c) return;

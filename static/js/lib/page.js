@@ -9,11 +9,12 @@ export function status(msg, error = false) {
   pending = "";
 }
 
-// a shared link that could not be read, or not all of it: the page opens on what it could, and says so
-// beside the first answer (a status said now would be replaced by it at once)
-export function linkProblem(ignored) {
-  pending = ignored === null ? "The link could not be read, so the page opened afresh."
-    : ignored.length ? `Part of the link could not be read (${ignored.join(", ")}), so ${ignored.length > 1 ? "those take" : "it takes"} the page's default.`
+// a shared link that could not be read, or not all of it used (a field edited by hand, a model this
+// server does not hold): the page opens on what it could, and says so beside the first answer (a status
+// said now would be replaced by it at once)
+export function linkProblem(unused) {
+  pending = unused === null ? "The link could not be read, so the page opened afresh."
+    : unused.length ? `Part of the link could not be used (${unused.join(", ")}), so ${unused.length > 1 ? "those take" : "it takes"} the page's default.`
     : "";
 }
 

@@ -14,14 +14,18 @@ export function decode(s) {
 }
 
 // long name <-> key in the link, and what each may hold; a page keeps only the fields it has
-const KEYS = { text: "t", model: "m", compare: "c", threshold: "th", layer: "l", view: "v", strokes: "s" };
+const KEYS = { text: "t", model: "m", compare: "c", threshold: "th", layer: "l", view: "v", strokes: "s",
+               window: "w", step: "i" };
 const isName = (v) => typeof v === "string";
+const isCount = (v) => Number.isInteger(v) && v >= 0;
 const VALID = {
   text: isName, model: isName, compare: isName,
   threshold: (v) => typeof v === "number" && v >= 0 && v <= 1,
-  layer: (v) => Number.isInteger(v) && v >= 0,
+  layer: isCount,
   view: (v) => v === "raw" || v === "model",
   strokes: (v) => Array.isArray(v) && v.every((d) => Array.isArray(d) && d.every(Number.isFinite)),
+  window: (v) => Array.isArray(v) && v.length === 2 && v.every(isCount),     // the detail window: [first step, width or 0]
+  step: isCount,                                                              // the step in the inspector
 };
 
 export function toHash(state) {
@@ -45,4 +49,11 @@ export function fromHash(hash) {
     else out.ignored.push(name);
   }
   return out;
+}
+
+// what of a link's state the page replaced by its default once it knew its models (a model this server
+// does not hold, a layer the model does not have), for the status line; `names`: the fields to compare
+export function replaced(asked, state, names) {
+  return names.filter((k) => asked[k] !== undefined && asked[k] !== state[k])
+    .map((k) => (k === "layer" ? `layer ${asked[k] + 1}` : `${k} “${asked[k]}”`));
 }

@@ -91,7 +91,22 @@ export class Strips {
     this.threshold = threshold;
     this.changedFrom = Math.min(this.changedFrom, changedFrom);
     this.viewport.setLength(n);
+    const restoring = n ? this.restoring : null;
+    if (restoring) { this.restoring = null; if (restoring.win) this.placeWindow(restoring.win); }
     this.draw();
+    if (restoring && restoring.step !== undefined && restoring.step < n) this.onStep(restoring.step);
+  }
+
+  // the detail window as a link keeps it: [its first step, the width chosen (0: fitted to the frame)]
+  placement() { return this.viewport.n ? [this.viewport.window().a, this.viewport.chosen || 0] : undefined; }
+
+  // a link's window (as placement() gave it) and inspected step, put in place when results next arrive
+  restoreLater(win, step) { this.restoring = { win, step }; }
+
+  placeWindow([a, width]) {
+    if (width) this.viewport.setWidth(width);
+    this.viewport.moveTo(a);
+    this.showWidth();
   }
 
   clear() {

@@ -9,7 +9,7 @@ import { flatLayerNotes, inkModelSentences, inkSummary, isLstm, nllCaption } fro
 import { Live } from "../lib/live.js";
 import { Pad } from "../lib/pad.js";
 import { $, busy, linkProblem, status, touchDevice } from "../lib/page.js";
-import { fromHash, toHash } from "../lib/permalink.js";
+import { fromHash, replaced, toHash } from "../lib/permalink.js";
 import { frame, listenOnce } from "../lib/plot.js";
 import { boundaries, segmentIds } from "../lib/scoring.js";
 import { pack, unpack } from "../lib/strokes.js";
@@ -248,22 +248,23 @@ function describe() {
 
 function saveHash() {
   history.replaceState(null, "", toHash({ model: state.model, layer: state.layer, view: state.view,
-                                          threshold: state.threshold, compare: comparing(), strokes: pack(pad.strokes) }));
+                                          threshold: state.threshold, compare: comparing(), strokes: pack(pad.strokes),
+                                          window: strips.placement(), step: cursor.t }));
 }
 
-// true when the page came from a link (its strokes, or none, are the link's)
+// the link's state, when the page came from one (its strokes, or none, are the link's); null when it came
+// from none, {unreadable} from one that could not be read
 function loadHash() {
   try {
     const s = fromHash(location.hash);
-    if (!s) return false;
+    if (!s) return null;
     Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
                            threshold: s.threshold ?? 0.5, compare: s.compare || "" });
     pad.set(unpack(s.strokes || []));
-    linkProblem(s.ignored);
-    return true;
+    strips.restoreLater(s.window, s.step);
+    return s;
   } catch (e) {
-    linkProblem(null);
-    return false;
+    return { unreadable: true };
   }
 }
 
@@ -336,7 +337,7 @@ export async function start() {
   models = list.models;
   state.model = list.default;
   fillModels([$("model")], models, state.model);
-  const linked = loadHash();
+  const link = loadHash(), linked = link && !link.unreadable;
   if (!models.length) {
     status("No handwriting checkpoint is loaded on this server.", true);
     return;
@@ -359,6 +360,10 @@ export async function start() {
   inspector.clear($("inspector"), HINT);
   exportable(false);
   padButtons();
+  // what of a link the page could not use: said with the first answer (at once for a link without ink)
+  if (linked) linkProblem([...link.ignored, ...replaced(link, { ...state, compare: comparing() }, ["model", "compare", "layer"])]);
   if (pad.strokes.length) ask(); else clearViews();
-  if (!linked) showExample(() => touched);           // a newcomer lands on an analysed example
+  if (linked) return;
+  showExample(() => touched);                        // a newcomer lands on an analysed example
+  if (link) linkProblem(null);                       // a link that could not be read: said with the example
 }

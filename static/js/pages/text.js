@@ -8,7 +8,7 @@ import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModel
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, linkProblem, status } from "../lib/page.js";
-import { fromHash, toHash } from "../lib/permalink.js";
+import { fromHash, replaced, toHash } from "../lib/permalink.js";
 import { boundaries, marks, pct, readAtLag, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import * as disagree from "../views/disagree.js";
@@ -82,7 +82,7 @@ const lookingAhead = (r) => [r.gold_word_ends, ...(r.baseline_rows || []).map((b
 
 // what was typed where an answer for `text` has position t (null past its end)
 function typedPiece(text, res, t) {
-  const span = res.source_spans[t];
+  const span = res.input_spans[t];
   return span ? text.slice(span[0], span[1]) : null;
 }
 
@@ -134,7 +134,7 @@ function answered({ a, b, ms }, input) {
 // typing inside a long text, the detail window goes where the caret is (as an editor scrolls to it),
 // and the inspector with it
 function followCaret(res) {
-  const box = $("text"), spans = res.source_spans;
+  const box = $("text"), spans = res.input_spans;
   if (document.activeElement !== box || lens.last.text !== box.value || !spans.length) return;
   let t = spans.length - 1;
   while (t > 0 && (!spans[t] || spans[t][0] >= box.selectionEnd)) t -= 1;
@@ -149,7 +149,7 @@ function entry(name, res) {
   const z = res.layers.map((l) => boundaries(l, state.threshold));
   const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
   const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-  const typed = res.source_spans.map((_, t) => typedPiece(lens.last.text, res, t));   // the text this answer is for
+  const typed = res.input_spans.map((_, t) => typedPiece(lens.last.text, res, t));   // the text this answer is for
   const hierarchy = modelOf(name) ? hierarchyOf(modelOf(name)) : null;
   return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), hierarchy, typed };
 }
@@ -367,7 +367,7 @@ function fillExamples(m) {
 // --- permalink -------------------------------------------------------------------------------
 function saveHash() {
   clearTimeout(hashTimer);
-  history.replaceState(null, "", toHash(state));
+  history.replaceState(null, "", toHash({ ...state, window: strips.placement(), step: cursor.t }));
 }
 
 function saveHashSoon() {
@@ -375,18 +375,18 @@ function saveHashSoon() {
   hashTimer = setTimeout(saveHash, 400);
 }
 
+// the link's state; null when the page came from none, {unreadable} from one that could not be read
 function loadHash() {
   try {
     const s = fromHash(location.hash);
-    if (!s) return false;
+    if (!s) return null;
     Object.assign(state, { text: s.text || "", compare: s.compare || "", threshold: s.threshold ?? 0.5,
                            layer: s.layer ?? null });
     if (s.model && modelOf(s.model)) state.model = s.model;
-    linkProblem(s.ignored);
-    return true;
+    strips.restoreLater(s.window, s.step);
+    return s;
   } catch (e) {
-    linkProblem(null);
-    return false;
+    return { unreadable: true };
   }
 }
 
@@ -419,9 +419,9 @@ function exportParts() {
   return { parts, width: $("strips").clientWidth };
 }
 
-// the answers as the API gives them (without what the page keeps of how they came: `sent`)
+// the answers as the API gives them (without what the page keeps beside them: `sent`, `input_spans`)
 function answers() {
-  const plain = (r) => { if (!r) return null; const { sent, ...rest } = r; return rest; };
+  const plain = (r) => { if (!r) return null; const { sent, input_spans, ...rest } = r; return rest; };
   return lens.last.a ? { a: plain(lens.last.a), b: plain(lens.last.b), text: lens.last.text } : null;
 }
 
@@ -464,7 +464,7 @@ export async function start() {
       { el: $("ruler-end"), view: ruler },
     ],
     onStep: (t) => cursor.set(t),
-    onShown: (info) => { if (reading) reading.window(info.win); inspectWithin(info.win, { again: false }); shownNow(); },
+    onShown: (info) => { if (reading) reading.window(info.win); inspectWithin(info.win, { again: false }); shownNow(); saveHashSoon(); },
     onDrawn: drawn,
   }).start();
   lens.strips = strips;
@@ -484,7 +484,7 @@ export async function start() {
   models = list.models;
   state.model = modelOf(document.body.dataset.defaultModel) ? document.body.dataset.defaultModel : list.default;
   fillModels([$("model")], models, state.model);
-  const linked = loadHash();
+  const link = loadHash(), linked = link && !link.unreadable;
   if (!models.length) {
     status("No text checkpoint is loaded on this server.", true);
     return;
@@ -493,6 +493,7 @@ export async function start() {
   $("model").value = state.model;
   $("text").value = state.text;
   describe();                                        // fills the compare menu too
+  if (link) linkProblem(linked ? [...link.ignored, ...replaced(link, state, ["model", "compare", "layer"])] : null);
   fitExplainer();                                    // with the model's lines above the text box
   bindThreshold(state.threshold, (v) => {
     state.threshold = v;

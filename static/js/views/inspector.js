@@ -11,11 +11,12 @@ function heading(res, t, typed) {
     return `<div class="what"><b>point ${t}</b> at (${fmt(x, 0)}, ${fmt(y, 0)}) · stroke ${k + 1}`
       + ` · the pen lifts after it: ${res.pen_up[t] ? "yes" : "no"}</div>`;
   }
-  const span = res.source_spans[t];
+  const [a, b] = res.source_spans[t];       // in characters as a person counts them (an emoji is one)
   const shown = typed !== null && typed !== undefined && typed !== res.chars[t] ? ` (typed “${esc(typed)}”)` : "";
   return `<div class="what"><b>character ${t}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
     + (res.unknown[t] ? " · unknown to the model" : "")
-    + ` · input ${span[0]}–${span[1]}`
+    + (b - a === 1 ? "" : ` · read from typed characters ${a}–${b - 1}`)
+    + (b - a === 1 && a !== t ? ` · typed character ${a}` : "")
     + ` · gold word end: ${res.gold_word_ends[t] ? "yes" : "no"}`
     + (res.baseline_rows && res.baseline_rows.length
       ? ` · baselines: ${res.baseline_rows.map((b) => `${esc(b.name)} ${b.z[t] ? "yes" : "no"}`).join(", ")}` : "")
