@@ -223,9 +223,29 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     expected = api(server, text, "toy-a")
     assert rows["layer 1"] == expected["layers"][0]["z"]
     assert browser.execute_script("return document.querySelectorAll('#segments .row').length") == 3
+    assert "at threshold 0.50" in browser.find_element(By.ID, "embed-key").text
+    assert not browser.find_element(By.ID, "zgrid-b").is_displayed()
     browser.save_screenshot(str(artifacts / "embed.png"))
     errors = severe_errors(browser)
     assert not errors, errors          # the content security policy blocks nothing the page needs
+    # a link that compares two models at another threshold: the embed draws both, and says at what threshold
+    browser.get("about:blank")
+    open_page(browser, server)
+    type_text(browser, text)
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
+    set_threshold(browser, 0.3)
+    browser.find_element(By.ID, "permalink").click()
+    snippet = browser.find_element(By.ID, "embed-code").get_attribute("value")
+    assert 'height="640"' in snippet                                        # room for the second grid
+    src = snippet.split('"')[1]
+    browser.get("about:blank")
+    browser.get(src)
+    wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid-b .main-svg') && " + SETTLED)
+    at = lambda z_soft: [int(v > 0.3) for v in z_soft]                          # noqa: E731
+    assert plotted_rows(browser, "zgrid-b")["layer 1"] == at(api(server, text, "toy-b")["layers"][0]["z_soft"])
+    assert browser.find_element(By.ID, "disagree").is_displayed()
+    assert "at threshold 0.30" in browser.find_element(By.ID, "embed-key").text
+    assert browser.find_element(By.ID, "status").text.startswith("toy-a and toy-b: “the red house")
 
 
 def assert_flat_layers_called_out(browser):
@@ -424,6 +444,8 @@ def test_a_character_beyond_the_first_plane_shifts_nothing_after_it(bundled, bro
     assert "".join(pieces) == text and "\U0001F600" in pieces
     note = browser.find_element(By.ID, "reading-note").text
     assert note == "The model does not know “\U0001F600” (shown in red).", note
+    assert browser.execute_script("return [...document.querySelectorAll('#segments .row')[0].querySelectorAll('.unk')]"
+                                  ".map(c => c.textContent)") == ["\U0001F600"]
     res = browser.execute_script("return window.lens.last.a")
     emoji = text.index("\U0001F600")                          # in code points, as the server counts
     assert res["unknown"][emoji] and res["source_spans"][emoji + 1] == [emoji + 1, emoji + 2]

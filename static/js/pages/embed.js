@@ -1,5 +1,6 @@
-// The embed view: one shared link's z grid and segments, for an iframe; a long text gets the
-// overview and its brush too.
+// The embed view: one shared link's z grid and segments, for an iframe (with the compared model's z
+// grid and where the two disagree, when the link compares two); a long text gets the overview and its
+// brush too.
 import { loadModels, postText } from "../lib/api.js";
 import { layerLags } from "../lib/describe.js";
 import { $ } from "../lib/page.js";
@@ -7,6 +8,7 @@ import { fromHash } from "../lib/permalink.js";
 import { boundaries, readAtLag } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import { Brush } from "../views/minimap.js";
+import * as disagree from "../views/disagree.js";
 import * as ruler from "../views/ruler.js";
 import * as segments from "../views/segments.js";
 import * as zgrid from "../views/zgrid.js";
@@ -25,22 +27,35 @@ export async function start() {
   $("open").href = `/${location.hash}`;
   const strips = new Strips({
     column: $("strips"), map: $("minimap"), mapIfLong: true, cursor: $("cursor"), brush: new Brush($("brush"), (a) => strips.moveTo(a)),
-    strips: [{ el: $("zgrid"), view: zgrid }, { el: $("ruler"), view: ruler }, { el: $("segments"), view: segments }],
+    strips: [{ el: $("zgrid"), view: zgrid }, { el: $("ruler"), view: ruler }, { el: $("zgrid-b"), view: zgrid, of: 1 },
+             { el: $("disagree"), view: disagree, of: "pair" }, { el: $("segments"), view: segments }],
     onStep: (t) => strips.point(t),
     onDrawn: () => { window.lens.rendered += 1; },
   }).start();
   window.lens.strips = strips;
   try {
-    const res = await postText(state.text, state.model || document.body.dataset.defaultModel);
-    window.lens.last = { a: res, text: state.text };
-    $("status").textContent = `${res.model}: “${state.text.length > 60 ? state.text.slice(0, 60) + "…" : state.text}”`;
+    const [res, other] = await Promise.all([postText(state.text, state.model || document.body.dataset.defaultModel),
+                                            state.compare ? postText(state.text, state.compare) : null]);
+    window.lens.last = { a: res, b: other, text: state.text };
     const threshold = state.threshold ?? 0.5;
-    const z = res.layers.map((l) => boundaries(l, threshold));
+    const shown = [res, other].filter((r) => r && r.chars.length === res.chars.length);   // one axis for both
     // a checkpoint read without spaces: its segments are cut at each layer's lag
-    const m = res.spaces === false ? (await loadModels("text").catch(() => ({ models: [] }))).models.find((x) => x.name === res.model) : null;
-    const lags = m ? layerLags(m) : res.layers.map(() => 0);
-    const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-    strips.show([{ name: res.model, res, z: (i) => z[i], cut: (i) => cut[i], lags }], { threshold });
+    const info = res.spaces === false ? await loadModels("text").catch(() => ({ models: [] })) : { models: [] };
+    const entries = shown.map((r) => {
+      const z = r.layers.map((l) => boundaries(l, threshold));
+      const m = info.models.find((x) => x.name === r.model);
+      const lags = m ? layerLags(m) : r.layers.map(() => 0);
+      const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
+      return { name: r.model, res: r, z: (i) => z[i], cut: (i) => cut[i], lags };
+    });
+    const quoted = [...state.text].length > 60 ? `${[...state.text].slice(0, 60).join("")}…` : state.text;
+    $("status").textContent = `${entries.map((e) => e.name).join(" and ")}: “${quoted}”`
+      + (other && entries.length < 2 ? ` (${other.model} reads it differently: open it in the Boundary Lens)` : "");
+    $("embed-threshold").value = threshold.toFixed(2);
+    $("embed-key").hidden = false;
+    document.body.classList.toggle("comparing", entries.length > 1);
+    if (entries.length > 1) document.querySelector(".compare-only .model-b").textContent = `${other.model}, on the same characters`;
+    strips.show(entries, { threshold });
   } catch (e) {
     $("status").textContent = e.message;
   }

@@ -390,9 +390,10 @@ function loadHash() {
   }
 }
 
+// (two models' z grids and their disagreement need more height than one)
 function embedSnippet() {
   const src = `${location.origin}/embed${toHash(state)}`;
-  return `<iframe src="${src}" width="900" height="420" style="border:0" title="HM-LSTM boundaries"></iframe>`;
+  return `<iframe src="${src}" width="900" height="${lens.last.b ? 640 : 420}" style="border:0" title="HM-LSTM boundaries"></iframe>`;
 }
 
 // --- export ------------------------------------------------------------------------------------

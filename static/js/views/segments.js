@@ -24,10 +24,11 @@ function row(label, chars, z, seg, unknown, win, cls = "", phrases = null) {
   return `<div class="row ${cls}"><b>${esc(label)}</b><div class="cells">${cells.join("")}</div></div>`;
 }
 
-// the model's characters, except where it read the typed one as unknown: that one is shown (in red)
+// the model's characters, except where it read the typed one as unknown: that one is shown (in red;
+// the whole character, an emoji's two UTF-16 units too)
 export function shownChars(res, typed) {
   if (!typed) return res.chars;
-  return res.chars.map((c, t) => (res.unknown[t] && typed[t] ? typed[t][0] : c));
+  return res.chars.map((c, t) => (res.unknown[t] && typed[t] ? [...typed[t]][0] : c));
 }
 
 // without spaces the baselines' cuts are shown too; with spaces they would only repeat the gold
