@@ -1,11 +1,23 @@
-"""`python -m app`: serve with the host, port and workers from the settings (LENS_* variables)."""
+"""`python -m app`: serve the Boundary Lens (uvicorn), with the settings of app/settings.py read from LENS_*
+variables (or .env); the options below override them."""
+import argparse
+
 import uvicorn
 
-from app.settings import Settings
+from app.settings import settings_or_exit
 
 
-def main():
-    s = Settings()
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m app", description="Serve the HM-LSTM Boundary Lens on the checkpoints "
+                                                                            "in LENS_CHECKPOINT_DIR (by default the bundled checkpoints/).",
+                                epilog="Every setting (limits, checkpoint folder, rate limits...) is a LENS_ variable: "
+                                       "LENS_CHECKPOINT_DIR, LENS_DEFAULT_MODEL, LENS_MAX_TEXT_CHARS, LENS_WORKERS, ... "
+                                       "(app/settings.py lists them).")
+    p.add_argument("--host", help="address to listen on (LENS_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (LENS_PORT, default 8000)")
+    p.add_argument("--workers", type=int, help="worker processes (LENS_WORKERS, default 1)")
+    given = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
+    s = settings_or_exit(**given)
     uvicorn.run("app.main:app", host=s.host, port=s.port, workers=s.workers, proxy_headers=True,
                 forwarded_allow_ips="*" if s.behind_proxy else None)
 

@@ -20,7 +20,7 @@ from app.memory import return_large_buffers_to_the_os
 from app.middleware import security_headers
 from app.registry import discover
 from app.routes import api, pages, vendor
-from app.settings import STATIC, Settings
+from app.settings import STATIC, Settings, settings_or_exit
 
 
 @asynccontextmanager
@@ -35,7 +35,7 @@ async def lifespan(app: FastAPI):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or settings_or_exit()
     app = FastAPI(title="HM-LSTM Boundary Lens", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Per-layer boundaries and gate/norm traces of Hierarchical Multiscale LSTMs.")
     app.state.settings = settings

@@ -54,7 +54,7 @@ def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
     """Load every checkpoint folder under `folder`; a broken one is logged and skipped."""
     found: dict[str, Loaded] = {}
     if not folder.is_dir():
-        log.warning("checkpoint folder %s does not exist", folder)
+        log.warning("checkpoint folder %s %s", folder, "is a file, not a folder" if folder.exists() else "does not exist")
         return found
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
@@ -66,6 +66,8 @@ def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
         found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries), _unigram(sub),
                                  _fingerprint(sub))
         log.info("loaded checkpoint %s (%s)", sub.name, model.cfg.task)
+    if not found:
+        log.warning("no checkpoint loaded from %s: the pages will say so", folder)
     return found
 
 

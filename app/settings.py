@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,22 +21,31 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LENS_", env_file=".env", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     checkpoint_dir: Path = Field(default_factory=default_checkpoints)
     default_model: str = "ptb-3x256"          # the text checkpoint the page opens first
-    max_text_chars: int = 5000
-    max_points: int = 5000
-    max_strokes: int = 200
-    max_body_bytes: int = 1_000_000
-    cache_entries: int = 64                   # analysed prefixes kept per checkpoint
-    torch_threads: int = 1                    # per worker: many small runs beat one wide one
+    max_text_chars: int = Field(5000, ge=1)
+    max_points: int = Field(5000, ge=2)
+    max_strokes: int = Field(200, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    cache_entries: int = Field(64, ge=0)      # analysed prefixes kept per checkpoint
+    torch_threads: int = Field(1, ge=1)       # per worker: many small runs beat one wide one
     allowed_origins: list[str] = []           # CORS: none unless configured
-    workers: int = 1
-    max_running: int = 2                      # concurrent model runs per worker
-    solo_run_threads: int = 2                 # threads of a model run while no other runs in this worker
+    workers: int = Field(1, ge=1)
+    max_running: int = Field(2, ge=1)         # concurrent model runs per worker
+    solo_run_threads: int = Field(2, ge=1)    # threads of a model run while no other runs in this worker
                                               # (under load, one each); with several workers, 1
-    max_waiting: int = 8                      # requests queued behind them; beyond: 503
-    queue_wait_s: float = 10.0                # longest wait in the queue before a 503
-    rate_per_s: float = 20.0                  # per client (typing sends a few per second)
-    rate_burst: float = 60.0
+    max_waiting: int = Field(8, ge=0)         # requests queued behind them; beyond: 503
+    queue_wait_s: float = Field(10.0, gt=0)   # longest wait in the queue before a 503
+    rate_per_s: float = Field(20.0, gt=0)     # per client (typing sends a few per second)
+    rate_burst: float = Field(60.0, ge=1)
     behind_proxy: bool = False                # trust X-Forwarded-For (only behind your own proxy)
+
+
+def settings_or_exit(**given) -> Settings:
+    """The settings, or an exit with one line naming each LENS_ variable that is wrong and why."""
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        wrong = "; ".join(f"LENS_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        raise SystemExit(f"lens: {wrong}") from None

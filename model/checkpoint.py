@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -40,6 +41,8 @@ def config_json(config: dict) -> str:
 def write_atomic(folder: Path, files: dict[str, callable]) -> None:
     """Write {name: writer(path)} into `folder` all at once: into a temporary folder, then swapped in."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     os.chmod(tmp, 0o755)
@@ -126,6 +129,42 @@ def read_config(folder) -> dict:
     return config
 
 
+def check_sections(folder, config: dict, task: str) -> None:
+    """The parts of config.json beside the model that its readers use (the server, the evaluation): objects
+    where objects are read, and an ink model's normalisation whole. A file damaged or edited by hand is
+    refused here, with the reason, rather than half read by a request later."""
+    def need(ok: bool, what: str):
+        if not ok:
+            raise CheckpointError(f"{folder}: {what}")
+    for key in ("metrics", "training"):
+        need(isinstance(config.get(key, {}), dict), f"'{key}' must be an object")
+    for split in ("valid", "test"):
+        part = config.get("metrics", {}).get(split, {})
+        need(isinstance(part, dict) and isinstance(part.get("baselines", {}), dict),
+             f"metrics '{split}' and its 'baselines' must be objects")
+        surprisal = part.get("baselines", {}).get("surprisal", {})
+        need(isinstance(surprisal, dict) and _is_number(surprisal.get("threshold_bits", 0.0), none=True),
+             f"metrics '{split}': the surprisal baseline's threshold_bits must be a number")
+    if task == "ink":
+        from model.ink import InkStats
+        norm = config.get("normalisation")
+        try:
+            stats = InkStats.from_dict(norm)
+            whole = len(stats.mean) == len(stats.std) == 2 and all(map(_is_number, (*stats.mean, *stats.std)))
+            whole = whole and min(stats.std) > 0 and _is_number(stats.clip) and stats.clip > 0
+            whole = whole and _is_number(stats.median_rms) and stats.median_rms > 0
+        except (KeyError, TypeError, ValueError):
+            whole = False
+        need(whole, "'normalisation' must give the offsets' mean and std (two numbers each, std > 0), clip and "
+                    "median_rms_step (positive)")
+
+
+def _is_number(v, none: bool = False) -> bool:
+    if v is None:
+        return none
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
     """(model in eval mode, config dict). Raises CheckpointError with the reason."""
     folder = Path(folder)
@@ -142,6 +181,7 @@ def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
             Vocabulary(symbols)
         except ValueError as e:
             raise CheckpointError(f"{folder}: {e}") from None
+    check_sections(folder, config, cfg.task)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{folder}: no {WEIGHTS}")

@@ -66,12 +66,16 @@ class Spaceless:
 def read_text_file(path: str | Path) -> str:
     """A UTF-8 text file's contents, or a DataError saying what is wrong with it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"text file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror})") from None
     if not text:
         raise DataError(f"{path} is empty")
     return text
@@ -106,6 +110,8 @@ class Vocabulary:
     def __post_init__(self):
         if not self.symbols or self.symbols[0] != UNKNOWN or len(set(self.symbols)) != len(self.symbols):
             raise DataError("a vocabulary starts with the unknown symbol and repeats no symbol")
+        if not all(isinstance(c, str) and len(c) == 1 for c in self.symbols):
+            raise DataError("every symbol of a vocabulary is one character")
         self.index = {c: i for i, c in enumerate(self.symbols)}
         self._memo: dict[str, str] = {}
 

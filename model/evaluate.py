@@ -309,7 +309,8 @@ def parse_args(argv=None):
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb)")
     src.add_argument("--text-file", help="evaluate any UTF-8 text, read as typed text")
-    p.add_argument("--split", choices=["test", "valid"], default="test")
+    p.add_argument("--split", choices=["test", "valid"], help="text: the split scored (default test); ink is "
+                                                                "scored on the validation lines")
     p.add_argument("--max-chars", type=int, default=0, help="only the first N characters")
     p.add_argument("--no-spaces", action="store_true",
                    help="read the text without its whitespace (the default for a spaceless checkpoint)")
@@ -322,13 +323,15 @@ def parse_args(argv=None):
     p.add_argument("--max-lines", type=int, default=0, help="ink: only the first N validation lines")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
-    if args.max_chars < 0:
-        p.error("--max-chars must be positive")
+    if args.max_chars < 0 or args.max_lines < 0 or args.morfessor_lines < 0:
+        p.error("--max-chars, --max-lines and --morfessor-lines must be at least 0 (0: all)")
     return args, p
 
 
 def open_checkpoint(args, prog: str):
     """A command's --checkpoint (with its --threads set first), or an exit with one line saying what is wrong."""
+    if args.threads < 0:
+        sys.exit(f"{prog}: --threads must be at least 0 (0: torch's own choice)")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -342,8 +345,9 @@ def main(argv=None):
     model, config = open_checkpoint(args, "model.evaluate")
     t0 = time.time()
     if model.cfg.task == "ink":
-        if args.text_file:
-            parser.error("--text-file is for text checkpoints")
+        if args.text_file or args.split == "test" or args.no_spaces or args.max_chars:
+            parser.error("--text-file, --split test, --no-spaces and --max-chars are for text checkpoints (ink is "
+                         "scored on the validation lines, --split valid; --max-lines takes fewer)")
         try:
             lines = [s for _, s in IamOnDB(args.data_dir).lines("validation", limit=args.max_lines)]
             result = ink_report(model, config, lines)
@@ -351,6 +355,7 @@ def main(argv=None):
             sys.exit(f"model.evaluate: {e}")
         result.update(split="valid", checkpoint=str(args.checkpoint), seconds=round(time.time() - t0, 1))
         return finish(args, result, "valid")
+    args.split = args.split or "test"
     vocab = Vocabulary(config["vocabulary"])
     spaceless = args.no_spaces or config.get("spaces") is False
     try:

@@ -39,7 +39,9 @@ class HMLSTMConfig:
     arch: str = "hmlstm"                   # "lstm": a plain LSTM stack with the same output module and heads
 
     def __post_init__(self):
-        self.hidden_sizes = [int(h) for h in self.hidden_sizes]
+        if not isinstance(self.hidden_sizes, (list, tuple)) or not all(isinstance(h, int) for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be a list of widths, not {self.hidden_sizes!r}")
+        self.hidden_sizes = list(self.hidden_sizes)
         if self.task not in ("text", "ink"):
             raise ValueError(f"task must be 'text' or 'ink', not {self.task!r}")
         if not 0 <= self.dropout < 1:

@@ -99,7 +99,7 @@ def run_one(name: str, seed: int, args) -> dict:
            "--embed", str(args.embed), "--batch", str(args.batch), "--bptt", str(args.bptt),
            "--max-updates", str(updates), "--epochs", str(args.epochs_planned), "--seed", str(seed),
            "--lr", str(args.lr), "--no-progress", "--threads", "1", "--log-every", "10",
-           "--valid-chars", str(args.valid_chars)]
+           "--valid-chars", str(args.valid_chars), "--replace-out"]      # the study's own folder
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     if args.text_file:
@@ -330,6 +330,11 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
+    for name in ("seeds", "budget_chars", "layers", "hidden", "embed", "batch", "bptt", "valid_chars", "jobs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not (args.lr > 0 and args.epochs_planned > 0):
+        p.error("--lr and --epochs-planned must be positive")
     by_slug = {slug(v): v for v in variants_of(args)}
     wanted = {"all": list(by_slug), "paper": [slug(v) for v in PAPER]}.get(args.variants) or \
         [v.strip() for v in args.variants.split(",")]
@@ -338,6 +343,8 @@ def main(argv=None):
         p.error(f"unknown variants {unknown}; known: {list(by_slug)}")
     names = [by_slug[n] for n in wanted]
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        p.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(n, s) for s in range(1, args.seeds + 1) for n in names]     # every variant's first seed first
     if not args.report_only:
@@ -347,6 +354,8 @@ def main(argv=None):
             print(f"{failed} runs failed", file=sys.stderr)
     # the report covers every finished run in the folder, those of earlier invocations too
     results = [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/results.json"))]
+    if not results:
+        sys.exit(f"model.study: no finished run in {out}: nothing to report")
     write_report(results, out / "report.html", args)
     (out / "summary.json").write_text(json.dumps(summarise(results), indent=1))
     print(f"{len(results)} runs; report: {out / 'report.html'}", file=sys.stderr)

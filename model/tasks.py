@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from model.checkpoint import read_config
 from model.data import Spaceless, Vocabulary, batchify, load_corpus, stream_batches
-from model.ink import IamOnDB, InkStats, preprocess, synthetic_cursive, to_offsets
+from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.priors import next_char_entropy
 from model.traces import LOG2E
 
@@ -117,6 +117,9 @@ class InkTask:
         else:
             lines = [s for _, s in IamOnDB(args.data_dir).lines("training", limit=args.max_lines)]
             self.data = "IAM-OnDB training lines (Graves 2013 split)"
+        if len(lines) < 2:
+            raise InkError(f"{len(lines)} ink line{'' if len(lines) == 1 else 's'} to train on: at least 2 are needed "
+                           "(some are held out to stop on)")
         held = max(1, min(args.stop_lines, len(lines) // 10))
         train_lines, self.stop_lines = lines[:-held], lines[-held:]
         if resume and (out_dir / "config.json").is_file():

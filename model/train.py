@@ -19,13 +19,16 @@ import enum
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.checkpoint import (CheckpointError, left_by_a_kill, load_checkpoint, read_config, save_checkpoint,
@@ -58,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/ptb-3x256")
     p.add_argument("--run-dir", help="where the resumable run state lives (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--replace-out", action="store_true",
+                   help="a new run may write over the checkpoint already in --out (refused otherwise)")
     p.add_argument("--init-from", metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (same model and data; a new run: fresh optimiser, "
                         "schedule and slope)")
@@ -128,13 +133,30 @@ def parse_args(argv=None):
     r.add_argument("--threads", type=int, default=0)
     r.add_argument("--no-progress", action="store_true")
     args = resumed_args(p, argv)
-    for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch"):
+    flag = lambda name: "--" + name.replace("_", "-")              # noqa: E731
+    for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch", "log_every", "mixtures", "stop_lines"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0 or args.epochs <= 0:
-        p.error("--lr and --epochs must be positive")
-    if not 0 <= args.dropout < 1 or args.restarts < 0 or args.weight_decay < 0:
-        p.error("--dropout must be in [0, 1); --restarts and --weight-decay at least 0")
+            p.error(f"{flag(name)} must be at least 1")
+    for name in ("output_size", "warmup", "restarts", "synthetic", "max_lines", "max_updates", "valid_chars",
+                 "threads", "train_chars"):
+        if getattr(args, name) < 0:
+            p.error(f"{flag(name)} must be at least 0" + (" (0: the default)" if name in ZERO_IS_DEFAULT else ""))
+    # NaN fails every comparison: each test is written so that NaN fails it
+    for name in ("lr", "epochs", "clip", "save_minutes"):
+        if not (0 < getattr(args, name) < math.inf):
+            p.error(f"{flag(name)} must be a positive number")
+    for name in ("weight_decay", "lr_minutes", "max_minutes", "slope_rate", "slope_delay", "z_band_weight",
+                 "z_rate_gain", "ratio_weight", "entropy_guide_weight"):
+        if not (0 <= getattr(args, name) < math.inf):
+            p.error(f"{flag(name)} must be a number at least 0")
+    if not 0 <= args.min_lr_ratio <= 1 or not 0 <= args.dropout < 1 or not 1 <= args.slope_cap < math.inf:
+        p.error("--min-lr-ratio must be in [0, 1], --dropout in [0, 1), --slope-cap at least 1")
+    if not math.isfinite(args.z_bias):
+        p.error("--z-bias must be a number")
+    if args.task == "ink" and args.text_file:
+        p.error("--text-file is for text (ink reads IAM-OnDB from --data-dir, or --synthetic lines)")
+    if args.task == "text" and (args.synthetic or args.max_lines):
+        p.error("--synthetic and --max-lines are for ink (text: --train-chars)")
     detectors = 0 if args.arch == "lstm" else args.layers - (0 if args.top_detector else 1)
     if args.arch == "lstm":
         args.z_band = "off"                       # no detector: no guard
@@ -156,14 +178,16 @@ def parse_args(argv=None):
         p.error(f"--entropy-guide (rates in [0, 1] or 'none'): {e}")
     if args.task == "ink" and (args.no_spaces or args.train_chars):
         p.error("--no-spaces and --train-chars are for text (ink: --max-lines)")
-    if args.train_chars < 0:
-        p.error("--train-chars must be at least 0 (0: the whole training split)")
     return args
+
+
+# options whose 0 means "the default" (the whole split, --hidden's width, all the lines, no limit)
+ZERO_IS_DEFAULT = {"output_size", "max_lines", "max_updates", "valid_chars", "threads", "train_chars"}
 
 
 # what a resumed run takes from this command line only, never from the run it continues
 PER_INVOCATION = {"resume", "max_minutes", "max_updates", "threads", "device", "no_progress", "save_minutes",
-                  "log_every"}
+                  "log_every", "replace_out"}
 
 
 def run_dir_of(args) -> Path:
@@ -180,7 +204,10 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
     run_dir = run_dir_of(args)
     if not args.resume or not (run_dir / "trainer.json").is_file():
         return args
-    saved = json.loads((run_dir / "trainer.json").read_text()).get("args", {})
+    try:
+        saved = read_trainer(run_dir)["args"]
+    except RunStateError as e:
+        p.error(f"--resume: {e}")
     if given.init_from is not unset and given.init_from != saved.get("init_from"):
         p.error(f"--init-from starts a new run; the run in {run_dir} started from {saved.get('init_from')}")
     for name, value in saved.items():
@@ -279,7 +306,14 @@ class Processes:
         if device_flag == "auto":
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         else:
-            device = torch.device(device_flag)
+            try:
+                device = torch.device(device_flag)
+            except RuntimeError:
+                sys.exit(f"model.train: --device {device_flag}: not a device (auto, cpu, cuda or cuda:N)")
+            if device.type not in ("cpu", "cuda"):
+                sys.exit(f"model.train: --device {device_flag}: this trainer runs on cpu or cuda")
+            if device.type == "cuda" and not torch.cuda.is_available():
+                sys.exit(f"model.train: --device {device_flag}: this machine's torch sees no CUDA device")
         if device.type == "cuda" and world > 1:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
@@ -319,6 +353,42 @@ class Processes:
 
 
 # --- the run state --------------------------------------------------------------------------
+
+class RunStateError(ValueError):
+    """A run folder whose saved state cannot be read back (damaged, half copied, edited by hand)."""
+
+
+def read_trainer(run_dir: Path) -> dict:
+    """A run's trainer.json, with the parts a resume reads first checked."""
+    path = Path(run_dir) / "trainer.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunStateError(f"{path} cannot be read ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not isinstance(meta.get("args"), dict):
+        raise RunStateError(f"{path} is not a run's state (it has no 'model' and 'args' objects)")
+    return meta
+
+
+def target_problem(out: Path, run_dir: Path, resume: bool, replace_out: bool) -> str | None:
+    """Why --out and --run-dir cannot take this run (None: they can). Each save replaces its folder whole,
+    so neither may be a file, hold the other, or hold anything but what this run writes there."""
+    o, r = out.resolve(), run_dir.resolve()
+    if o == r or o in r.parents or r in o.parents:
+        return f"--out {out} and --run-dir {run_dir} must be two folders, neither inside the other"
+    for name, folder in (("--out", out), ("--run-dir", run_dir)):
+        if folder.exists() and not folder.is_dir():
+            return f"{name} {folder} is a file, not a folder"
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        return f"--run-dir {run_dir} holds other files: give a new or empty folder"
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "config.json").is_file():
+            return f"--out {out} holds files that are not a checkpoint: give a new or empty folder"
+        if not resume and not replace_out:
+            return (f"--out {out} holds a checkpoint: give another --out, or add --replace-out to write over it "
+                    "once this run validates")
+    return None
+
 
 @dataclass
 class Run:
@@ -371,21 +441,28 @@ def save_run(run_dir: Path, model, opt, run: Run, args, data: dict, carried=None
     })
 
 
-def load_run(run_dir: Path, model, opt) -> Run:
-    """The run saved in run_dir, its weights and Adam's moments loaded into model and opt."""
-    tensors = load_file(str(run_dir / "state.safetensors"))
-    meta = json.loads((run_dir / "trainer.json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state = {}
-    for k, v in tensors.items():
-        if k.startswith("adam."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
+def load_run(run_dir: Path, meta: dict, model, opt) -> Run:
+    """The run saved in run_dir (meta: its trainer.json), its weights and Adam's moments loaded into model
+    and opt. RunStateError where the saved state cannot be read back."""
+    try:
+        tensors = load_file(str(run_dir / "state.safetensors"))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state = {}
+        for k, v in tensors.items():
+            if k.startswith("adam."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v.reshape(()) if name == "step" else v
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        rng = tensors["rng.torch"]
+    except (OSError, SafetensorError, RuntimeError, ValueError, KeyError, TypeError) as e:
+        raise RunStateError(f"{run_dir / 'state.safetensors'} cannot be read back ({str(e).splitlines()[0]})") from None
+    torch.set_rng_state(rng)
     if "rng.cuda" in tensors and next(model.parameters()).is_cuda:
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    run = Run.from_json(meta)
+    try:
+        run = Run.from_json(meta)
+    except TypeError as e:
+        raise RunStateError(f"{run_dir / 'trainer.json'}: {e}") from None
     prefix = "carried" if "carried.h" in tensors else "hidden"                  # runs saved before
     if f"{prefix}.h" in tensors:
         run.carried = tuple(tensors[f"{prefix}.{n}"] for n in "hcz")
@@ -395,7 +472,7 @@ def load_run(run_dir: Path, model, opt) -> Run:
 def load_run_model(run_dir: Path) -> tuple[HMLSTMModel, dict]:
     """The model as a run left it (for a study that scores the end of a fixed budget), and the
     run's trainer.json (its "data" holds the vocabulary)."""
-    meta = json.loads((Path(run_dir) / "trainer.json").read_text())
+    meta = read_trainer(run_dir)
     model = HMLSTMModel(HMLSTMConfig.from_dict(meta["model"]))
     tensors = load_file(str(Path(run_dir) / "state.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -408,7 +485,32 @@ class StopReason(enum.Enum):
     FINISHED = "finished"                                   # the planned epochs are done
     BUDGET = "finished its --lr-minutes"                    # the lr schedule's time is spent
     LIMIT = "stopped at --max-minutes/--max-updates"        # resumable
+    INTERRUPTED = "stopped by Ctrl-C or SIGTERM, and saved"  # resumable
     DIVERGED = "stopped: the loss was not finite"           # resumable, with other settings
+
+
+class Interrupt:
+    """Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the update under way, and save: a run is
+    never saved halfway through an update. A second one stops it at once (what is on disk stays
+    whole, as after a kill)."""
+
+    def __init__(self):
+        self.asked = False
+
+    def __enter__(self):
+        main = threading.current_thread() is threading.main_thread()      # where Python lets a handler be set
+        self.before = {sig: signal.signal(sig, self._ask) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+        return self
+
+    def _ask(self, sig, frame):
+        self.asked = True
+        for s, handler in self.before.items():     # the next one is not caught
+            signal.signal(s, handler)
+        print("\nmodel.train: stopping after this update, and saving (again to stop at once)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for s, handler in self.before.items():
+            signal.signal(s, handler)
 
 
 NONFINITE_LIMIT = 10        # windows in a row whose loss or gradient is not finite before a run stops
@@ -459,20 +561,27 @@ class Trainer:
         if not args.resume and (self.run_dir / "trainer.json").is_file():
             sys.exit(f"model.train: {self.run_dir} holds a run: add --resume to continue it, or remove the "
                      "folder (or give another --run-dir) to start afresh")
+        problem = target_problem(self.out_dir, self.run_dir, args.resume, args.replace_out)
+        if problem:
+            sys.exit(f"model.train: {problem}")
         if args.batch % procs.world:
             sys.exit(f"model.train: --batch {args.batch} does not split over {procs.world} processes")
         torch.manual_seed(args.seed)
         try:
             self.task = make_task(args, self.out_dir, args.resume)
+            streams = self.task.train_streams(args.batch)
         except (DataError, InkError) as e:
             sys.exit(f"model.train: {e}")
         self.model = HMLSTMModel(config_from_args(args, self.task)).to(procs.device)
         optimiser = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         self.opt = optimiser(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        self.run = self._start_run()
+        try:
+            self.run = self._start_run()
+        except (RunStateError, CheckpointError) as e:
+            sys.exit(f"model.train: --resume: {e}")
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if procs.world > 1 else self.model
         local = args.batch // procs.world
-        self.streams = self.task.train_streams(args.batch)[:, procs.rank * local:(procs.rank + 1) * local]
+        self.streams = streams[:, procs.rank * local:(procs.rank + 1) * local]
         self.streams = self.streams.to(procs.device)
         self.meta = self._checkpoint_meta(argv)
         self.amp = procs.device.type == "cuda"
@@ -488,11 +597,15 @@ class Trainer:
             if args.init_from:
                 init_from(self.model, self.task, args.init_from)
             return Run()
-        saved = json.loads((self.run_dir / "trainer.json").read_text())
-        differ = model_differences(HMLSTMConfig.from_dict(saved["model"]), self.model.cfg)
+        saved = read_trainer(self.run_dir)
+        try:
+            theirs = HMLSTMConfig.from_dict(saved["model"])
+        except (TypeError, ValueError) as e:
+            raise RunStateError(f"{self.run_dir / 'trainer.json'}: its model cannot be read ({e})") from None
+        differ = model_differences(theirs, self.model.cfg)
         if differ:
             sys.exit(f"model.train: --resume: the options given make another model than the run's ({differ})")
-        run = load_run(self.run_dir, self.model, self.opt)
+        run = load_run(self.run_dir, saved, self.model, self.opt)
         for g in self.opt.param_groups:      # the optimiser's saved groups hold the decay the run started with
             g["weight_decay"] = args.weight_decay
         run.nonfinite_in_row = 0             # a resumed run (perhaps with a lower --lr) starts the count afresh
@@ -593,10 +706,12 @@ class Trainer:
             print(f"model.train: update {run.step + 1} left out, its loss or gradient not finite "
                   f"({run.skipped_updates} so far)", file=sys.stderr)
 
-    def stop_reason(self) -> StopReason | None:
+    def stop_reason(self, interrupt: Interrupt | None = None) -> StopReason | None:
         args, run = self.args, self.run
         if run.nonfinite_in_row >= NONFINITE_LIMIT:
             return StopReason.DIVERGED
+        if interrupt is not None and self.procs.agree(interrupt.asked):
+            return StopReason.INTERRUPTED
         if not args.lr_minutes and run.epoch >= math.ceil(args.epochs):
             return StopReason.FINISHED
         if self.procs.agree(args.lr_minutes and self.seconds() > args.lr_minutes * 60):
@@ -644,24 +759,27 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Trainer(args, argv, procs)
-    stop = trainer.stop_reason()
-    while stop is None:
-        for position, x, y in windows(trainer.streams, args.bptt, trainer.run.position):
-            trainer.train_step(position, x, y)
-            trainer.save_if_due()
-            stop = trainer.stop_reason()
-            if stop is not None:
-                break
-        if stop is StopReason.DIVERGED or (stop is StopReason.LIMIT and not args.lr_minutes):
-            break                 # resumable; a run on a time budget validates what it has (a lease's last minutes)
-        if stop is None:
-            trainer.next_epoch()
-        trainer.validate()
+    with Interrupt() as interrupt:
+        stop = trainer.stop_reason(interrupt)
+        while stop is None:
+            for position, x, y in windows(trainer.streams, args.bptt, trainer.run.position):
+                trainer.train_step(position, x, y)
+                trainer.save_if_due()
+                stop = trainer.stop_reason(interrupt)
+                if stop is not None:
+                    break
+            if stop in (StopReason.DIVERGED, StopReason.INTERRUPTED) or (stop is StopReason.LIMIT and not args.lr_minutes):
+                break             # resumable; a run on a time budget validates what it has (a lease's last minutes)
+            if stop is None:
+                trainer.next_epoch()
+            trainer.validate()
+            trainer.save_if_due(now=True)
+            stop = stop or trainer.stop_reason(interrupt)
         trainer.save_if_due(now=True)
-        stop = stop or trainer.stop_reason()
-    trainer.save_if_due(now=True)
     trainer.progress.close(stop, trainer.run)
     procs.end()
+    if stop is StopReason.INTERRUPTED:
+        sys.exit(130)             # the shell's code for a run stopped by Ctrl-C
     if stop is StopReason.DIVERGED:
         sys.exit(f"model.train: the loss or its gradient was not finite on {NONFINITE_LIMIT} windows in a row "
                  f"(update {trainer.run.step}); no update was made from them, and the run is saved: resume it "

@@ -24,7 +24,7 @@ def validated(schema: type[BaseModel], body: dict) -> Response:
     return Response(schema.model_validate(body).model_dump_json(), media_type="application/json")
 
 
-@router.get("/healthz", response_model=Health)
+@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health)
 def healthz(checkpoints: ModelsDep):
     return {"status": "ok", "models": len(checkpoints)}
 

@@ -12,6 +12,8 @@ from tests.helpers import ROOT
 
 def test_health_and_models(client):
     assert client.get("/healthz").json() == {"status": "ok", "models": 3}
+    for path in ("/healthz", "/", "/ink", "/embed"):           # HEAD as GET, as a monitor or link checker asks
+        assert client.head(path).status_code == 200, path
     info = client.get("/api/models").json()
     assert info["default"] == "toy-a"
     names = {m["name"]: m for m in info["models"]}

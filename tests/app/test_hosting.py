@@ -3,7 +3,9 @@ come from the environment, CORS answers only configured origins."""
 import re
 import shutil
 import subprocess
+import sys
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
@@ -34,6 +36,24 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("LENS_WORKERS", "3")
     s = Settings()
     assert (s.max_text_chars, s.allowed_origins, s.workers) == (123, ["https://example.org"], 3)
+
+
+@pytest.mark.parametrize("name,value", [("RATE_PER_S", "0"), ("MAX_RUNNING", "0"), ("MAX_RUNNING", "-1"),
+                                        ("TORCH_THREADS", "0"), ("MAX_TEXT_CHARS", "-1"), ("PORT", "70000")])
+def test_a_setting_out_of_range_stops_the_server_with_one_line_naming_it(monkeypatch, name, value):
+    from app.settings import settings_or_exit
+    monkeypatch.setenv(f"LENS_{name}", value)
+    with pytest.raises(SystemExit) as e:
+        settings_or_exit()
+    assert str(e.value).startswith(f"lens: LENS_{name}: ") and "\n" not in str(e.value)
+
+
+def test_the_server_command_has_help_and_refuses_a_bad_option():
+    done = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m app") and "LENS_CHECKPOINT_DIR" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "app", "--port", "0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and done.stderr.strip() == "lens: LENS_PORT: Input should be greater than or equal to 1"
 
 
 def test_cors_only_for_configured_origins(settings):

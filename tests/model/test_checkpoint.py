@@ -129,6 +129,13 @@ def write_good(tmp_path):
     (lambda d: _edit(d, lambda c: c.update(vocabulary=SYMBOLS[:-1])), "vocabulary"),
     (lambda d: _drop_tensor(d, "head.bias"), "missing"),
     (lambda d: _nan_tensor(d, "head.bias"), "NaN"),
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes="53")), "hidden_sizes must be a list"),
+    (lambda d: _edit(d, lambda c: c.update(vocabulary=SYMBOLS[:-1] + ["ab"])), "one character"),
+    # what the server reads of the metrics: refused when loaded, not a 500 on a request later
+    (lambda d: _edit(d, lambda c: c.update(metrics=[1, 2])), "'metrics' must be an object"),
+    (lambda d: _edit(d, lambda c: c.update(metrics={"test": "x"})), "metrics 'test'"),
+    (lambda d: _edit(d, lambda c: c.update(metrics={"valid": {"baselines": {"surprisal": {"threshold_bits": "3"}}}})),
+     "threshold_bits"),
 ])
 def test_a_bad_folder_gives_a_clear_error(tmp_path, damage, message):
     d = write_good(tmp_path)
@@ -182,3 +189,27 @@ def test_a_rewrite_swaps_the_folder_in_one_step(tmp_path, monkeypatch):
     write_atomic(tmp_path / "ck", {"a.json": lambda p: p.write_text("2")})
     assert (tmp_path / "ck" / "a.json").read_text() == "2"
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+NORMALISATION = {"protocol": "graves2013", "mean": [0.1, 0.2], "std": [1.5, 2.0], "clip": 50.0, "median_rms_step": 3.0}
+
+
+@pytest.mark.parametrize("normalisation", [None, "graves2013", {**NORMALISATION, "std": [1.5, 0.0]},
+                                           {**NORMALISATION, "mean": [0.1]}, {**NORMALISATION, "median_rms_step": -1}])
+def test_an_ink_checkpoint_without_a_whole_normalisation_is_refused(tmp_path, normalisation):
+    torch.manual_seed(0)
+    model = HMLSTMModel(HMLSTMConfig(task="ink", input_size=3, hidden_sizes=[5, 3], output_size=4, mixture_components=2))
+    save_checkpoint(tmp_path / "good", model, {"task": "ink", "normalisation": NORMALISATION})
+    load_checkpoint(tmp_path / "good")
+    meta = {"task": "ink"} if normalisation is None else {"task": "ink", "normalisation": normalisation}
+    save_checkpoint(tmp_path / "ink", model, meta)
+    with pytest.raises(CheckpointError, match="'normalisation' must give"):
+        load_checkpoint(tmp_path / "ink")
+
+
+def test_a_rewrite_never_takes_the_place_of_a_file(tmp_path):
+    from model.checkpoint import write_atomic
+    (tmp_path / "notes.txt").write_text("keep")
+    with pytest.raises(NotADirectoryError):
+        write_atomic(tmp_path / "notes.txt", {"a.json": lambda p: p.write_text("1")})
+    assert (tmp_path / "notes.txt").read_text() == "keep" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -48,12 +48,21 @@ def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_p
 @pytest.mark.parametrize("args,message", [
     (["--checkpoint", "/nonexistent"], "no config.json"),
     (["--text-file", "/nonexistent.txt"], "text file not found"),
+    (["--text-file", "/"], "is not a file"),
+    (["--threads", "-1"], "--threads must be at least 0"),
 ])
 def test_errors_are_one_line(checkpoint_dir, args, message):
     full = ["--checkpoint", str(checkpoint_dir / "toy-a"), *args] if args[0] != "--checkpoint" else args
     with pytest.raises(SystemExit) as e:
         evaluate.main(full)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text_only", [["--split", "test"], ["--no-spaces"], ["--max-chars", "100"]])
+def test_an_option_for_text_given_to_an_ink_checkpoint_is_refused(checkpoint_dir, text_only, capsys):
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--checkpoint", str(checkpoint_dir / "toy-ink"), *text_only])
+    assert e.value.code == 2 and "are for text checkpoints" in capsys.readouterr().err
 
 
 def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):

@@ -37,6 +37,22 @@ def test_unknown_variant_is_an_error(tmp_path):
         study.main(["--out", str(tmp_path), "--variants", "no such thing"])
 
 
+@pytest.mark.parametrize("bad", [["--seeds", "0"], ["--jobs", "0"], ["--layers", "0"], ["--budget-chars", "-5"]])
+def test_bad_arguments_are_one_line(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit) as e:
+        study.main(["--out", str(tmp_path / "s"), *bad])
+    assert e.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_nothing_to_report_and_a_file_for_a_folder_are_said_so(tmp_path):
+    with pytest.raises(SystemExit, match="no finished run"):
+        study.main(["--out", str(tmp_path / "empty"), "--report-only"])
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SystemExit):
+        study.main(["--out", str(tmp_path / "f"), "--report-only"])
+    assert (tmp_path / "f").read_text() == "x"
+
+
 def _runs(token_f1s):
     return {"seeds": 3, "bpc": (2.2, 0.01, 3), "entropy_token_f1": (0.5, 0.01, 3),
             "layers": [{"layer": k + 1, "token_f1": (f, 0.01, 3)} for k, f in enumerate(token_f1s)]}

@@ -150,12 +150,101 @@ def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [["--batch", "0"], ["--z-band", "0.9,0.1"], ["--lr", "-1"],
-                                 ["--z-band", "0.1,0.2/0.1,0.2/0.1,0.2"], ["--z-band", "0.1"]])
+                                 ["--z-band", "0.1,0.2/0.1,0.2/0.1,0.2"], ["--z-band", "0.1"], ["--lr", "nan"],
+                                 ["--epochs", "inf"], ["--threads", "-1"], ["--log-every", "0"], ["--clip", "-1"],
+                                 ["--warmup", "-5"], ["--min-lr-ratio", "5"], ["--max-minutes", "-1"],
+                                 ["--valid-chars", "-5"], ["--mixtures", "0"], ["--synthetic", "5"],
+                                 ["--task", "ink"]])               # ink with --text-file
 def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
     with pytest.raises(SystemExit) as e:
         run_train(tmp_path, *bad)
     assert e.value.code == 2
-    assert "error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("data,extra,message", [
+    ("text", ["--device", "banana"], "not a device"), ("text", ["--batch", "100000"], "too few"),
+    ("ink", ["--synthetic", "1"], "at least 2")])
+def test_what_cannot_run_is_said_in_one_line(tmp_path, data, extra, message):
+    source = ["--text-file", str(toy_corpus(tmp_path))] if data == "text" else ["--task", "ink"]
+    with pytest.raises(SystemExit) as e:
+        train.main([*source, "--out", str(tmp_path / "ck"), "--run-dir", str(tmp_path / "run"), *SMALL, *extra])
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_training_never_writes_over_what_is_not_its_own(tmp_path):
+    """A save replaces its folder whole: a folder of other files, a file, or one target inside the other
+    is refused before anything is written, and an existing checkpoint only with --replace-out."""
+    corpus = toy_corpus(tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+
+    def refused(out, run_dir, message, *extra):
+        with pytest.raises(SystemExit) as e:
+            train.main(["--text-file", str(corpus), "--out", str(out), "--run-dir", str(run_dir), *SMALL, *extra])
+        assert message in str(e.value), str(e.value)
+    refused(notes, tmp_path / "run", "holds files that are not a checkpoint")
+    refused(tmp_path / "ck", notes, "holds other files")
+    refused(tmp_path / "ck", corpus, "is a file")
+    refused(tmp_path / "same", tmp_path / "same", "neither inside the other")
+    refused(tmp_path / "ck", tmp_path / "ck" / "run", "neither inside the other")
+    assert (notes / "keep.txt").read_text() == "mine" and corpus.is_file()
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "run").exists()
+    run_train(tmp_path, "--epochs", "1")
+    assert (tmp_path / "ck" / "config.json").is_file()
+    refused(tmp_path / "ck", tmp_path / "run-2", "holds a checkpoint", "--epochs", "1")
+    train.main(["--text-file", str(corpus), "--out", str(tmp_path / "ck"), "--run-dir", str(tmp_path / "run-2"),
+                *SMALL, "--epochs", "1", "--max-updates", "2", "--replace-out"])
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _wrong_shape(path):
+    from safetensors.torch import save_file
+    t = load_file(str(path))
+    t["model.head.bias"] = torch.zeros(3)
+    save_file(t, str(path))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: (d / "trainer.json").write_text("{not json"),
+    lambda d: (d / "trainer.json").write_text("[]"),
+    lambda d: (d / "trainer.json").write_text(json.dumps({k: v for k, v in json.loads((d / "trainer.json").read_text())
+                                                          .items() if k != "model"})),
+    lambda d: _truncate(d / "state.safetensors"),
+    lambda d: (d / "state.safetensors").unlink(),
+    lambda d: _wrong_shape(d / "state.safetensors"),
+])
+def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage, capsys):
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "2")
+    damage(tmp_path / "run-ck")
+    with pytest.raises(SystemExit) as e:
+        run_train(tmp_path, "--resume")
+    said = str(e.value) if e.value.code != 2 else capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--resume" in said and ("trainer.json" in said or "state.safetensors" in said), said
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_update_under_way_and_saves(tmp_path):
+    corpus = toy_corpus(tmp_path, lines=3000)
+    cmd = [sys.executable, "-m", "model.train", "--text-file", str(corpus), "--out", str(tmp_path / "ck"),
+           "--run-dir", str(tmp_path / "run"), *SMALL, "--epochs", "50", "--save-minutes", "60"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log, deadline = tmp_path / "run.jsonl", time.time() + 120
+    while time.time() < deadline and '"train"' not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    logged = max(json.loads(line)["step"] for line in log.read_text().splitlines() if '"train"' in line)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and "Traceback" not in err and "stopped by Ctrl-C" in err, err
+    saved = json.loads((tmp_path / "run" / "trainer.json").read_text())     # no save was due: this one is Ctrl-C's
+    assert saved["step"] >= logged
+    weights(tmp_path / "run")
 
 
 def test_missing_data_is_one_line(tmp_path):
