@@ -79,7 +79,9 @@ def test_the_bundled_levels_checkpoint_names_one_word_layer(bundled, browser):
     Select(browser.find_element(By.ID, "model")).select_by_value("ptb-3x256-levels")
     wait_for(browser, f"return window.lens.rendered > {before} && window.lens.last.a.model === 'ptb-3x256-levels'")
     options = [o.text for o in Select(browser.find_element(By.ID, "layer")).options]
-    assert options == ["layer 1 (partial word marker)", "layer 2 (word detector)", "layer 3 (coarser level)"], options
+    assert options == ["layer 1 (word ends and more)", "layer 2 (word detector)", "layer 3 (coarser level)"], options
+    ticks = browser.execute_script("return document.getElementById('zgrid').layout.yaxis.ticktext")
+    assert "layer 1 (words+)" in ticks, ticks                  # one name per layer, short where room is short
     info = browser.find_element(By.ID, "model-info").text
     assert info.startswith("Layer 2 marks word ends") and "Layer 1 marks word ends" not in info, info
     # layer 1 fires on nearly every word end and on much else: said so, not that it marks "some" of them

@@ -419,9 +419,11 @@ def test_the_detail_box_says_how_many_steps_the_window_shows(server, browser):
             return int(box.get_attribute("value"))
         assert enter("3000") == 1000                                     # at most 1000
         wait_for(browser, "const w = window.lens.strips.viewport.window(); return w.b - w.a === 1000")
-        assert enter("3") == 8                                           # at least 8
-        assert enter("-5") == 8                                          # not a width: the window's own, again
-        assert window_now(browser)[1] - window_now(browser)[0] == 8
+        assert enter("3") == 10                                          # at least 10
+        assert enter("-5") == 10                                         # not a width: the window's own, again
+        assert window_now(browser)[1] - window_now(browser)[0] == 10
+        browser.execute_script("arguments[0].stepUp()", box)            # the box's arrows step by ten from there
+        assert box.get_attribute("value") == "20"
 
 
 def test_the_export_carries_the_keys_and_wraps_the_text_between_words(server, browser, downloads):

@@ -6,9 +6,12 @@ async function post(path, body, signal) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal,
   });
   const answer = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
-  if (!r.ok) throw new Error(answer.detail || `HTTP ${r.status}`);
+  if (!r.ok) throw new Error(sentence(typeof answer.detail === "string" ? answer.detail : `HTTP ${r.status}`));
   return answer;
 }
+
+// the server's message as the status line says it: "text has 5500 characters; ..." -> "Text has 5500 characters; ...."
+const sentence = (s) => s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
 
 // kind: "text" ({text, model}) or "ink" ({strokes, model})
 export function analyse(kind, body, { signal } = {}) {

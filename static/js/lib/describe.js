@@ -63,11 +63,11 @@ function withHierarchy(roles, h) {
 }
 
 // the layer that marks words best: of the word detectors the one with the best measured F1, else
-// the best partial word marker, else none
+// the best of those that mark some word ends, else none
 export function wordRole(roles) {
-  const best = (name) => roles.filter((r) => r.name === name)
+  const best = (...names) => roles.filter((r) => names.includes(r.name))
     .reduce((a, b) => (!a || (b.scores && b.scores.f1 > a.scores.f1) ? b : a), null);
-  return best("word detector") || best("partial word marker");
+  return best("word detector") || best("partial word marker", "word ends and more");
 }
 
 // what a layer measurably does: {layer, name, short, sentence}
@@ -104,12 +104,13 @@ function layerRolesAlone(m) {
                        + `(word-token F1 ${f2(l.f1)}; random boundaries at that rate score ${f2(l.random)}).`
                      : `Layer ${k} fires on ${pct(l.rate)} of all characters, no better than random at word ends `
                        + `(F1 ${f2(l.f1)}; firing at random at that rate scores ${f2(l.random)}).` });
+    } else if (!spaceless && l.r > l.p) {     // it finds most word ends, among many other firings: named so
+      roles.push({ layer: k, name: "word ends and more", short: "words+", scores: l,
+                   sentence: `Layer ${k} fires at word ends and inside words too: on ${pct(l.r)} of the word ends, and only ${pct(l.p)} of its firings are word ends.` });
     } else {
       roles.push({ layer: k, name: "partial word marker", short: "some words", scores: l, sentence: spaceless
         ? `Layer ${k} finds some words without spaces: it cuts out ${pct(l.r)} of the words exactly, and ${pct(l.p)} of the pieces it cuts are words.`
-        : l.r > l.p   // it finds most word ends, among many other firings
-          ? `Layer ${k} fires at word ends and inside words too: on ${pct(l.r)} of the word ends, and only ${pct(l.p)} of its firings are word ends.`
-          : `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
+        : `Layer ${k} marks some word ends: it fires on ${pct(l.r)} of them, and ${pct(l.p)} of its firings are word ends.` });
     }
   }
   return roles;

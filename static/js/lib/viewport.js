@@ -1,7 +1,7 @@
 // The detail window every strip shows: [a, b) of n steps. The minimap's brush, a zoom or pan in
 // any strip and the width control all move it; while it holds the end of the text it follows
 // the end as the text grows.
-const MIN_W = 8, MAX_W = 1000;
+const MIN_W = 10, MAX_W = 1000;       // the width box steps by 10 from its minimum
 
 export class Viewport {
   constructor() {

@@ -27,6 +27,7 @@ const HINT = "Hover a point (or tap it) to see every layer's z, z~, operation, â
 const state = { model: "", layer: 0, view: "raw", threshold: 0.5, compare: "" };
 const lens = window.lens;
 let models = [], pad, strips, live, cursor, shown = [];
+let cleared = null;             // the strokes Clear took away: Undo brings them back, until the person draws again
 
 // --- asking ------------------------------------------------------------------------------------
 function ask() {
@@ -50,7 +51,9 @@ function ask() {
 
 // nothing to undo, clear or share on an empty pad
 function padButtons() {
-  $("undo").disabled = $("clear").disabled = !pad.strokes.length;
+  $("clear").disabled = !pad.strokes.length;
+  $("undo").disabled = !pad.strokes.length && !cleared;
+  $("undo").title = !pad.strokes.length && cleared ? "Bring back the ink that Clear took away" : "Take away the last stroke";
   shareable(pad.strokes.length > 0);
 }
 
@@ -304,7 +307,7 @@ function exportParts() {
 export async function start() {
   lens.last = null;
   let touched = false;          // the person drew, cleared or undid: the opening example must not replace it
-  pad = new Pad($("pad"), { onStroke: () => { touched = true; ask(); }, palette: trajectory.SEGMENT_COLORS }).start();
+  pad = new Pad($("pad"), { onStroke: () => { touched = true; cleared = null; ask(); }, palette: trajectory.SEGMENT_COLORS }).start();
   strips = new Strips({
     column: $("strips"), map: $("minimap"), cursor: $("cursor"), width: $("window-width"),
     brush: new Brush($("brush"), (a) => strips.moveTo(a)),
@@ -351,9 +354,14 @@ export async function start() {
   $("compare").addEventListener("change", () => { state.compare = $("compare").value; ask(); });
   $("layer").addEventListener("change", () => { state.layer = Number($("layer").value); saveHash(); draw(); });
   $("view").addEventListener("change", () => { state.view = $("view").value; saveHash(); draw(); });
-  $("undo").addEventListener("click", () => { touched = true; pad.strokes.pop(); pad.set(pad.strokes); ask(); });
-  $("clear").addEventListener("click", () => { touched = true; pad.set([]); ask(); });
-  $("example").addEventListener("click", () => { touched = true; showExample(); });
+  $("undo").addEventListener("click", () => {
+    touched = true;
+    if (!pad.strokes.length && cleared) pad.set(cleared); else { pad.strokes.pop(); pad.set(pad.strokes); }
+    cleared = null;
+    ask();
+  });
+  $("clear").addEventListener("click", () => { touched = true; cleared = pad.strokes.slice(); pad.set([]); ask(); });
+  $("example").addEventListener("click", () => { touched = true; cleared = null; showExample(); });
   $("model-info").addEventListener("click", () => $("model-info").classList.toggle("open"));   // on a phone: unfold it
   bindShare(() => { saveHash(); return location.href; });
   bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));

@@ -105,9 +105,15 @@ function firstChange(prev, next, prevText, nextText) {
   return Math.max(0, i - 1);
 }
 
-// the server steps the model only past what it read before: say how much it carried over
-const reusedNote = (a) => ` (${a.reused_prefix >= a.chars.length ? "every character" : `the first ${a.reused_prefix}`}`
-  + " carried over from before)";
+// the server steps a model only past what it read before: say how much it carried over, where this page
+// held an answer of that model to build on (a first answer's reuse, from the server's cache, tells a reader nothing)
+function reusedNote(answers, held) {
+  const built = answers.filter((r, i) => r && held[i] && held[i].model === r.model);
+  const reused = (r) => (r.reused_prefix >= r.chars.length ? "every character" : r.reused_prefix ? `the first ${r.reused_prefix}` : "none");
+  if (!built.some((r) => r.reused_prefix)) return "";
+  return answers[1] ? ` (carried over from before: ${built.map((r) => `${r.model} ${reused(r)}`).join(", ")})`
+    : ` (${reused(built[0])} carried over from before)`;
+}
 
 function answered({ a, b, ms }, input) {
   if (!a.chars.length) {                 // only spaces, given to a model that reads without them
@@ -126,7 +132,7 @@ function answered({ a, b, ms }, input) {
   const dropped = spaceless(a) ? (input.text.match(/[^\S\n]/g) || []).length : 0;
   status(`${a.chars.length} characters read` + (dropped ? ` (the ${dropped} space${dropped > 1 ? "s" : ""} you typed left out)` : "")
          + (unk ? `, ${unk} unknown to the model` : "")
-         + ` · ${ms.toFixed(0)} ms` + (a.reused_prefix ? reusedNote(a) : "")
+         + ` · ${ms.toFixed(0)} ms` + reusedNote([a, b], [prev.a, prev.b])
          + (b && !same ? ` · ${state.compare} reads this text differently, so it is not shown beside it` : ""));
   $("reading-note").textContent = unreadable(a, input.text);
 }
@@ -194,13 +200,24 @@ function drawReading() {
   const name = r.k === null ? "" : `layer ${r.k + 1}`;
   if (spaceless(e.res)) {
     $("reading-title").textContent = name ? `What the model read, as ${name} cuts it` : "What the model read";
-    $("scores").textContent = r.k === null ? "" : spacelessScores(e, r, name);
+    $("scores").textContent = r.k === null ? "" : spacelessScores(e, r, name) + comparedScores();
     return;
   }
   $("reading-title").textContent = name ? `The text as ${name} cuts it` : "The text";
   $("scores").textContent = r.k === null ? "" : `At threshold ${state.threshold.toFixed(2)}, ${name} fires on `
     + `${pct(r.m.recall)} of this text's ${r.m.golds} word ends (recall) and ${pct(r.m.precision)} of its `
-    + `${r.m.fired} firings are word ends (precision).` + otherLayers(e, r.k);
+    + `${r.m.fired} firings are word ends (precision).` + otherLayers(e, r.k) + comparedScores();
+}
+
+// the compared model's layers on the same text, so that a comparison has numbers beside its picture
+function comparedScores() {
+  const e = shown[1];
+  if (!e) return "";
+  const parts = e.res.layers.filter((l) => l.z).map((l) => {
+    const m = scored(e, spaceless(e.res) ? e.cut(l.layer - 1) : e.z(l.layer - 1));
+    return `layer ${l.layer}: recall ${pct(m.recall)}, precision ${pct(m.precision)}`;
+  });
+  return parts.length ? ` ${e.name}: ${parts.join("; ")}.` : "";
 }
 
 // without spaces: boundaries inside lines (line ends are given), words cut out exactly, and the

@@ -58,7 +58,7 @@ export function render(el, ctx) {
   res.layers.map((l, i) => [l, i]).filter(([l]) => l.z).reverse().forEach(([l, i]) => {
     const z = cutOf(i), lag = lags[i] === 1 ? (fr.narrow ? " lag1" : " (lag 1)") : "";
     const nested = phrases && i === h.word - 1;
-    const label = (fr.narrow ? `L${l.layer}` : `layer ${l.layer}`) + lag + (nested ? (fr.narrow ? "+P" : ` in L${h.phrase}`) : "");
+    const label = (fr.narrow ? `L${l.layer}` : `layer ${l.layer}`) + lag + (nested ? (fr.narrow ? "+P" : `, L${h.phrase} bands`) : "");
     out.push(row(label, chars, z, segmentIds(z), res.unknown, win, nested ? "nested" : "", nested ? phrases : null));
   });
   out.push(row(res.task === "ink" ? "pen-up" : "gold", chars, gold, segmentIds(gold), res.unknown, win, "gold"));
