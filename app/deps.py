@@ -4,7 +4,8 @@ Everything here reads `request.app.state` (filled in by `create_app`), never a g
 each app made by `create_app(settings)` keeps its own settings, models and limits.
 
 The checks are `async def`: they never block, and FastAPI runs a plain `def` dependency in its
-thread pool (a hop of some 0.1-0.2 ms each). The run slot waits on the queue, so it stays a `def`.
+thread pool (a hop of some 0.1-0.2 ms each, more on a slow machine). The run slot is taken on the
+event loop too when one is free; only waiting for one goes to a worker thread.
 
 Order matters. FastAPI calls every dependency whose own inputs are valid, even when the request
 body then fails validation. The checks that need the body (length limits, the chosen model, the
@@ -13,10 +14,11 @@ in the run queue.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, NamedTuple
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.limits import RateLimiter, RunLimiter
 from app.registry import Loaded
@@ -115,21 +117,29 @@ class RunSlot(NamedTuple):
     threads: int
 
 
-def hold_run_slot(request: Request) -> Iterator[RunSlot]:
-    """A place in the run queue while the route runs; 503 with Retry-After when it is full."""
+async def hold_run_slot(request: Request) -> AsyncIterator[RunSlot]:
+    """A place in the run queue while the route runs; 503 with Retry-After when it is full. A free slot
+    is taken on the event loop; only waiting for one goes to a worker thread."""
     runs: RunLimiter = request.app.state.runs
     settings: Settings = request.app.state.settings
-    with runs.run() as running:
+    running = runs.enter(wait=False)
+    if running is None:
+        running = await run_in_threadpool(runs.enter)
+    try:
         yield RunSlot(threads=settings.solo_run_threads if running == 1 else 1)
+    finally:
+        runs.leave()
 
 
 # The slot builds on the chosen model, so it is taken only once every check of the body has passed.
-def text_run_slot(request: Request, _model: TextModel) -> Iterator[RunSlot]:
-    yield from hold_run_slot(request)
+async def text_run_slot(request: Request, _model: TextModel) -> AsyncIterator[RunSlot]:
+    async for slot in hold_run_slot(request):
+        yield slot
 
 
-def ink_run_slot(request: Request, _model: InkModel) -> Iterator[RunSlot]:
-    yield from hold_run_slot(request)
+async def ink_run_slot(request: Request, _model: InkModel) -> AsyncIterator[RunSlot]:
+    async for slot in hold_run_slot(request):
+        yield slot
 
 
 # scope="function": the slot is given back when the route returns, not after the answer is sent

@@ -30,28 +30,37 @@ class RunLimiter:
         self.running = 0                # holding a slot
         self.lock = threading.Lock()
 
-    @contextmanager
-    def run(self):
-        """Hold a slot while the block runs; it is given how many runs hold one now, itself included."""
+    def enter(self, wait: bool = True) -> int | None:
+        """Take a slot, and say how many runs hold one now, this one included. Without `wait`, None
+        where no slot is free (nothing taken). Saturated when the queue is full or the wait too long."""
         with self.lock:
             if self.inside >= self.capacity:
                 raise Saturated("queue full")
             self.inside += 1
-        try:
-            if not self.slots.acquire(timeout=self.wait_s):
-                raise Saturated("waited too long")
-            with self.lock:
-                self.running += 1
-                now = self.running
-            try:
-                yield now
-            finally:
-                with self.lock:
-                    self.running -= 1
-                self.slots.release()
-        finally:
+        if not (self.slots.acquire(timeout=self.wait_s) if wait else self.slots.acquire(blocking=False)):
             with self.lock:
                 self.inside -= 1
+            if wait:
+                raise Saturated("waited too long")
+            return None
+        with self.lock:
+            self.running += 1
+            return self.running
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+            self.inside -= 1
+        self.slots.release()
+
+    @contextmanager
+    def run(self):
+        """Hold a slot while the block runs; it is given how many runs hold one now, itself included."""
+        running = self.enter()
+        try:
+            yield running
+        finally:
+            self.leave()
 
 
 class RateLimiter:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from app.errors import http_error, invalid_request, unexpected
 from app.limits import BodyLimit, RateLimiter, RunLimiter
 from app.memory import return_large_buffers_to_the_os
-from app.middleware import security_headers
+from app.middleware import SecurityHeaders
 from app.registry import discover
 from app.routes import api, pages, vendor
 from app.settings import STATIC, Settings, settings_or_exit
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"])
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.middleware("http")(security_headers)          # added last: outermost, so a 413 gets the headers too
+    app.add_middleware(SecurityHeaders)               # added last: outermost, so a 413 gets the headers too
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

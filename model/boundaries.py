@@ -68,8 +68,16 @@ def random_tolerant_f1(candidates: np.ndarray, gold: np.ndarray, rate: float, to
     return float(np.mean(scores))
 
 
+# every code point that str.isspace() calls whitespace (the last is U+3000)
+_SPACES = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
+
+
 def is_space(chars) -> np.ndarray:
-    return np.array([c.isspace() for c in chars], dtype=bool)
+    """Per position, whether it is whitespace: chars a str, or a list of one-character symbols."""
+    joined = chars if isinstance(chars, str) else "".join(chars)
+    if len(joined) != len(chars):                  # not one character per position
+        return np.array([c.isspace() for c in chars], dtype=bool)
+    return np.isin(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), _SPACES)
 
 
 def gold_word_ends(chars) -> np.ndarray:
@@ -147,13 +155,9 @@ def next_nonspace_surprisal(surprisal: np.ndarray, chars) -> np.ndarray:
     """For each non-space position t, the surprisal of the next non-space character
     (NaN on spaces and where there is none). In PTB the space after a word is easy to
     predict: the surprise sits on the next word's first letter, one past the space."""
-    space = is_space(chars)
+    words = np.flatnonzero(~is_space(chars))
     out = np.full(len(chars), np.nan)
-    nxt = np.nan
-    for t in range(len(chars) - 1, -1, -1):
-        if not space[t]:
-            out[t] = nxt
-            nxt = surprisal[t]
+    out[words[:-1]] = np.asarray(surprisal, dtype=float)[words[1:]]
     return out
 
 

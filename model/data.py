@@ -113,7 +113,7 @@ class Vocabulary:
         if not all(isinstance(c, str) and len(c) == 1 for c in self.symbols):
             raise DataError("every symbol of a vocabulary is one character")
         self.index = {c: i for i, c in enumerate(self.symbols)}
-        self._memo: dict[str, str] = {}
+        self._memo: dict[int, str] = {}       # code point -> symbol: a str.translate table, filled as typed
 
     def __len__(self):
         return len(self.symbols)
@@ -122,14 +122,17 @@ class Vocabulary:
         """Corpus text to ids, exactly (unknown characters become id 0)."""
         return torch.tensor([self.index.get(c, 0) for c in text], dtype=torch.long)
 
-    def _nearest(self, c: str) -> str:
-        """The symbol a typed character maps to: lower case, accents dropped, any space a space."""
-        hit = self._memo.get(c)
-        if hit is None:
-            hit = self._map(c)
-            if len(self._memo) < MEMO_LIMIT:          # typed text can hold any code point: stay bounded
-                self._memo[c] = hit
-        return hit
+    def _symbols(self, piece: str) -> str:
+        """Each character of typed text as the symbol it maps to (one character each): lower case, accents
+        dropped, any space a space. One str.translate over the piece, its table remembered between calls."""
+        memo = self._memo
+        for c in set(piece):
+            if ord(c) in memo:
+                continue
+            if len(memo) >= MEMO_LIMIT:               # typed text can hold any code point: stay bounded
+                return "".join(memo.get(ord(c)) or self._map(c) for c in piece)
+            memo[ord(c)] = self._map(c)
+        return piece.translate(memo)
 
     def _map(self, c: str) -> str:
         if c.isupper() and c.lower() in self.index:      # `N` is PTB's number, not a capital n
@@ -164,8 +167,8 @@ class Vocabulary:
         chars, spans = [], []
 
         def plain(a: int, b: int):
-            chars.extend(self._nearest(c) for c in text[a:b])
-            spans.extend((k, k + 1) for k in range(a, b))
+            chars.extend(self._symbols(text[a:b]))
+            spans.extend(zip(range(a, b), range(a + 1, b + 1)))
         at = 0
         for m in _SPECIAL.finditer(text):
             plain(at, m.start())

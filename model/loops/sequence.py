@@ -46,9 +46,28 @@ def hmlstm_sequence(rnn, x: torch.Tensor, state, backend: str | None = None,
     loops = select(x.device, x.dtype, backend)
     if pre0 is not None and not skip_copy:
         raise ValueError("a given pre0 is for inference: gradients would not reach layer 1's bottom-up weights")
-    h, z, z_soft, z_line, hT, cT, zT = _HMLSTMSequence.apply(
-        layout, loops, skip_copy, _stacked_weights(rnn, params), pre0, x, h0, c0, z0, slope, *flat)
+    W = _stacked_weights(rnn, params)
+    if skip_copy:           # no gradient wanted: the loops alone, without an autograd node's bookkeeping
+        buf, _ = _forward(loops, layout, W, pre0, x, h0, c0, z0, slope, flat, skip_copy)
+        T = x.shape[0]
+        # the final state copied out, as the node does: a view would keep every step's buffer alive with it
+        return SequenceOutput(buf.H[1:], buf.Z[1:], buf.Zsoft, buf.Zline, (buf.H[T].clone(), buf.C[T].clone(),
+                                                                            buf.Z[T].clone()))
+    h, z, z_soft, z_line, hT, cT, zT = _HMLSTMSequence.apply(layout, loops, skip_copy, W, pre0, x, h0, c0, z0, slope,
+                                                             *flat)
     return SequenceOutput(h, z, z_soft, z_line, (hT, cT, zT))
+
+
+def _forward(loops: Loops, layout: Layout, W, given_pre0, x, h0, c0, z0, slope, flat, skip_copy: bool):
+    """The loops' forward over x: their buffers, and the weights as they read them."""
+    T, B, _ = x.shape
+    params = _per_layer(flat)
+    weights = StepWeights(W, [p.bias for p in params], [p.ln_weight for p in params], [p.ln_bias for p in params])
+    # layer 1's bottom-up term (z^0 = 1) and bias, for every t at once
+    pre0 = given_pre0
+    if pre0 is None:
+        pre0 = torch.addmm(params[0].bias, x.reshape(T * B, -1), params[0].bottom_up).view(T, B, -1)
+    return loops.forward(layout, ForwardInputs(pre0, h0, c0, z0, weights, slope), skip_copy), weights
 
 
 def _stacked_weights(rnn, params: list[LayerParams]) -> list[torch.Tensor]:
@@ -89,16 +108,9 @@ class _HMLSTMSequence(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, layout: Layout, loops: Loops, skip_copy: bool, W, given_pre0, x, h0, c0, z0, slope, *flat):
-        T, B, _ = x.shape
-        params = _per_layer(flat)
-        weights = StepWeights(W, [p.bias for p in params], [p.ln_weight for p in params],
-                              [p.ln_bias for p in params])
-        # layer 1's bottom-up term (z^0 = 1) and bias, for every t at once
-        pre0 = given_pre0
-        if pre0 is None:
-            pre0 = torch.addmm(params[0].bias, x.reshape(T * B, -1), params[0].bottom_up).view(T, B, -1)
-        buf = loops.forward(layout, ForwardInputs(pre0, h0, c0, z0, weights, slope), skip_copy)
-        tensors, ctx.spec = flatten(_Saved(x, buf._replace(Zline=None), weights, slope, params))
+        T = x.shape[0]
+        buf, weights = _forward(loops, layout, W, given_pre0, x, h0, c0, z0, slope, flat, skip_copy)
+        tensors, ctx.spec = flatten(_Saved(x, buf._replace(Zline=None), weights, slope, _per_layer(flat)))
         ctx.save_for_backward(*tensors)
         ctx.layout, ctx.loops = layout, loops
         hT, cT, zT = buf.H[T].clone(), buf.C[T].clone(), buf.Z[T].clone()

@@ -54,6 +54,29 @@ def test_run_limiter_says_how_many_runs_hold_a_slot():
         assert alone == 1
 
 
+def test_a_slot_is_taken_without_waiting_only_where_one_is_free():
+    lim = RunLimiter(running=1, waiting=1, wait_s=1)
+    assert lim.enter(wait=False) == 1
+    assert lim.enter(wait=False) is None and lim.inside == 1       # nothing taken, nothing counted
+    lim.leave()
+    assert (lim.inside, lim.running) == (0, 0) and lim.enter(wait=False) == 1
+    lim.leave()
+
+
+def test_a_request_that_must_wait_for_a_slot_gets_one_when_it_is_given_back(settings):
+    """The slot is taken on the event loop when free; a request that finds none waits off the loop."""
+    import threading
+
+    import app.main as main
+    with TestClient(main.create_app(settings.model_copy(update={"max_running": 1}))) as c:
+        c.app.state.runs.enter()                                # another run holds the only slot
+        threading.Timer(0.3, c.app.state.runs.leave).start()
+        t0 = time.monotonic()
+        assert c.post("/api/text", json={"text": "the cat"}).status_code == 200
+        assert time.monotonic() - t0 >= 0.25
+        assert (c.app.state.runs.inside, c.app.state.runs.running) == (0, 0)
+
+
 def test_a_run_alone_gets_the_solo_threads_and_one_beside_another_gets_one(settings, monkeypatch):
     """A 1,000-character analysis is faster on both cores; under load each run keeps to one."""
     import app.main as main

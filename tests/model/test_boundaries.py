@@ -81,6 +81,14 @@ def test_surprisal_baseline_looks_past_the_space():
     assert B.surprisal_boundaries(surprisal, chars, thr).sum() == 1
 
 
+def test_whitespace_is_found_as_str_isspace_finds_it():
+    every = [chr(c) for c in range(0x3100)] + ["\ud800", "x"]            # a lone surrogate too
+    assert B.is_space(every).tolist() == [c.isspace() for c in every]
+    assert B.is_space("".join(every)).tolist() == [c.isspace() for c in every]
+    assert B.is_space(["ab", " ", "  "]).tolist() == [False, True, True]    # positions of several characters
+    assert B.is_space([]).tolist() == []
+
+
 def test_a_firing_near_a_gold_point_credits_it_once():
     fired, gold = np.zeros(30, bool), np.zeros(30, bool)
     gold[[5, 12, 20]] = True

@@ -82,6 +82,7 @@ def test_the_reading_memo_stays_bounded():
     r = v.read(text + "a")
     assert len(v._memo) == MEMO_LIMIT
     assert r.chars[-1] == "a" and r.chars[0] == UNKNOWN                  # mapped all the same
+    assert v.read("Ab\u00e9 \u3000c").chars == ["a", "b", "e", " ", " ", "c"]      # and known ones as before
 
 
 def test_spaceless_reading_keeps_newlines_and_marks_word_ends():
