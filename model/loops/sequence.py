@@ -47,7 +47,9 @@ def hmlstm_sequence(rnn, x: torch.Tensor, state, backend: str | None = None,
     if pre0 is not None and not skip_copy:
         raise ValueError("a given pre0 is for inference: gradients would not reach layer 1's bottom-up weights")
     W = _stacked_weights(rnn, params)
-    if skip_copy:           # no gradient wanted: the loops alone, without an autograd node's bookkeeping
+    # no gradient wanted: the loops alone, without an autograd node's bookkeeping (under autocast the node
+    # runs them, in float32, as its custom_fwd asks)
+    if skip_copy and not torch.is_autocast_enabled(x.device.type):
         buf, _ = _forward(loops, layout, W, pre0, x, h0, c0, z0, slope, flat, skip_copy)
         T = x.shape[0]
         # the final state copied out, as the node does: a view would keep every step's buffer alive with it
