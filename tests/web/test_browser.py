@@ -145,6 +145,15 @@ def test_a_link_edited_by_hand_opens_on_what_it_can_read_and_says_what_it_could_
     assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
     assert "Part of the link could not be used (model “nosuch”, compare “nosuch”, layer 3), so those take the " \
            "page's default." in browser.find_element(By.ID, "status").text
+    assert "error" not in browser.find_element(By.ID, "status").get_attribute("class")   # a note, not a failure
+    # a window or a step past the text's end, and a text that is not one: named, and the example instead
+    open_link("/", {"t": "the house", "w": [500, 50], "i": 400})
+    wait_for(browser, "return window.lens.last.a && window.lens.last.a.chars.length === 9 && window.lens.rendered > 0")
+    assert re.search(r"^9 characters read · \d+ ms · Part of the link could not be used \(window, step\), so those take "
+                     r"the page's default\.$", browser.find_element(By.ID, "status").text)
+    open_link("/", {"t": 123})
+    wait_for(browser, "return window.lens.last.a && window.lens.rendered > 0")
+    assert browser.find_element(By.ID, "text").get_attribute("value") and "(text)" in browser.find_element(By.ID, "status").text
     open_link("/ink", {"m": "toy-a", "c": "nosuch", "l": 1, "s": [[100, 60, 5, 30, 5, 40]]})
     wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.last.points.length === 3")
     assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-ink"

@@ -1,21 +1,25 @@
 // What every page needs: a status line, a busy indicator, downloads.
 export const $ = (id) => document.getElementById(id);
 
-let pending = "";     // said once, after the next status: what of a shared link the page could not use
+// said once, after the next status: what of a shared link the page could not read or use
+let pending = { unreadable: false, unused: [] };
 
 export function status(msg, error = false) {
-  $("status").textContent = pending ? `${msg} ${pending}` : msg;
-  $("status").classList.toggle("error", error || Boolean(pending));
-  pending = "";
-}
-
-// a shared link that could not be read, or not all of it used (a field edited by hand, a model this
-// server does not hold): the page opens on what it could, and says so beside the first answer (a status
-// said now would be replaced by it at once)
-export function linkProblem(unused) {
-  pending = unused === null ? "The link could not be read, so the page opened afresh."
+  const { unreadable, unused } = pending;
+  const note = unreadable ? "The link could not be read, so the page opened afresh."
     : unused.length ? `Part of the link could not be used (${unused.join(", ")}), so ${unused.length > 1 ? "those take" : "it takes"} the page's default.`
     : "";
+  $("status").textContent = note ? `${msg} · ${note}` : msg;
+  $("status").classList.toggle("error", error);
+  pending = { unreadable: false, unused: [] };
+}
+
+// a shared link that could not be read (null), or parts of it that could not be used (a field edited by
+// hand, a model this server does not hold, a step past the text's end): the page opens on what it could,
+// and says so beside the next answer (a status said now would be replaced by it at once)
+export function linkProblem(unused) {
+  if (unused === null) pending.unreadable = true;
+  else pending.unused.push(...unused);
 }
 
 // the "working…" sign (shown by the caller when an answer takes long)

@@ -92,16 +92,21 @@ export class Strips {
     this.changedFrom = Math.min(this.changedFrom, changedFrom);
     this.viewport.setLength(n);
     const restoring = n ? this.restoring : null;
-    if (restoring) { this.restoring = null; if (restoring.win) this.placeWindow(restoring.win); }
+    if (restoring) { this.restoring = null; if (restoring.win && restoring.win[0] < n) this.placeWindow(restoring.win); }
     this.draw();
     if (restoring && restoring.step !== undefined && restoring.step < n) this.onStep(restoring.step);
+    if (restoring) {        // a window or a step past the end (a link edited by hand) is said, not silently dropped
+      const unused = [restoring.win && restoring.win[0] >= n && "window", restoring.step >= n && "step"].filter(Boolean);
+      if (unused.length) restoring.onUnused(unused);
+    }
   }
 
   // the detail window as a link keeps it: [its first step, the width chosen (0: fitted to the frame)]
   placement() { return this.viewport.n ? [this.viewport.window().a, this.viewport.chosen || 0] : undefined; }
 
-  // a link's window (as placement() gave it) and inspected step, put in place when results next arrive
-  restoreLater(win, step) { this.restoring = { win, step }; }
+  // a link's window (as placement() gave it) and inspected step, put in place when results next arrive;
+  // onUnused(names): those past the results' end
+  restoreLater(win, step, onUnused) { this.restoring = { win, step, onUnused }; }
 
   placeWindow([a, width]) {
     if (width) this.viewport.setWidth(width);

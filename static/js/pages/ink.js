@@ -264,7 +264,7 @@ function loadHash() {
     Object.assign(state, { model: s.model || state.model, layer: s.layer || 0, view: s.view || "raw",
                            threshold: s.threshold ?? 0.5, compare: s.compare || "" });
     pad.set(unpack(s.strokes || []));
-    strips.restoreLater(s.window, s.step);
+    strips.restoreLater(s.window, s.step, linkProblem);
     return s;
   } catch (e) {
     return { unreadable: true };

@@ -400,7 +400,7 @@ function loadHash() {
     Object.assign(state, { text: s.text || "", compare: s.compare || "", threshold: s.threshold ?? 0.5,
                            layer: s.layer ?? null });
     if (s.model && modelOf(s.model)) state.model = s.model;
-    strips.restoreLater(s.window, s.step);
+    strips.restoreLater(s.window, s.step, linkProblem);
     return s;
   } catch (e) {
     return { unreadable: true };
@@ -507,7 +507,7 @@ export async function start() {
     status("No text checkpoint is loaded on this server.", true);
     return;
   }
-  if (!linked) state.text = EXAMPLES.Words;          // a newcomer lands on an analysed example
+  if (!state.text) state.text = EXAMPLES.Words;      // a newcomer (or a link without a text it can use) lands on an example
   $("model").value = state.model;
   $("text").value = state.text;
   describe();                                        // fills the compare menu too
