@@ -24,10 +24,10 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         extra = COMMON + ([(b"content-security-policy", page_policy(scope["path"]))] if scope["path"] in PAGES else [])
+        names = {k for k, _ in extra}
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                names = {k for k, _ in extra}
                 message = {**message, "headers": [h for h in message.get("headers", []) if h[0].lower() not in names]
                            + extra}
             await send(message)

@@ -91,14 +91,20 @@ export class Strips {
     this.threshold = threshold;
     this.changedFrom = Math.min(this.changedFrom, changedFrom);
     this.viewport.setLength(n);
-    const restoring = n ? this.restoring : null;
-    if (restoring) { this.restoring = null; if (restoring.win && restoring.win[0] < n) this.placeWindow(restoring.win); }
+    const step = n && this.restoring ? this.restore(n) : undefined;
     this.draw();
-    if (restoring && restoring.step !== undefined && restoring.step < n) this.onStep(restoring.step);
-    if (restoring) {        // a window or a step past the end (a link edited by hand) is said, not silently dropped
-      const unused = [restoring.win && restoring.win[0] >= n && "window", restoring.step >= n && "step"].filter(Boolean);
-      if (unused.length) restoring.onUnused(unused);
-    }
+    if (step !== undefined) this.onStep(step);
+  }
+
+  // a link's window put in place for results of n steps; its step, to be picked once they are drawn. A
+  // window or a step past the end (a link edited by hand) is said, not silently dropped.
+  restore(n) {
+    const { win, step, onUnused } = this.restoring;
+    this.restoring = null;
+    const unused = [win && win[0] >= n && "window", step >= n && "step"].filter(Boolean);
+    if (win && !unused.includes("window")) this.placeWindow(win);
+    if (unused.length) onUnused(unused);
+    return unused.includes("step") ? undefined : step;
   }
 
   // the detail window as a link keeps it: [its first step, the width chosen (0: fitted to the frame)]

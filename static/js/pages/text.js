@@ -211,13 +211,8 @@ function drawReading() {
 
 // the compared model's layers on the same text, so that a comparison has numbers beside its picture
 function comparedScores() {
-  const e = shown[1];
-  if (!e) return "";
-  const parts = e.res.layers.filter((l) => l.z).map((l) => {
-    const m = scored(e, spaceless(e.res) ? e.cut(l.layer - 1) : e.z(l.layer - 1));
-    return `layer ${l.layer}: recall ${pct(m.recall)}, precision ${pct(m.precision)}`;
-  });
-  return parts.length ? ` ${e.name}: ${parts.join("; ")}.` : "";
+  const parts = shown[1] ? layerScores(shown[1]) : [];
+  return parts.length ? ` ${shown[1].name}: ${parts.join("; ")}.` : "";
 }
 
 // without spaces: boundaries inside lines (line ends are given), words cut out exactly, and the
@@ -235,13 +230,19 @@ function spacelessScores(e, r, name) {
     + otherLayers(e, r.k) + baselinesHere(e);
 }
 
-function otherLayers(e, chosen) {
+// each detector's recall and precision on this text, but the one `except`'s
+function layerScores(e, except = null) {
   const parts = [];
   e.res.layers.forEach((l, i) => {
-    if (!l.z || i === chosen) return;
+    if (!l.z || i === except) return;
     const m = scored(e, spaceless(e.res) ? e.cut(i) : e.z(i));
     parts.push(`layer ${l.layer}: recall ${pct(m.recall)}, precision ${pct(m.precision)}`);
   });
+  return parts;
+}
+
+function otherLayers(e, chosen) {
+  const parts = layerScores(e, chosen);
   return parts.length ? ` Others: ${parts.join("; ")}.` : "";
 }
 
