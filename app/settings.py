@@ -1,10 +1,13 @@
 """Every setting of the service in one place, read from the environment (prefix LENS_)."""
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 # the pages' files: at the top of a clone, inside the package once installed (pyproject.toml)
@@ -30,7 +33,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     cache_entries: int = Field(64, ge=0)      # analysed prefixes kept per checkpoint
     torch_threads: int = Field(1, ge=1)       # per worker: many small runs beat one wide one
-    allowed_origins: list[str] = []           # CORS: none unless configured
+    allowed_origins: Annotated[list[str], NoDecode] = []   # CORS: none unless configured
     workers: int = Field(1, ge=1)
     max_running: int = Field(2, ge=1)         # concurrent model runs per worker
     solo_run_threads: int = Field(2, ge=1)    # threads of a model run while no other runs in this worker
@@ -40,6 +43,19 @@ class Settings(BaseSettings):
     rate_per_s: float = Field(20.0, gt=0)     # per client (typing sends a few per second)
     rate_burst: float = Field(60.0, ge=1)
     behind_proxy: bool = False                # trust X-Forwarded-For (only behind your own proxy)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value):
+        """Origins as a JSON list or, as people write them, separated by commas."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON list ({e.msg})") from None
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
 
 
 def settings_or_exit(**given) -> Settings:

@@ -9,8 +9,9 @@ holds only the positions that may have changed (what typing costs the page).
 --compare LENS_SOLO_RUN_THREADS=1 HMLSTM_HALF_WEIGHTS=0: beside the server as configured, one
 server per setting given (NAME=VALUE[,NAME=VALUE]), the same requests sent to each in turn
 (side by side); each variant's figures and its full-analysis p50 as a ratio to the configured
-one. --memory: rss_mb, the configured server's resident memory afterwards, with every bundled
-checkpoint loaded and each one's prefix cache filled with texts of the maximum length.
+one. rss_mb (DESIGN.md section 6): the configured server's resident memory afterwards, with every
+bundled checkpoint loaded and each one's prefix cache filled with texts of the maximum length (minutes;
+--no-memory leaves it out, null).
 """
 from __future__ import annotations
 
@@ -100,9 +101,9 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="checkpoint (default: the server's default)")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
                    help="environment variants: one more server each, requests sent to every server in turn")
-    p.add_argument("--memory", action="store_true",
-                   help="also fill every checkpoint's prefix cache with maximum-length texts and report the "
-                        "server's RSS (minutes)")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="fill every checkpoint's prefix cache with maximum-length texts and report the "
+                        "server's RSS as rss_mb (minutes; --no-memory: latency only)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     variants = {"configured": {}}

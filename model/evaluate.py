@@ -307,7 +307,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb)")
+    src.add_argument("--data-dir", help="the data folder: Penn Treebank for a text checkpoint (default ../shared/data/ptb), "
+                     "IAM-OnDB for an ink one (default ../shared/data/iam-ondb)")
     src.add_argument("--text-file", help="evaluate any UTF-8 text, read as typed text")
     p.add_argument("--split", choices=["test", "valid"], help="text: the split scored (default test); ink is "
                                                                 "scored on the validation lines")

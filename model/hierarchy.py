@@ -1,7 +1,7 @@
 """Hierarchy with spaces (DESIGN.md section 9): a layer that marks words, and a sparser one above it.
 
 - word layer: the detector layer with the best tolerant word-end F1 (on valid where there is one);
-- phrase layer: a detector layer above it;
+- phrase layer: a detector layer above it, the top layer when its detector is on (else the nearest);
 - `phrase_on_word_ends`: the share of the phrase layer's firings that the tolerant rule credits
   to a word end; `rate_ratio`: its rate over the word layer's; `words_per_phrase`: the mean number
   of words between its firings;
@@ -29,7 +29,9 @@ def choose_layers(layer_scores: list[dict], has_detector: list[bool]) -> tuple[i
     """(word layer, phrase layer or None), 1-based, from `model.evaluate`'s per-layer scores."""
     word = max(layer_scores, key=lambda s: s["word_boundary_tolerant"]["f1"])["layer"]
     above = [l + 1 for l in range(word, len(has_detector)) if has_detector[l]]
-    return word, (above[0] if above else None)
+    if not above:
+        return word, None
+    return word, (len(has_detector) if has_detector[-1] else above[0])
 
 
 def hierarchy(z: np.ndarray, chars, word: int, phrase: int | None) -> dict:

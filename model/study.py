@@ -310,7 +310,7 @@ def _fmt(ms):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.study", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--out", default="study")
     p.add_argument("--data-dir")
     p.add_argument("--text-file")

@@ -19,6 +19,16 @@ def test_compose_file_validates():
     assert done.returncode == 0, done.stderr
 
 
+def test_every_setting_is_named_in_readme_and_those_it_says_compose_takes_are_passed():
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"LENS_{name.upper()}" for name in Settings.model_fields if f"LENS_{name.upper()}" not in readme]
+    assert not missing, f"README does not name {missing}"
+    hosting = readme[readme.index("## Hosting"):]
+    said = set(re.findall(r"LENS_[A-Z_]+", hosting)) - {"LENS_PUBLISH"}      # the host port, compose's own
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert said and not [v for v in said if f"{v}:" not in compose], "compose does not pass every setting README names"
+
+
 def test_dockerfile_runs_as_a_user_with_a_health_check_on_a_real_route():
     text = (ROOT / "Dockerfile").read_text()
     users = re.findall(r"^USER (\S+)", text, re.M)
@@ -38,7 +48,16 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert (s.max_text_chars, s.allowed_origins, s.workers) == (123, ["https://example.org"], 3)
 
 
-@pytest.mark.parametrize("name,value", [("RATE_PER_S", "0"), ("MAX_RUNNING", "0"), ("MAX_RUNNING", "-1"),
+@pytest.mark.parametrize("value,origins", [('["https://a.org", "https://b.org"]', ["https://a.org", "https://b.org"]),
+                                           ("https://a.org, https://b.org", ["https://a.org", "https://b.org"]),
+                                           ("https://a.org", ["https://a.org"]), ("", [])])
+def test_cors_origins_are_read_as_a_json_list_or_separated_by_commas(monkeypatch, value, origins):
+    monkeypatch.setenv("LENS_ALLOWED_ORIGINS", value)
+    assert Settings().allowed_origins == origins
+
+
+@pytest.mark.parametrize("name,value", [("ALLOWED_ORIGINS", "[https://a.org"), ("BEHIND_PROXY", "maybe"),
+                                        ("RATE_PER_S", "0"), ("MAX_RUNNING", "0"), ("MAX_RUNNING", "-1"),
                                         ("TORCH_THREADS", "0"), ("MAX_TEXT_CHARS", "-1"), ("PORT", "70000")])
 def test_a_setting_out_of_range_stops_the_server_with_one_line_naming_it(monkeypatch, name, value):
     from app.settings import settings_or_exit

@@ -61,13 +61,13 @@ def test_latency_and_load_print_their_contracts(capsys, monkeypatch, checkpoint_
     monkeypatch.setenv("LENS_DEFAULT_MODEL", "toy-a")
     monkeypatch.setenv("LENS_MAX_TEXT_CHARS", "200")
     monkeypatch.setenv("LENS_CACHE_ENTRIES", "4")
-    latency.main(["--chars", "100", "--repeats", "3", "--json", "--memory"])
+    latency.main(["--chars", "100", "--repeats", "3", "--json"])          # DESIGN's command: rss_mb included
     r = json.loads(capsys.readouterr().out)
     assert {"full_p50_ms", "full_p95_ms", "incremental_p50_ms", "incremental_p95_ms", "chars", "rss_mb"} <= set(r)
     assert r["chars"] == 100 and r["rss_mb"] > 0 and r["incremental_reused_prefix_min"] == 100
     assert 0 < r["rows_computed_share"] < 1 and r["cpu"] and r["solo_run_threads"] == 2
     assert r["delta_p50_ms"] > 0 and r["delta_of_positions"] == 101 and r["delta_positions_sent_max"] <= 10
-    latency.main(["--chars", "100", "--repeats", "2", "--json", "--compare", "LENS_SOLO_RUN_THREADS=1",
+    latency.main(["--chars", "100", "--repeats", "2", "--json", "--no-memory", "--compare", "LENS_SOLO_RUN_THREADS=1",
                   "LENS_SOLO_RUN_THREADS=1,HMLSTM_HALF_WEIGHTS=0"])
     r = json.loads(capsys.readouterr().out)
     assert set(r["variants"]) == {"LENS_SOLO_RUN_THREADS=1", "LENS_SOLO_RUN_THREADS=1,HMLSTM_HALF_WEIGHTS=0"}

@@ -28,6 +28,9 @@ def test_the_layers_and_the_numbers_of_the_hierarchy():
     assert h["phrase_on_word_ends"] == 1.0 and h["rate_ratio"] == pytest.approx(0.5)
     assert h["words_per_phrase"] == pytest.approx(2.0)
     assert hierarchy.choose_layers(scores[:1], [True, False])[1] is None
+    # the top layer is the phrase layer when its detector is on (DESIGN.md section 9), else the nearest above
+    assert hierarchy.choose_layers(scores, [True, True, True]) == (1, 3)
+    assert hierarchy.choose_layers(scores, [True, True, True, False]) == (1, 2)
 
 
 def test_the_phrase_proxy_scores_a_layer_beside_random_word_ends(tmp_path):
