@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import Select
 from tests.helpers import ROOT
 from tests.web.pages import (LO, SETTLED, api, clear_text, draw_stroke, draw_strokes, open_analysed, open_page,
                              plotted_rows, reopen_from_link, set_text, set_threshold, severe_errors, type_text,
-                             wait_drawn, wait_for)
+                             viewport, wait_drawn, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -224,6 +224,10 @@ def test_an_error_is_shown_not_thrown(server, browser):
     assert browser.find_element(By.ID, "status").text.startswith("Unknown model 'ghost'; known: ")   # as a sentence
 
 
+# the embed snippet, once the page has measured the embed's height
+SNIPPET = "const v = document.getElementById('embed-code').value; return v.startsWith('<iframe') && v"
+
+
 def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, browser, artifacts):
     browser.get_log("browser")                     # earlier tests' messages are not this test's
     open_page(browser, server)
@@ -231,9 +235,9 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     type_text(browser, text)
     browser.find_element(By.ID, "permalink").click()
     wait_for(browser, "return !document.getElementById('share').hidden")
-    snippet = browser.find_element(By.ID, "embed-code").get_attribute("value")
+    snippet = wait_for(browser, SNIPPET)
     assert snippet.startswith(f"<iframe src=\"{server}/embed#")
-    src = snippet.split('"')[1]
+    src, height_of_one = snippet.split('"')[1], int(re.search(r'height="(\d+)"', snippet).group(1))
     browser.get(src)
     wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid .main-svg') && " + SETTLED)
     rows = plotted_rows(browser, "zgrid")
@@ -252,8 +256,8 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
     set_threshold(browser, 0.3)
     browser.find_element(By.ID, "permalink").click()
-    snippet = browser.find_element(By.ID, "embed-code").get_attribute("value")
-    assert 'height="640"' in snippet                                        # room for the second grid
+    snippet = wait_for(browser, SNIPPET)
+    assert int(re.search(r'height="(\d+)"', snippet).group(1)) > height_of_one         # room for the second grid
     src = snippet.split('"')[1]
     browser.get("about:blank")
     browser.get(src)
@@ -263,6 +267,32 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     assert browser.find_element(By.ID, "disagree").is_displayed()
     assert "at threshold 0.30" in browser.find_element(By.ID, "embed-key").text
     assert browser.find_element(By.ID, "status").text.startswith("toy-a and toy-b: “the red house")
+
+
+def test_the_embed_snippet_fits_its_embed_which_opens_on_the_shared_window_with_what_was_typed(server, browser):
+    """The snippet's height is the embed's own at its width (a long text compared across two models needs
+    more than a short one); the embed opens on the link's detail window and shows a character the model
+    does not know as it was typed, as the page does."""
+    open_analysed(browser, server)
+    set_text(browser, " ".join(["the cat, the dog; and the red house"] * 40))   # the toy models know no , or ;
+    before = browser.execute_script("return window.lens.rendered")
+    Select(browser.find_element(By.ID, "compare")).select_by_value("toy-b")
+    wait_for(browser, f"return window.lens.last.b && window.lens.rendered > {before} && " + SETTLED)
+    browser.execute_script("window.lens.strips.moveTo(100)")
+    wait_for(browser, "return window.lens.strips.viewport.window().a === 100 && " + SETTLED)
+    browser.find_element(By.ID, "permalink").click()
+    snippet = wait_for(browser, SNIPPET)
+    src, height = snippet.split('"')[1], int(re.search(r'height="(\d+)"', snippet).group(1))
+    browser.get("about:blank")
+    with viewport(browser, 900, height):
+        browser.get(src)
+        wait_for(browser, "return window.lens.rendered > 0 && document.querySelector('#zgrid-b .main-svg') && " + SETTLED)
+        inner, bottom = browser.execute_script("return [[document.documentElement.scrollHeight, window.innerHeight], "
+                                               "document.getElementById('open').getBoundingClientRect().bottom]")
+        assert inner[0] <= inner[1] and height - bottom < 40, (inner, bottom)   # no scrolling inside, no waste
+        assert browser.execute_script("return window.lens.strips.viewport.window().a") == 100
+        shown = browser.find_element(By.ID, "segments").text
+        assert "," in shown and ";" in shown and "\ufffd" not in shown
 
 
 def assert_flat_layers_called_out(browser):

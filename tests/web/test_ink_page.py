@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -518,3 +519,38 @@ def test_two_examples_in_quick_succession_are_each_analysed_as_drawn(ink_server,
         if (!res || !res.points || res.points.length !== pad.flat().length) return false;
         const flat = pad.flatMap((s, k) => s.map(([x, y]) => [x, y, k]));
         return res.points.every((p, i) => p[0] === flat[i][0] && p[1] === flat[i][1] && p[2] === flat[i][2]);""")
+
+
+def test_a_long_drawing_is_drawn_without_webgl_and_hovering_the_ink_picks_a_point(ink_server, browser):
+    """Past trajectory.MANY points the sampled points are left out (no WebGL, which a software-only
+    browser can fail to start): the ink is drawn whole, and a hover on it still fills the inspector."""
+    open_ink(browser, ink_server)
+    link = browser.execute_async_script("""const done = arguments[arguments.length - 1];
+      Promise.all([import('/static/js/lib/strokes.js'), import('/static/js/lib/permalink.js')]).then(([s, p]) => {
+        const strokes = [];
+        for (let k = 0; k < 20; k++) {
+          const st = []; for (let i = 0; i < 100; i++) st.push([60 * k + i * 0.5, 100 + 20 * Math.sin(i / 6) + k]);
+          strokes.push(st);
+        }
+        done(p.toHash({ strokes: s.pack(strokes) }));
+      });""")
+    browser.get("about:blank")
+    browser.get(ink_server + "/ink" + link)
+    wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.last.points.length === 2000 && "
+                      "document.querySelector('#trajectory .main-svg')")
+    drawn = browser.execute_script("""const el = document.getElementById('trajectory'), seen = new Set();
+      for (const t of el.data) if (t.name === 'ink') for (const i of t.customdata) if (i !== null) seen.add(i);
+      return { types: el.data.map((t) => t.type), names: el.data.map((t) => t.name), seen: seen.size,
+               message: el.textContent.includes('WebGL') };""")
+    assert set(drawn["types"]) == {"scatter"} and not drawn["message"]
+    assert "points" not in drawn["names"] and "boundaries" in drawn["names"] and drawn["seen"] == 2000
+    # the mouse over point 1,234 of the ink: the inspector shows it (or a neighbour, points are dense here)
+    target, dx, dy = browser.execute_script("""const el = document.getElementById('trajectory'), fl = el._fullLayout;
+      const k = el.data.findIndex((t) => t.name === 'ink' && t.customdata.includes(1234)), j = el.data[k].customdata.indexOf(1234);
+      const r = el.getBoundingClientRect();
+      return [1234, fl.xaxis._offset + fl.xaxis.d2p(el.data[k].x[j]) - r.width / 2,
+              fl.yaxis._offset + fl.yaxis.d2p(el.data[k].y[j]) - r.height / 2];""")
+    ActionChains(browser).move_to_element_with_offset(browser.find_element(By.ID, "trajectory"), int(dx), int(dy)).perform()
+    shown = wait_for(browser, "const t = Number(document.getElementById('inspector').dataset.position);"
+                              "return Math.abs(t - arguments[0]) <= 5 && t + 1", 10, target) - 1
+    assert abs(shown - target) <= 5

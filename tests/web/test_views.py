@@ -151,6 +151,30 @@ def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
             full_screenshot(browser, artifacts / f"{name}-{width}.png", width, height)
 
 
+# WCAG's contrast ratio of each visible element's own text against the first opaque background behind it
+CONTRAST = """const lum = (rgb) => { const c = rgb.match(/[\\d.]+/g).slice(0, 3).map((v) => v / 255)
+    .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)); return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+  const opaque = (c) => c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c);
+  const out = [];
+  for (const el of document.querySelectorAll(arguments[0])) {
+    if (!el.checkVisibility() || !el.textContent.trim()) continue;
+    let b = el; while (b && !opaque(getComputedStyle(b).backgroundColor)) b = b.parentElement;
+    const fg = lum(getComputedStyle(el).color), bg = lum(b ? getComputedStyle(b).backgroundColor : 'rgb(255, 255, 255)');
+    out.push([el.textContent.trim().slice(0, 20), (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05)]);
+  }
+  return out;"""
+
+
+@pytest.mark.parametrize("page", ["/", "/ink"])
+def test_the_keys_are_legible_text(server, browser, page):
+    """The operations' boxes and the layers' line keys in the strips' headings: at least 4.5:1 (WCAG AA)."""
+    browser.get(server + page)
+    wait_for(browser, "return window.lens.last && (window.lens.last.a || window.lens.last.layers) && "
+                      "document.querySelector('#traces .main-svg')")
+    ratios = browser.execute_script(CONTRAST, "#strips h3 .op-key, #strips h3 .l1, #strips h3 .l2, #strips h3 .l3")
+    assert len(ratios) >= 6 and all(r >= 4.5 for _, r in ratios), ratios
+
+
 @pytest.mark.parametrize("page,first", [("/", "text"), ("/ink", "pad")])
 def test_on_a_phone_the_first_screen_holds_the_input(server, browser, page, first):
     """At 390 x 844 with touch: the text box (the pad) is on the first screen, the explainer folded,
@@ -428,8 +452,10 @@ def test_the_detail_box_says_how_many_steps_the_window_shows(server, browser):
 
 def test_the_export_carries_the_keys_and_wraps_the_text_between_words(server, browser, downloads):
     open_analysed(browser, server)
-    set_text(browser, "the big dog ran to the red house")
+    set_text(browser, "the big dog ran, to the red house")
     svg = exported(browser, downloads, "svg").decode()
+    # the comma, unknown to the model, in red in the text and in the segments, as the page shows it
+    assert 'fill="#b3261e">,</text>' in svg and 'fill="rgb(179, 38, 30)">,</text>' in svg
     assert "the layer fires and a word ends there" in svg and "background: its segments" in svg   # the text's key
     assert "red: z = 1 at the threshold" in svg and "dotted: the threshold" in svg               # the strips' keys
     assert "press a character" not in svg and "Drag to zoom" not in svg and "outlined" not in svg  # the screen's alone
@@ -437,7 +463,8 @@ def test_the_export_carries_the_keys_and_wraps_the_text_between_words(server, br
     rows = browser.execute_async_script("""const done = arguments[arguments.length - 1];
         import('/static/js/lib/export.js').then(async ({ composite }) => {
           const pieces = [...'aaaaaaaaaaaaaaa bbbbbbbbbb cc'];
-          const img = await composite([{ reading: { pieces, seg: pieces.map(() => 0), marks: pieces.map(() => null) } }], 100);
+          const img = await composite([{ reading: { pieces, seg: pieces.map(() => 0), marks: pieces.map(() => null),
+                                                        unknown: pieces.map(() => false) } }], 100);
           const doc = new DOMParser().parseFromString(img.svg, 'image/svg+xml');
           done([...doc.querySelectorAll('text')].map(t => [t.textContent, +t.getAttribute('y')]));
         });""")

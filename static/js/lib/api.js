@@ -39,6 +39,12 @@ export function inPageUnits(text, spans) {
   return spans.map(([a, b]) => [at[a], at[b]]);
 }
 
+// what was typed where an answer for `text` has position t (null past its end)
+export function typedPiece(text, res, t) {
+  const span = res.input_spans[t];
+  return span ? text.slice(span[0], span[1]) : null;
+}
+
 // the lists of a text answer that hold one value per position
 const PER_POSITION = ["chars", "source_spans", "unknown", "surprisal", "gold_word_ends"];
 const PER_LAYER = ["z", "z_soft", "op", "h_norm", "gate"];

@@ -30,7 +30,11 @@ export function bindShare(link, embed = null) {
   $("permalink").addEventListener("click", async () => {
     const url = link();
     $("share-link").value = url;
-    if (embed && $("embed-code")) $("embed-code").value = embed();
+    if (embed && $("embed-code")) {
+      const code = $("embed-code");
+      code.value = "measuring the embed's height…";
+      Promise.resolve(embed()).then((snippet) => { if ($("share-link").value === url) code.value = snippet; });
+    }
     $("share").hidden = false;
     try { await navigator.clipboard.writeText(url); status("Link copied."); }
     catch (e) { status("Copy the link below."); }

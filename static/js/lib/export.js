@@ -7,6 +7,7 @@ const FONT = "font-family=\"system-ui, sans-serif\"";
 const MONO = "font-family=\"DejaVu Sans Mono, monospace\"";
 const SEG_FILL = ["#e8f0fd", "#fdf1e2", "#e6f5ec"];
 const MARK = { hit: "#2e9d5b", false: "#d9822b", miss: "#c0392b" };
+const UNKNOWN = "#b3261e";      // a character the model does not know (.unk in the page's CSS)
 
 const MARGIN = 16;              // px around the whole image
 
@@ -45,7 +46,8 @@ function readingSvg(reading, width, y) {
     if (wrap || (t > 0 && reading.pieces[t - 1] === "\n")) { col = 0; row += 1; }
     const x = col * cw, top = y + row * lh;
     out.push(`<rect x="${x}" y="${top}" width="${text.length * cw}" height="${lh - 3}" fill="${SEG_FILL[reading.seg[t] % 3]}"/>`);
-    if (text.trim()) out.push(`<text x="${x}" y="${top + 12}" font-size="13" ${MONO}>${esc(text)}</text>`);
+    const colour = reading.unknown[t] ? ` fill="${UNKNOWN}"` : "";             // as the page shows it: red
+    if (text.trim()) out.push(`<text x="${x}" y="${top + 12}" font-size="13" ${MONO}${colour}>${esc(text)}</text>`);
     const m = reading.marks[t];
     if (m) out.push(`<rect x="${x + text.length * cw - 2}" y="${top}" width="2" height="${lh - 3}" fill="${MARK[m]}"/>`);
     col += text.length;
@@ -65,7 +67,7 @@ function cellsSvg(el, y) {
       const b = c.getBoundingClientRect(), x = b.left - box.left, style = getComputedStyle(c);
       out.push(`<rect x="${x}" y="${top}" width="${b.width}" height="${b.height}" fill="${style.backgroundColor}"/>`);
       if (c.classList.contains("end")) out.push(`<rect x="${x + b.width - 2}" y="${top}" width="2" height="${b.height}" fill="#c0392b"/>`);
-      if (c.textContent.trim()) out.push(`<text x="${x + b.width / 2}" y="${top + b.height * 0.72}" font-size="${style.fontSize}" text-anchor="middle" ${MONO}>${esc(c.textContent)}</text>`);
+      if (c.textContent.trim()) out.push(`<text x="${x + b.width / 2}" y="${top + b.height * 0.72}" font-size="${style.fontSize}" text-anchor="middle" ${MONO} fill="${style.color}">${esc(c.textContent)}</text>`);
     }
     h = r.bottom - box.top;
   }
@@ -114,7 +116,7 @@ function keysSvg(heading, y, width) {
     const box = k.classList.contains("op-key"), style = getComputedStyle(k);
     return { label: box ? labelAfter(k) : k.textContent.trim(),
              sample: (x, top) => `<rect x="${x}" y="${top + (box ? 3 : 8)}" width="12" height="${box ? 12 : 3}" `
-               + `fill="${box ? style.backgroundColor : style.color}"/>` };
+               + `fill="${box ? style.backgroundColor : style.getPropertyValue("--line-colour").trim()}"/>` };
   }), y, width);
 }
 

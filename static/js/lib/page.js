@@ -42,4 +42,26 @@ export function downloadJson(name, value) {
   download(name, new Blob([JSON.stringify(value, null, 1)], { type: "application/json" }));
 }
 
+// The height a page of this site takes at `width`: drawn unseen in a frame of that width, measured once
+// it says that every view is drawn (window.lens.rendered), the frame then removed
+export function measuredHeight(src, width, timeoutMs = 20000) {
+  return new Promise((resolve, reject) => {
+    const frame = document.createElement("iframe");
+    frame.setAttribute("aria-hidden", "true");
+    frame.tabIndex = -1;
+    frame.style.cssText = `position: fixed; left: ${-2 * width}px; top: 0; width: ${width}px; height: 40px; border: 0`;
+    const started = performance.now();
+    const poll = setInterval(() => {
+      const w = frame.contentWindow, drawn = w && w.lens && w.lens.rendered > 0;
+      if (!drawn && performance.now() - started < timeoutMs) return;
+      clearInterval(poll);
+      const height = drawn ? Math.ceil(w.document.documentElement.scrollHeight) : 0;
+      frame.remove();
+      if (height) resolve(height); else reject(new Error("the page did not draw in time"));
+    }, 100);
+    frame.src = src;
+    document.body.append(frame);
+  });
+}
+
 export const touchDevice = () => matchMedia("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;

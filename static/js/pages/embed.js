@@ -1,7 +1,7 @@
 // The embed view: one shared link's z grid and segments, for an iframe (with the compared model's z
 // grid and where the two disagree, when the link compares two); a long text gets the overview and its
-// brush too.
-import { loadModels, postText } from "../lib/api.js";
+// brush too, and opens on the link's detail window.
+import { loadModels, postText, typedPiece } from "../lib/api.js";
 import { layerLags } from "../lib/describe.js";
 import { $ } from "../lib/page.js";
 import { fromHash } from "../lib/permalink.js";
@@ -46,7 +46,8 @@ export async function start() {
       const m = info.models.find((x) => x.name === r.model);
       const lags = m ? layerLags(m) : r.layers.map(() => 0);
       const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-      return { name: r.model, res: r, z: (i) => z[i], cut: (i) => cut[i], lags };
+      const typed = r.input_spans.map((_, t) => typedPiece(state.text, r, t));   // shown where the model read "�"
+      return { name: r.model, res: r, z: (i) => z[i], cut: (i) => cut[i], lags, typed };
     });
     const quoted = [...state.text].length > 60 ? `${[...state.text].slice(0, 60).join("")}…` : state.text;
     $("status").textContent = `${entries.map((e) => e.name).join(" and ")}: “${quoted}”`
@@ -55,6 +56,7 @@ export async function start() {
     $("embed-key").hidden = false;
     document.body.classList.toggle("comparing", entries.length > 1);
     if (entries.length > 1) document.querySelector(".compare-only .model-b").textContent = `${other.model}, on the same characters`;
+    strips.restoreLater(state.window, state.step, () => {});   // the shared window and step, where they fit
     strips.show(entries, { threshold });
   } catch (e) {
     $("status").textContent = e.message;

@@ -175,11 +175,12 @@ function captionNll(other) {
 
 const current = () => models.find((x) => x.name === state.model);
 
-// hovering (or tapping) a point of the ink picks it; the listeners are added once per plot (Clear purges it)
+// hovering (or tapping) the ink picks the nearest point (its number is each vertex's customdata); the
+// listeners are added once per plot (Clear purges it)
 function follow(el) {
   const pick = (ev) => {
-    const p = ev.points && ev.points.find((q) => q.data.name === "points");
-    if (p) cursor.set(p.pointNumber);
+    const p = ev.points && ev.points.find((q) => Number.isInteger(q.customdata));
+    if (p) cursor.set(p.customdata);
   };
   listenOnce(el, "_lensFollowed", () => {
     el.on("plotly_hover", pick);

@@ -3,11 +3,11 @@
 // and hands them to the views, which draw only what changed. A spaceless checkpoint (DESIGN.md 8)
 // reads the text without its spaces: the page then shows what it read, the typed spaces as the
 // gold, the baselines beside the layers, and scores each layer at its lag, line by line.
-import { loadModels, postText } from "../lib/api.js";
+import { loadModels, postText, typedPiece } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
-import { $, busy, linkProblem, status } from "../lib/page.js";
+import { $, busy, linkProblem, measuredHeight, status } from "../lib/page.js";
 import { fromHash, replaced, toHash } from "../lib/permalink.js";
 import { boundaries, marks, pct, readAtLag, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
@@ -80,11 +80,6 @@ async function run(input, signal) {
 const lookingAhead = (r) => [r.gold_word_ends, ...(r.baseline_rows || []).map((b) => b.z),
                              r.surprisal_boundaries ? r.surprisal_boundaries.z : null];
 
-// what was typed where an answer for `text` has position t (null past its end)
-function typedPiece(text, res, t) {
-  const span = res.input_spans[t];
-  return span ? text.slice(span[0], span[1]) : null;
-}
 
 // (where the model read a character as unknown the typed one is shown, so it is compared too)
 function firstChange(prev, next, prevText, nextText) {
@@ -190,12 +185,12 @@ function readingOf(e) {
   const res = e.res, k = layerIndex(e), z = k === null ? res.gold_word_ends : spaceless(res) ? e.cut(k) : e.z(k);
   const m = scored(e, z);
   const pieces = e.typed;
-  return { k, z, m, pieces, seg: segmentIds(z), marks: m.marks };
+  return { k, z, m, pieces, seg: segmentIds(z), marks: m.marks, unknown: res.unknown };
 }
 
 function drawReading() {
   const e = shown[0], r = readingOf(e);
-  reading.render(r.pieces, r.seg, r.marks, e.res.unknown);
+  reading.render(r.pieces, r.seg, r.marks, r.unknown);
   reading.window(strips.viewport.window());
   const name = r.k === null ? "" : `layer ${r.k + 1}`;
   if (spaceless(e.res)) {
@@ -355,8 +350,10 @@ function fillCompare(m) {
   for (const other of models) {
     if (other.name === m.name) continue;
     const apart = (other.spaces === false) !== (m.spaces === false);
-    const label = apart ? `${other.name} (reads text ${other.spaces === false ? "without" : "with"} its spaces)` : other.name;
-    select.add(Object.assign(new Option(label, other.name), { disabled: apart }));
+    const how = other.spaces === false ? "without" : "with";
+    const label = apart ? `${other.name} (${how} spaces)` : other.name;
+    select.add(Object.assign(new Option(label, other.name), {
+      disabled: apart, title: apart ? `${other.name} reads text ${how} its spaces: its positions are not this model's` : "" }));
   }
   if (![...select.options].some((o) => o.value === state.compare && !o.disabled)) state.compare = "";
   select.value = state.compare;
@@ -383,9 +380,12 @@ function fillExamples(m) {
 }
 
 // --- permalink -------------------------------------------------------------------------------
+// the link's fragment: the page's state, the detail window and the step inspected
+const linkHash = () => toHash({ ...state, window: strips.placement(), step: cursor.t });
+
 function saveHash() {
   clearTimeout(hashTimer);
-  history.replaceState(null, "", toHash({ ...state, window: strips.placement(), step: cursor.t }));
+  history.replaceState(null, "", linkHash());
 }
 
 function saveHashSoon() {
@@ -408,10 +408,13 @@ function loadHash() {
   }
 }
 
-// (two models' z grids and their disagreement need more height than one)
-function embedSnippet() {
-  const src = `${location.origin}/embed${toHash(state)}`;
-  return `<iframe src="${src}" width="900" height="${lens.last.b ? 640 : 420}" style="border:0" title="HM-LSTM boundaries"></iframe>`;
+// the embed's snippet at the height the embed takes at its width (its rows depend on the models, on how
+// they read the text and on its length), measured by drawing it unseen; a guess if that fails
+const EMBED_WIDTH = 900;
+async function embedSnippet() {
+  const src = `${location.origin}/embed${linkHash()}`;
+  const height = await measuredHeight(src, EMBED_WIDTH).catch(() => (lens.last.b ? 640 : 420));
+  return `<iframe src="${src}" width="${EMBED_WIDTH}" height="${height}" style="border:0" title="HM-LSTM boundaries"></iframe>`;
 }
 
 // --- export ------------------------------------------------------------------------------------

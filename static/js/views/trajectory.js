@@ -3,13 +3,10 @@
 // the mean step the normalisation takes out added back, so the line still drifts left to right.
 import { segmentIds } from "../lib/scoring.js";
 
-// WebGL markers where there are many points (thousands of SVG circles are slow); SVG where WebGL is missing
-let gl = null;
-const webgl = () => {
-  if (gl === null) { try { gl = Boolean(document.createElement("canvas").getContext("webgl")); } catch (e) { gl = false; } }
-  return gl;
-};
-const MANY = 1500;
+// Past this many points the sampled points are not drawn: at that density they blur into the line, and
+// thousands of SVG markers cost most of a second (WebGL is not used: where it is software only, as in
+// many virtual machines, Plotly's first WebGL plot in an element can fail and leave a message instead)
+export const MANY = 1500;
 
 export const SEGMENT_COLORS = ["#2f6fdd", "#d9822b", "#2e9d5b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"];
 
@@ -57,33 +54,39 @@ export function render(el, res, z, view, fr) {
   const xy = positions(res, view);
   const seg = segmentIds(z);
   // one trace per colour, strokes and segments split by nulls; a segment's line starts at the
-  // previous point of its stroke so that the ink stays joined
-  const byColour = SEGMENT_COLORS.map((color) => ({ x: [], y: [], type: "scatter", mode: "lines", hoverinfo: "none",
-                                                      line: { color, width: 3 }, showlegend: false, name: "ink" }));
+  // previous point of its stroke so that the ink stays joined; every vertex carries its point's number
+  // (customdata, as in every trace here), so that a hover picks a point even where the points are not drawn
+  const byColour = SEGMENT_COLORS.map((color) => ({ x: [], y: [], customdata: [], type: "scatter", mode: "lines",
+                                                      hoverinfo: "none", line: { color, width: 3 }, showlegend: false,
+                                                      name: "ink" }));
   let run = -1;                              // the colour of the run being drawn (-1: none)
   res.points.forEach(([, , stroke], i) => {
     const c = seg[i] % SEGMENT_COLORS.length, tr = byColour[c];
     const joined = i > 0 && res.points[i - 1][2] === stroke;
     if (run !== c || !joined) {
-      tr.x.push(null); tr.y.push(null);
-      if (joined) { tr.x.push(xy[i - 1][0]); tr.y.push(xy[i - 1][1]); }
+      tr.x.push(null); tr.y.push(null); tr.customdata.push(null);
+      if (joined) { tr.x.push(xy[i - 1][0]); tr.y.push(xy[i - 1][1]); tr.customdata.push(i - 1); }
       run = c;
     }
-    tr.x.push(xy[i][0]); tr.y.push(xy[i][1]);
+    tr.x.push(xy[i][0]); tr.y.push(xy[i][1]); tr.customdata.push(i);
   });
   const traces = byColour.filter((t) => t.x.length);
-  const up = { x: [], y: [], type: "scatter", mode: "lines", line: { color: "#999", dash: "dot", width: 1 },
+  const up = { x: [], y: [], customdata: [], type: "scatter", mode: "lines", line: { color: "#999", dash: "dot", width: 1 },
                hoverinfo: "none", name: "pen up", showlegend: false };
   res.pen_up.forEach((v, i) => {
-    if (v === 1 && i + 1 < xy.length) up.x.push(xy[i][0], xy[i + 1][0], null), up.y.push(xy[i][1], xy[i + 1][1], null);
+    if (v === 1 && i + 1 < xy.length) {
+      up.x.push(xy[i][0], xy[i + 1][0], null); up.y.push(xy[i][1], xy[i + 1][1], null); up.customdata.push(i, i + 1, null);
+    }
   });
   traces.push(up);
   const box = fit(xy, fr);
-  const markers = res.points.length > MANY && webgl() ? "scattergl" : "scatter";
-  traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), type: markers, mode: "markers", name: "points",
-                marker: { size: box.point, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
+  if (res.points.length <= MANY) {
+    traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), customdata: xy.map((p, i) => i), type: "scatter",
+                  mode: "markers", name: "points",
+                  marker: { size: box.point, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
+  }
   const b = z.map((v, i) => (v === 1 ? i : -1)).filter((i) => i >= 0);
-  traces.push({ x: b.map((i) => xy[i][0]), y: b.map((i) => xy[i][1]), type: markers, mode: "markers",
+  traces.push({ x: b.map((i) => xy[i][0]), y: b.map((i) => xy[i][1]), customdata: b, type: "scatter", mode: "markers",
                 name: "boundaries", marker: { symbol: "line-ns-open", size: box.tick, line: { width: 2 }, color: "#1d2330" },
                 hoverinfo: "none", showlegend: false });
   const layout = {
