@@ -5,6 +5,7 @@ in `app.deps`.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 import torch
@@ -22,6 +23,8 @@ from app.registry import discover
 from app.routes import api, pages, vendor
 from app.settings import STATIC, Settings, settings_or_exit
 
+log = logging.getLogger(__name__)
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
@@ -29,6 +32,11 @@ async def lifespan(app: FastAPI):
     return_large_buffers_to_the_os()
     torch.set_num_threads(settings.torch_threads)
     app.state.models = discover(settings.checkpoint_dir, settings.cache_entries)
+    default = app.state.models.get(settings.default_model)
+    texts = [name for name, m in app.state.models.items() if m.task == "text"]
+    if texts and (default is None or default.task != "text"):
+        log.warning("LENS_DEFAULT_MODEL %r is not a text checkpoint in %s: the text page and a request without a "
+                    "model use %s", settings.default_model, settings.checkpoint_dir, texts[0])
     for loaded in app.state.models.values():     # builds the C++ loops once, before any request
         loaded.model(torch.zeros(2, 1, dtype=torch.long) if loaded.task == "text" else torch.zeros(2, 1, 3))
     yield

@@ -34,6 +34,7 @@ import torch
 
 from model import boundaries, discovery, hierarchy
 from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
+from model.cli import HelpWithDefaults
 from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
 from model.ink import GRAVES, IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.tasks import ink_loglik
@@ -304,7 +305,8 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
 # --- the command ------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0],
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--checkpoint", required=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="the data folder: Penn Treebank for a text checkpoint (default ../shared/data/ptb), "
@@ -322,7 +324,7 @@ def parse_args(argv=None):
     p.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
     p.add_argument("--record", action="store_true", help="write the result into the checkpoint's metrics")
     p.add_argument("--max-lines", type=int, default=0, help="ink: only the first N validation lines")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's own choice, every core)")
     args = p.parse_args(argv)
     if args.max_chars < 0 or args.max_lines < 0 or args.morfessor_lines < 0:
         p.error("--max-chars, --max-lines and --morfessor-lines must be at least 0 (0: all)")
@@ -343,6 +345,9 @@ def open_checkpoint(args, prog: str):
 
 def main(argv=None):
     args, parser = parse_args(argv)
+    if args.record and (args.max_chars or args.max_lines):
+        sys.exit("model.evaluate: --record keeps a whole split's figures in the checkpoint: leave out --max-chars "
+                 "and --max-lines (or leave out --record to look at a part)")
     model, config = open_checkpoint(args, "model.evaluate")
     t0 = time.time()
     if model.cfg.task == "ink":
@@ -428,6 +433,7 @@ def finish(args, result, key, files: dict | None = None):
         if "loglik_per_sequence" in result:
             config["metrics"]["valid_loglik_per_sequence"] = result["loglik_per_sequence"]
         write_config(args.checkpoint, config)
+        print(f"model.evaluate: recorded as metrics.{key} in {Path(args.checkpoint) / 'config.json'}", file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from model import boundaries
+from model.cli import HelpWithDefaults
 from model.evaluate import (CHAR_TOLERANCE, SCORED, SyntheticDraw, SyntheticSet, char_scores, finish,
                             open_checkpoint, synthetic_set)
 from model.ink import InkError, InkStats
@@ -146,13 +147,14 @@ def probe_report(model, config, fit_lines: int = 300, pick_lines: int = 100, sco
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.probe", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m model.probe", description=__doc__.splitlines()[0],
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--checkpoint", required=True, help="an ink checkpoint")
     p.add_argument("--fit-lines", type=int, default=300)
     p.add_argument("--pick-lines", type=int, default=100)
     p.add_argument("--json", action="store_true", help="one JSON object (the default prints it indented)")
     p.add_argument("--record", action="store_true", help="keep the result in the checkpoint's metrics, as \"probe\"")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's own choice, every core)")
     args = p.parse_args(argv)
     if args.fit_lines < 1 or args.pick_lines < 1:
         p.error("--fit-lines and --pick-lines must be at least 1")

@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from model.cli import HelpWithDefaults
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # one factor at a time against the baseline; the paper's loss alone unless a variant says so
@@ -87,7 +89,7 @@ def slug(name: str) -> str:
 
 def run_one(name: str, seed: int, args) -> dict:
     """Train and evaluate one (variant, seed); results.json makes it resumable."""
-    folder = Path(args.out) / "runs" / f"{slug(name)}-seed{seed}"
+    folder = Path(args.out).resolve() / "runs" / f"{slug(name)}-seed{seed}"     # the run's cwd is the package's
     done = folder / "results.json"
     if done.is_file():
         return json.loads(done.read_text())
@@ -101,9 +103,9 @@ def run_one(name: str, seed: int, args) -> dict:
            "--lr", str(args.lr), "--no-progress", "--threads", "1", "--log-every", "10",
            "--valid-chars", str(args.valid_chars), "--replace-out"]      # the study's own folder
     if args.data_dir:
-        cmd += ["--data-dir", args.data_dir]
+        cmd += ["--data-dir", str(Path(args.data_dir).resolve())]
     if args.text_file:
-        cmd += ["--text-file", args.text_file]
+        cmd += ["--text-file", str(Path(args.text_file).resolve())]
     if args.no_spaces:
         cmd.append("--no-spaces")
     for k, v in flags.items():
@@ -111,6 +113,7 @@ def run_one(name: str, seed: int, args) -> dict:
     if (folder / "run" / "trainer.json").is_file():
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    print(f"model.study: training {name}, seed {seed} ({updates} updates)", file=sys.stderr)
     done_run = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done_run.returncode:
         last = (done_run.stderr.strip().splitlines() or ["no message"])[-1]
@@ -134,6 +137,7 @@ def run_one(name: str, seed: int, args) -> dict:
               "chars": updates * args.batch * args.bptt, "valid": report, "curve": curve,
               "collapse_events": collapses}
     done.write_text(json.dumps(result))
+    print(f"model.study: {name}, seed {seed}: valid BPC {report['bpc']:.3f}", file=sys.stderr)
     return result
 
 
@@ -310,13 +314,15 @@ def _fmt(ms):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p = argparse.ArgumentParser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "),
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--out", default="study")
     p.add_argument("--data-dir")
     p.add_argument("--text-file")
     p.add_argument("--no-spaces", action="store_true", help="the spaceless setting (DESIGN.md section 8)")
     p.add_argument("--variants", default="all",
-                   help="'all', 'paper', or comma-separated slugs (e.g. baseline,z-bias-0,layer-norm-off)")
+                   help="'all', 'paper', or comma-separated slugs of: "
+                        + ", ".join(slug(v) for v in {**VARIANTS, **SPACELESS_VARIANTS}))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget-chars", type=int, default=3_000_000)
     p.add_argument("--layers", type=int, default=3)

@@ -60,8 +60,10 @@ class TextTask:
         else:
             self.vocab = Vocabulary.from_text(corpus["train"])
         self.ids = {s: self.vocab.encode(t) for s, t in corpus.items()}
+        self.valid_part = "full split"
         if args.valid_chars:
             self.ids["valid"] = self.ids["valid"][:args.valid_chars]
+            self.valid_part = f"its first {args.valid_chars} characters (--valid-chars)"
         if args.train_chars:
             self.ids["train"] = self.ids["train"][:args.train_chars]
         self.data = (args.text_file or "Penn Treebank (Mikolov char-level), train split") + \
@@ -93,8 +95,12 @@ class TextTask:
     def validate(self, model, device):
         bpc, n, rates = evaluate_bpc(model, self.ids["valid"], self.eval_batch, device=device)
         return _scored(self, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
-                     "how": "valid: full split as contiguous streams, state carried, first char of each "
-                            "stream not scored"})
+                     "how": f"valid: {self.valid_part} as contiguous streams, state carried, first char of "
+                            "each stream not scored"})
+
+    @staticmethod
+    def best_said(score: float) -> str:
+        return f"best valid BPC {score:.4f}"
 
     def meta(self) -> dict:
         return {"task": "text", "vocabulary": self.vocab.symbols, "spaces": self.spaces}
@@ -167,6 +173,10 @@ class InkTask:
             "stop_boundary_rate": res["boundary_rate"],
             "how": "early stopping on a held-out slice of the training lines (the validation lines are "
                    "what model.evaluate reports)"})
+
+    @staticmethod
+    def best_said(score: float) -> str:
+        return f"best log-likelihood on the held-out training lines {-score:+.1f} nats a line"
 
     def meta(self) -> dict:
         return {"task": "ink", "normalisation": self.stats.to_dict()}

@@ -31,8 +31,10 @@ import torch.distributed as dist
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model import loops
 from model.checkpoint import (CheckpointError, left_by_a_kill, load_checkpoint, read_config, save_checkpoint,
                               write_atomic)
+from model.cli import HelpWithDefaults
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
@@ -43,7 +45,8 @@ from model.tasks import make_task
 # --- arguments ------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0],
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--task", choices=["text", "ink"], default="text")
     p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb), or IAM-OnDB for ink "
                                       "(default ../shared/data/iam-ondb)")
@@ -130,7 +133,8 @@ def parse_args(argv=None):
     r.add_argument("--eval-batch", type=int, default=32, help="streams for validation")
     r.add_argument("--log-every", type=int, default=20)
     r.add_argument("--device", default="auto")
-    r.add_argument("--threads", type=int, default=0)
+    r.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (0: torch's own choice, every core); given per call, not kept by --resume")
     r.add_argument("--no-progress", action="store_true")
     args = resumed_args(p, argv)
     flag = lambda name: "--" + name.replace("_", "-")              # noqa: E731
@@ -404,6 +408,7 @@ class Run:
     skipped_updates: int = 0        # windows whose loss or gradient was not finite: no update made
     nonfinite_in_row: int = 0
     outside_band: list = field(default_factory=list)   # per layer: logged windows in a row its rate was outside 1%..99%
+    commands: list = field(default_factory=list)       # the command that started the run, then each --resume
 
     def to_json(self, args) -> dict:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
@@ -583,7 +588,8 @@ class Trainer:
         local = args.batch // procs.world
         self.streams = streams[:, procs.rank * local:(procs.rank + 1) * local]
         self.streams = self.streams.to(procs.device)
-        self.meta = self._checkpoint_meta(argv)
+        self.run.commands.append("python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]))
+        self.meta = self._checkpoint_meta()
         self.amp = procs.device.type == "cuda"
         if self.amp:     # the recurrence stays float32 under autocast: let its products use TF32
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -632,11 +638,11 @@ class Trainer:
             return None
         return self.task.score_of(metrics)
 
-    def _checkpoint_meta(self, argv) -> dict:
-        args = self.args
+    def _checkpoint_meta(self) -> dict:
+        args, commands = self.args, self.run.commands
         return {**self.task.meta(), "training": {
             "data": self.task.data,
-            "command": "python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": commands[0], **({"resumed_with": commands[1:]} if len(commands) > 1 else {}),
             "batch": args.batch, "bptt": args.bptt, "lr": args.lr, "clip": args.clip,
             "optimizer": args.optimizer, "weight_decay": args.weight_decay, "dropout": args.dropout,
             "restarts": args.restarts,
@@ -759,6 +765,9 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Trainer(args, argv, procs)
+    # the C++ loops built now where they are not yet, before Ctrl-C is taken over: a Ctrl-C during the
+    # build then stops the run, rather than leave it on the Python loops
+    loops.select(procs.device)
     with Interrupt() as interrupt:
         stop = trainer.stop_reason(interrupt)
         while stop is None:
@@ -803,7 +812,7 @@ class Progress:
             path = run_dir.parent / f"{run_dir.name}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             self.log = open(path, "a")
-        self.bar = None
+        self.bar, self.next_bar = None, None
         if self.shown and not args.no_progress:
             from tqdm import tqdm
             self.bar = tqdm(total=steps_per_epoch, initial=run.position // args.bptt, dynamic_ncols=True,
@@ -811,6 +820,9 @@ class Progress:
         if len(run.outside_band) != cfg.num_layers:     # a new run (or one saved before it was kept)
             run.outside_band = [0] * cfg.num_layers
         self.outside = run.outside_band         # the run's own list: a resumed run warns as an unbroken one would
+        if self.shown:                          # where the log's runs begin, and with what command
+            self._write({"event": "resume" if args.resume else "start", "command": run.commands[-1],
+                         "step": run.step, "epoch": run.epoch})
         self._reset()
 
     def _reset(self):
@@ -822,6 +834,10 @@ class Progress:
         self.n += n
         self.fired += out["z"].detach().float().sum((0, 1))
         if self.bar is not None:
+            if self.next_bar is not None:
+                self.bar.reset(total=self.steps_per_epoch)
+                self.bar.set_description(f"epoch {self.next_bar}")
+                self.next_bar = None
             self.bar.update(1)
         if run.step % self.args.log_every == 0 and self.shown:
             self._write_window(lr, model, run)
@@ -840,7 +856,8 @@ class Progress:
         slope = float(model.rnn.slope)
         if self.bar is not None:
             zs = "/".join(f"{r:.2f}" for l, r in enumerate(rates) if self.cfg.has_detector(l))
-            self.bar.set_postfix_str(f"{per_s / 1000:.1f}k pos/s {self.task.unit} {shown:.3f} z {zs} a {slope:.2f}")
+            boundaries = f" z {zs} a {slope:.2f}" if zs else ""            # a plain LSTM has no detector
+            self.bar.set_postfix_str(f"{per_s / 1000:.1f}k pos/s {self.task.unit} {shown:.3f}{boundaries}")
         self._write({"event": "train", "step": run.step, "epoch": run.epoch, "position": run.position,
                      self.task.unit: shown, "boundary_rate": rates, "lr": lr, "slope": slope,
                      "positions_per_s": per_s})
@@ -850,23 +867,34 @@ class Progress:
         self.log.write(json.dumps(record) + "\n")
         self.log.flush()
 
+    def say(self, line: str) -> None:
+        """A line on its own, above the progress bar (not glued to the end of it)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
     def valid(self, record: dict, metrics: dict) -> None:
         if self.shown:
-            print(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                                           if isinstance(v, float)), file=sys.stderr)
+            self.say(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                                              if isinstance(v, float)))
             self._write({"event": "valid", **record})
 
     def new_epoch(self, run: Run) -> None:
-        if self.bar is not None:
-            self.bar.reset(total=self.steps_per_epoch)
-            self.bar.set_description(f"epoch {run.epoch + 1}")
+        """The bar starts the next epoch with its first update (after the last epoch, none is shown)."""
+        self.next_bar = run.epoch + 1
 
     def close(self, stop: StopReason, run: Run) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.shown:
-            print(f"{stop.value}: {run.step} updates, {run.positions_seen / 1e6:.1f}M positions, "
-                  f"best validation score {run.best_valid}; resume with --resume", file=sys.stderr)
+            best = self.task.best_said(run.best_valid) if run.best_valid is not None else "no validation yet"
+            then = ("; to train on, --resume with more --epochs" if stop is StopReason.FINISHED
+                    else "" if stop is StopReason.BUDGET else "; resume with --resume")
+            print(f"{stop.value}: {run.step} updates, {run.positions_seen / 1e6:.1f}M positions, {best}{then}",
+                  file=sys.stderr)
+            self._write({"event": "stop", "reason": stop.name.lower(), "step": run.step, "epoch": run.epoch,
+                         "best_valid_score": run.best_valid})
             self.log.close()
 
 

@@ -6,6 +6,7 @@ with ForwardBuffers' and BackwardResult's field names; this module converts both
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import time
@@ -18,7 +19,6 @@ from model.loops.contract import (BackwardResult, ForwardBuffers, ForwardInputs,
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "hmlstm_cpu.cpp"
-NAME = "hmlstm_cpu"
 STALE_LOCK_S = 600            # a build takes well under a minute
 # The training loops' per-step product: MKL's packed GEMM, our own AVX2 kernel ("blocked") or a plain
 # mm. "auto" picks by the CPU's vendor what bench/RESULTS.md measured fastest on it. Read once.
@@ -70,16 +70,25 @@ def extension():
         _extension = False
         try:
             from torch.utils.cpp_extension import _get_build_directory, load
-            _remove_stale_lock(Path(_get_build_directory(NAME, verbose=False)) / "lock")
             # -fopenmp: at::parallel_for is inline OpenMP, serial unless the extension is built with it
             # (the runtime is torch's own libgomp.so.1, already loaded)
             flags = ["-O3", "-fopenmp", "-fno-trapping-math", *_vector_flags()]
-            _extension = load(name=NAME, sources=[str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+            name = build_name(SOURCE, flags)
+            _remove_stale_lock(Path(_get_build_directory(name, verbose=False)) / "lock")
+            _extension = load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
                               verbose=False)
             _extension.set_step_product(STEP_PRODUCT)
         except Exception as e:  # no compiler, no ninja: the Python loops still work
             log.warning("C++ HM-LSTM loops unavailable (%s); using the Python loops", e)
     return _extension or None
+
+
+def build_name(source: Path, flags) -> str:
+    """The extension's name, and so its build folder (under torch's, shared by every checkout on the machine):
+    one per source file and flags. With one name for all, a second checkout or other flags rebuilt it (about
+    a minute) in every process that switched, each waiting on the other's build lock."""
+    key = hashlib.sha1(f"{source.resolve()}\0{' '.join(flags)}".encode()).hexdigest()[:10]
+    return f"hmlstm_cpu_{key}"
 
 
 def _remove_stale_lock(lock: Path) -> None:

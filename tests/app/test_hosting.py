@@ -95,3 +95,16 @@ def test_pages_send_a_content_security_policy_and_only_embed_may_be_framed(clien
     assert "frame-ancestors *" in client.get("/embed").headers["content-security-policy"]
     api = client.get("/api/models")
     assert api.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_default_model_the_folder_lacks_is_said_at_start(settings, caplog):
+    from app.main import create_app
+    with caplog.at_level("WARNING", logger="app.main"), TestClient(create_app(settings.model_copy(
+            update={"default_model": "nosuch"}))) as c:
+        assert c.get("/healthz").status_code == 200
+    said = [r.getMessage() for r in caplog.records if r.name == "app.main"]
+    assert len(said) == 1 and "LENS_DEFAULT_MODEL 'nosuch'" in said[0] and "use toy-a" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="app.main"), TestClient(create_app(settings)):
+        pass
+    assert not [r for r in caplog.records if r.name == "app.main"]            # the configured one is there

@@ -37,7 +37,10 @@ def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_p
     f = tmp_path / "t.txt"
     f.write_text(toy_text(20, seed=3))
     weights = (ck / "weights.safetensors").read_bytes()
-    r = run(capsys, "--checkpoint", str(ck), "--text-file", str(f), "--record")
+    evaluate.main(["--checkpoint", str(ck), "--text-file", str(f), "--record", "--json"])
+    said = capsys.readouterr()
+    r = json.loads(said.out)
+    assert f"recorded as metrics.eval_text_file in {ck / 'config.json'}" in said.err       # says what it wrote
     metrics = read_config(ck)["metrics"]
     assert metrics["eval_text_file"]["bpc"] == r["bpc"] and "valid_bpc" in metrics    # earlier metrics kept
     # only config.json changes: weights stored in float16 stay float16
@@ -50,6 +53,7 @@ def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_p
     (["--text-file", "/nonexistent.txt"], "text file not found"),
     (["--text-file", "/"], "is not a file"),
     (["--threads", "-1"], "--threads must be at least 0"),
+    (["--split", "test", "--max-chars", "3000", "--record"], "--record keeps a whole split's figures"),
 ])
 def test_errors_are_one_line(checkpoint_dir, args, message):
     full = ["--checkpoint", str(checkpoint_dir / "toy-a"), *args] if args[0] != "--checkpoint" else args

@@ -278,6 +278,17 @@ def test_a_stale_build_lock_is_removed_and_a_live_one_kept(tmp_path):
     cpp._remove_stale_lock(lock)                           # and no lock at all is fine
 
 
+def test_each_checkout_and_set_of_flags_builds_its_own_extension(tmp_path):
+    """torch keeps every build under one folder per name; one name for all checkouts made each process that
+    switched between two of them rebuild (a minute), waiting on the other's lock."""
+    here, there = cpp.SOURCE, tmp_path / "hmlstm_cpu.cpp"
+    flags = ["-O3", "-mavx2"]
+    assert cpp.build_name(here, flags) == cpp.build_name(here, list(flags))            # stable: built once
+    assert cpp.build_name(here, flags) != cpp.build_name(there, flags)                 # another checkout
+    assert cpp.build_name(here, flags) != cpp.build_name(here, ["-O3"])                # HMLSTM_PORTABLE=1
+    assert cpp.build_name(here, flags).isidentifier()                                  # a Python module's name
+
+
 def test_saved_buffers_round_trip_by_name():
     """The autograd node saves the contract's named tensors flat and reads them back by name; the
     CUDA graphs clone them keeping their types."""

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from model import study
-from tests.helpers import toy_corpus
+from tests.helpers import ROOT, toy_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,19 @@ def test_study_runs_variants_and_writes_a_self_contained_report(tmp_path):
     before = results[0].stat().st_mtime
     study.main(args)
     assert results[0].stat().st_mtime == before
+
+
+def test_relative_paths_are_the_callers_and_each_run_is_said(tmp_path, monkeypatch, capsys):
+    """The training runs start in the package's folder: --out and --text-file given relative to where the
+    command was called must still mean there."""
+    toy_corpus(tmp_path, lines=200)
+    monkeypatch.chdir(tmp_path)
+    study.main(["--out", "rel", "--text-file", "toy-200.txt", "--variants", "baseline", "--seeds", "1",
+                "--budget-chars", "4000", "--hidden", "8", "--embed", "4", "--batch", "4", "--bptt", "20",
+                "--valid-chars", "500", "--jobs", "1"])
+    assert len(list((tmp_path / "rel" / "runs").glob("*/results.json"))) == 1 and not (ROOT / "rel").exists()
+    said = capsys.readouterr().err
+    assert "model.study: training baseline, seed 1 (50 updates)" in said and "model.study: baseline, seed 1: valid BPC " in said
 
 
 def test_unknown_variant_is_an_error(tmp_path):

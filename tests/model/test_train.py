@@ -25,8 +25,10 @@ def run_train(tmp_path, *extra, name="ck"):
                 "--run-dir", str(tmp_path / f"run-{name}"), *SMALL, *extra])
 
 
-def test_training_learns_and_writes_a_checkpoint(tmp_path):
+def test_training_learns_and_writes_a_checkpoint(tmp_path, capsys):
     run_train(tmp_path, "--epochs", "2")
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said[-1].startswith("finished: ") and "best valid BPC " in said[-1] and "more --epochs" in said[-1]
     model, config = load_checkpoint(tmp_path / "ck")
     m = config["metrics"]
     assert m["valid_bpc"] < 2.5          # uniform over this alphabet is log2(19) = 4.2 bits
@@ -64,7 +66,15 @@ def test_resume_continues_exactly(tmp_path):
     assert json.loads((tmp_path / "run-split" / "trainer.json").read_text())["step"] == 12
     run_train(tmp_path, "--epochs", "3", "--max-updates", "24", "--resume", name="split")
     a, b = weights(tmp_path / "run-whole"), weights(tmp_path / "run-split")
-    assert json.loads((tmp_path / "run-split" / "trainer.json").read_text())["step"] == 24
+    saved = json.loads((tmp_path / "run-split" / "trainer.json").read_text())
+    assert saved["step"] == 24
+    # the log says where each part of the run began and why it stopped
+    log = [json.loads(line) for line in (tmp_path / "run-split.jsonl").read_text().splitlines()]
+    marks = [(r["event"], r.get("reason"), r["step"]) for r in log if r["event"] in ("start", "resume", "stop")]
+    assert marks == [("start", None, 0), ("stop", "limit", 12), ("resume", None, 12), ("stop", "limit", 24)]
+    # what made the run, then how it went on: the checkpoint cites the first command, not the last
+    first, resumed = saved["commands"]
+    assert "--max-updates 12" in first and "--resume" not in first and "--resume" in resumed
     for k in a:
         if k.startswith(("model.", "adam.", "carried.")):
             assert torch.equal(a[k], b[k]), k
@@ -580,3 +590,15 @@ def test_a_window_with_an_exploding_gradient_still_makes_an_update(tmp_path, mon
     run_train(tmp_path, "--epochs", "3", "--max-updates", "4", name="big")
     state = json.loads((tmp_path / "run-big" / "trainer.json").read_text())
     assert state["step"] == 4 and state["skipped_updates"] == 0 and all_finite(tmp_path / "run-big")
+
+
+@pytest.mark.parametrize("command,option,default", [("train", "--batch", "32"), ("train", "--lr", "0.002"),
+                                                    ("train", "--threads", "0"), ("evaluate", "--threads", "0"),
+                                                    ("study", "--seeds", "3"), ("probe", "--fit-lines", "300")])
+def test_help_gives_every_options_default(capsys, command, option, default):
+    import importlib
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"model.{command}").main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    said = text[text.index(f" {option} {option[2:].upper().replace('-', '_')} ") + 1:]
+    assert f"default: {default})" in said[:200] or said.split(" ")[2:4] == ["default:", default], said[:200]
