@@ -40,7 +40,8 @@ from model.ink import GRAVES, IamOnDB, InkError, InkStats, preprocess, synthetic
 from model.tasks import ink_loglik
 from model.traces import run_traces
 
-HOW_TEXT = ("one contiguous stream, state carried, first character unscored; strict gold = non-space char "
+HOW_TEXT = ("layers: those with a boundary detector (the top layer has none unless trained with --top-detector); "
+            "one contiguous stream, state carried, first character unscored; strict gold = non-space char "
             "followed by whitespace or end; tolerant also credits a firing on the whitespace right after; token "
             "F1 on the text without whitespace; random_f1(_tolerant): boundaries fired at random at the layer's "
             "rate; whitespace: the trivial rule z = 1 on every whitespace character")
