@@ -522,7 +522,7 @@ def test_two_examples_in_quick_succession_are_each_analysed_as_drawn(ink_server,
 
 
 def test_a_long_drawing_is_drawn_without_webgl_and_hovering_the_ink_picks_a_point(ink_server, browser):
-    """Past trajectory.MANY points the sampled points are left out (no WebGL, which a software-only
+    """Past 1,500 points (trajectory.js MANY) the sampled points are left out (no WebGL, which a software-only
     browser can fail to start): the ink is drawn whole, and a hover on it still fills the inspector."""
     open_ink(browser, ink_server)
     link = browser.execute_async_script("""const done = arguments[arguments.length - 1];

@@ -6,7 +6,7 @@ import { segmentIds } from "../lib/scoring.js";
 // Past this many points the sampled points are not drawn: at that density they blur into the line, and
 // thousands of SVG markers cost most of a second (WebGL is not used: where it is software only, as in
 // many virtual machines, Plotly's first WebGL plot in an element can fail and leave a message instead)
-export const MANY = 1500;
+const MANY = 1500;
 
 export const SEGMENT_COLORS = ["#2f6fdd", "#d9822b", "#2e9d5b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#b7950b"];
 
