@@ -10,13 +10,17 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
     default is nothing (None, off)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+        if _no_default(action) or "%(default)" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
     def _format_action(self, action):
-        if action.help is None and action.option_strings and not (
-                action.default is None or action.default is False or action.default is argparse.SUPPRESS):
+        if action.help is None and action.option_strings and not _no_default(action):
             action = copy.copy(action)
             action.help = "default: %(default)s"
         return super()._format_action(action)
+
+
+def _no_default(action) -> bool:
+    """Whether there is no default worth saying (identity, not ==: a default of 0 is said)."""
+    return action.default is None or action.default is False or action.default is argparse.SUPPRESS

@@ -1,5 +1,6 @@
 // The server, as the pages see it: one call that analyses (text or ink), one loader for the
 // model list. An error's message comes back as an Error; an aborted call as an AbortError.
+import { boundaries, readAtLag } from "./scoring.js";
 
 async function post(path, body, signal) {
   const r = await fetch(path, {
@@ -43,6 +44,15 @@ export function inPageUnits(text, spans) {
 export function typedPiece(text, res, t) {
   const span = res.input_spans[t];
   return span ? text.slice(span[0], span[1]) : null;
+}
+
+// A text answer as the strips draw it: z(i), layer i's firings at the threshold; cut(i), the boundaries
+// after each position they mark (a lag-1 layer's one to the left); typed, what was typed per position
+export function drawnText(res, text, threshold, lags) {
+  const z = res.layers.map((l) => boundaries(l, threshold));
+  const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
+  const typed = res.input_spans.map((_, t) => typedPiece(text, res, t));
+  return { name: res.model, res, z: (i) => z[i], cut: (i) => cut[i], lags, typed };
 }
 
 // the lists of a text answer that hold one value per position

@@ -1,11 +1,10 @@
 // The embed view: one shared link's z grid and segments, for an iframe (with the compared model's z
 // grid and where the two disagree, when the link compares two); a long text gets the overview and its
 // brush too, and opens on the link's detail window.
-import { loadModels, postText, typedPiece } from "../lib/api.js";
+import { drawnText, loadModels, postText } from "../lib/api.js";
 import { layerLags } from "../lib/describe.js";
 import { $ } from "../lib/page.js";
 import { fromHash } from "../lib/permalink.js";
-import { boundaries, readAtLag } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import { Brush } from "../views/minimap.js";
 import * as disagree from "../views/disagree.js";
@@ -42,12 +41,8 @@ export async function start() {
     // a checkpoint read without spaces: its segments are cut at each layer's lag
     const info = res.spaces === false ? await loadModels("text").catch(() => ({ models: [] })) : { models: [] };
     const entries = shown.map((r) => {
-      const z = r.layers.map((l) => boundaries(l, threshold));
       const m = info.models.find((x) => x.name === r.model);
-      const lags = m ? layerLags(m) : r.layers.map(() => 0);
-      const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-      const typed = r.input_spans.map((_, t) => typedPiece(state.text, r, t));   // shown where the model read "�"
-      return { name: r.model, res: r, z: (i) => z[i], cut: (i) => cut[i], lags, typed };
+      return drawnText(r, state.text, threshold, m ? layerLags(m) : r.layers.map(() => 0));
     });
     const quoted = [...state.text].length > 60 ? `${[...state.text].slice(0, 60).join("")}…` : state.text;
     $("status").textContent = `${entries.map((e) => e.name).join(" and ")}: “${quoted}”`

@@ -3,13 +3,13 @@
 // and hands them to the views, which draw only what changed. A spaceless checkpoint (DESIGN.md 8)
 // reads the text without its spaces: the page then shows what it read, the typed spaces as the
 // gold, the baselines beside the layers, and scores each layer at its lag, line by line.
-import { loadModels, postText, typedPiece } from "../lib/api.js";
+import { drawnText, loadModels, postText, typedPiece } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
 import { $, busy, linkProblem, measuredHeight, status } from "../lib/page.js";
 import { fromHash, replaced, toHash } from "../lib/permalink.js";
-import { boundaries, marks, pct, readAtLag, segmentIds, spacelessMarks } from "../lib/scoring.js";
+import { marks, pct, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
 import * as disagree from "../views/disagree.js";
 import * as inspector from "../views/inspector.js";
@@ -144,15 +144,12 @@ function followCaret(res) {
 }
 
 // --- drawing ---------------------------------------------------------------------------------
-// z(i): layer i's firings at the threshold; cut(i): the boundaries after each position they mark
-// (a lag-1 layer's one to the left); lags from the checkpoint's metrics (spaceless only)
+// the answer as the strips draw it (api.js drawnText), with the layers' roles and hierarchy; lags from
+// the checkpoint's metrics (spaceless only)
 function entry(name, res) {
-  const z = res.layers.map((l) => boundaries(l, state.threshold));
   const lags = spaceless(res) ? lagsOf(name) : res.layers.map(() => 0);
-  const cut = z.map((zi, i) => readAtLag(zi, lags[i]));
-  const typed = res.input_spans.map((_, t) => typedPiece(lens.last.text, res, t));   // the text this answer is for
   const hierarchy = modelOf(name) ? hierarchyOf(modelOf(name)) : null;
-  return { name, res, z: (i) => z[i], cut: (i) => cut[i], lags, roles: rolesOf(name), hierarchy, typed };
+  return { ...drawnText(res, lens.last.text, state.threshold, lags), name, roles: rolesOf(name), hierarchy };
 }
 
 function draw({ changedFrom = 0, full = false } = {}) {
