@@ -421,9 +421,22 @@ def evaluate_spaceless(args, model, vocab) -> tuple[dict, dict]:
     return result, files
 
 
+def significant(value, digits: int = 6):
+    """Every float in a JSON-like value to `digits` significant digits: more would claim a precision
+    that no figure here has, and the 17 of a double only make the JSON hard to read."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: significant(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [significant(v, digits) for v in value]
+    return value
+
+
 def finish(args, result, key, files: dict | None = None):
     """Print the result; with --record also keep it in the checkpoint's metrics (and `files`, name ->
     path, beside it)."""
+    result = significant(result)
     if args.record:
         for name, path in (files or {}).items():
             shutil.copyfile(path, Path(args.checkpoint) / name)

@@ -180,7 +180,7 @@ def _spaces(results: list[dict]) -> bool:
 
 
 def summarise(results: list[dict]) -> dict:
-    """variant -> per-metric (mean, std, n) over seeds."""
+    """variant -> per metric, {"mean", "std", "n"} over its seeds."""
     spaces = _spaces(results)
     by: dict[str, list] = {}
     for r in results:
@@ -196,8 +196,8 @@ def summarise(results: list[dict]) -> dict:
     return table
 
 
-def _ms(xs):
-    return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs))
+def _ms(xs) -> dict:
+    return {"mean": statistics.mean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "n": len(xs)}
 
 
 def write_report(results: list[dict], path: Path, args) -> None:
@@ -214,16 +214,16 @@ def write_report(results: list[dict], path: Path, args) -> None:
         fig = go.Figure()
         for c in layer_cols:
             if c.key not in NOT_SCORES:
-                fig.add_bar(name=c.label, x=names, y=[table[n]["layers"][k][c.key][0] for n in names],
-                            error_y={"array": [table[n]["layers"][k][c.key][1] for n in names]})
+                fig.add_bar(name=c.label, x=names, y=[table[n]["layers"][k][c.key]["mean"] for n in names],
+                            error_y={"array": [table[n]["layers"][k][c.key]["std"] for n in names]})
         for c in run_cols:
             if c.key not in NOT_SCORES:
-                fig.add_bar(name=f"baseline: {c.label}", x=names, y=[table[n][c.key][0] for n in names])
+                fig.add_bar(name=f"baseline: {c.label}", x=names, y=[table[n][c.key]["mean"] for n in names])
         what = "word-boundary F1 against gold whitespace" if spaces else "word discovery without spaces"
         fig.update_layout(title=f"Layer {k + 1}: {what} (valid, mean over seeds)", barmode="group", height=440)
         figs.append(fig)
     fig = go.Figure()
-    fig.add_bar(x=names, y=[table[n]["bpc"][0] for n in names], error_y={"array": [table[n]["bpc"][1] for n in names]})
+    fig.add_bar(x=names, y=[table[n]["bpc"]["mean"] for n in names], error_y={"array": [table[n]["bpc"]["std"] for n in names]})
     fig.update_layout(title="BPC on the valid slice (mean, std over seeds)", height=360)
     figs.append(fig)
     for k in range(L):
@@ -279,10 +279,10 @@ toward firing where the model's own next-character entropy is highest in its bat
 def choice(table: dict) -> dict | None:
     """The recipe the spaceless study picks: the variant whose best layer has the highest mean valid
     token F1, beside its own entropy baseline and the paper's objective alone."""
-    best_of = {n: max(t["layers"], key=lambda l: l["token_f1"][0]) for n, t in table.items()}
+    best_of = {n: max(t["layers"], key=lambda l: l["token_f1"]["mean"]) for n, t in table.items()}
     if not best_of:
         return None
-    chosen = max(best_of, key=lambda n: best_of[n]["token_f1"][0])
+    chosen = max(best_of, key=lambda n: best_of[n]["token_f1"]["mean"])
     out = {"variant": chosen, "layer": best_of[chosen]["layer"], "token_f1": best_of[chosen]["token_f1"],
            "entropy_token_f1": table[chosen]["entropy_token_f1"], "bpc": table[chosen]["bpc"],
            "beyond_the_paper": chosen.startswith(("beyond", "prior"))}
@@ -308,9 +308,8 @@ def _choice_paragraph(table: dict) -> str:
     return f"<p>{text}</p>"
 
 
-def _fmt(ms):
-    m, s, n = ms
-    return f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 else "")
+def _fmt(ms: dict) -> str:
+    return f"{ms['mean']:.3f}" + (f" ± {ms['std']:.3f}" if ms["n"] > 1 else "")
 
 
 def main(argv=None):

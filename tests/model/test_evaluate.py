@@ -27,6 +27,7 @@ def test_text_file_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_pa
     s = r["baselines"]["surprisal"]
     assert {"precision", "recall", "f1", "word_token_f1"} <= set(s)
     assert s["boundary_rate"] == pytest.approx(r["gold_word_end_rate"], abs=0.02)   # threshold matches the rate
+    assert len(repr(r["bpc"]).lstrip("0.").replace(".", "")) <= 6              # six significant digits, not 17
 
 
 def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_path):

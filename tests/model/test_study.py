@@ -26,6 +26,8 @@ def test_study_runs_variants_and_writes_a_self_contained_report(tmp_path):
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?:', html)      # nothing loaded from elsewhere
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["baseline"]["seeds"] == 2
+    bpc = summary["baseline"]["bpc"]                    # each figure named, not a bare [mean, std, n]
+    assert set(bpc) == {"mean", "std", "n"} and bpc["n"] == 2 and bpc["mean"] > 0 and bpc["std"] >= 0
     # a second call reuses the finished runs
     before = results[0].stat().st_mtime
     study.main(args)
@@ -66,9 +68,13 @@ def test_nothing_to_report_and_a_file_for_a_folder_are_said_so(tmp_path):
     assert (tmp_path / "f").read_text() == "x"
 
 
+def _stats(mean):
+    return {"mean": mean, "std": 0.01, "n": 3}
+
+
 def _runs(token_f1s):
-    return {"seeds": 3, "bpc": (2.2, 0.01, 3), "entropy_token_f1": (0.5, 0.01, 3),
-            "layers": [{"layer": k + 1, "token_f1": (f, 0.01, 3)} for k, f in enumerate(token_f1s)]}
+    return {"seeds": 3, "bpc": _stats(2.2), "entropy_token_f1": _stats(0.5),
+            "layers": [{"layer": k + 1, "token_f1": _stats(f)} for k, f in enumerate(token_f1s)]}
 
 
 def test_the_spaceless_choice_is_the_best_layer_of_the_best_variant():
@@ -76,8 +82,8 @@ def test_the_spaceless_choice_is_the_best_layer_of_the_best_variant():
              "beyond: entropy guide, layer 1 at 0.2": _runs([0.48, 0.05]),
              "beyond: entropy guide, layer 2 at 0.2": _runs([0.05, 0.45])}
     c = study.choice(table)
-    assert (c["variant"], c["layer"], c["token_f1"][0]) == ("beyond: entropy guide, layer 1 at 0.2", 1, 0.48)
-    assert c["beyond_the_paper"] and c["paper_objective"] == {"layer": 2, "token_f1": (0.07, 0.01, 3)}
+    assert (c["variant"], c["layer"], c["token_f1"]["mean"]) == ("beyond: entropy guide, layer 1 at 0.2", 1, 0.48)
+    assert c["beyond_the_paper"] and c["paper_objective"] == {"layer": 2, "token_f1": _stats(0.07)}
     table["z-bias +2"] = _runs([0.2, 0.6])
     assert study.choice(table)["variant"] == "z-bias +2" and not study.choice(table)["beyond_the_paper"]
     assert "which alone scores" not in study._choice_paragraph(table)
