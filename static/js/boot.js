@@ -13,5 +13,10 @@ window.lens = { last: {}, rendered: 0, strips: null, pad: null };
 // each its own instructions)
 import("./lib/page.js").then(({ touchDevice }) => document.body.classList.toggle("touch", touchDevice()));
 
+// a link to this page opened in the same tab changes only the fragment, which does not load the page
+// again: load it, so that it opens on the link as it would in a new tab (the pages' own link updates use
+// history.replaceState, which fires no hashchange)
+addEventListener("hashchange", () => location.reload());
+
 const load = PAGES[document.body.dataset.page];
 if (load) load().then((page) => page.start());

@@ -1,5 +1,6 @@
 // Plain words from a checkpoint's measured metrics (GET /api/models): what each layer does,
 // a name for it where the numbers support one, and what the model cannot read of a text.
+import { glyph, visible } from "./plot.js";
 import { pct } from "./scoring.js";
 
 const f2 = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
@@ -466,13 +467,28 @@ export function unreadable(res, text) {
     else if (typed === c) return;
     else if (c === "N" && /\d/.test(typed)) numbers.add(typed);
     else if (typed.toLowerCase() === c) lowered.add(typed);
-    else if (typed.length) other.add(`${typed}→${c}`);
+    else if (typed.length) other.add(`${visible(typed)}→${glyph(c)}`);
   });
-  const list = (s, k = 6) => [...s].slice(0, k).map((x) => `“${x}”`).join(", ") + (s.size > k ? "…" : "");
+  const quoted = (x) => (visible(x) === x ? `“${x}”` : visible(x));
+  const list = (s, k = 6) => [...s].slice(0, k).map(quoted).join(", ") + (s.size > k ? "…" : "");
   const parts = [];
   if (lowered.size) parts.push(`reads capitals as small letters (${list(lowered)})`);
   if (numbers.size) parts.push(`reads every number as N (${list(numbers, 3)})`);
   if (unknown.size) parts.push(`does not know ${list(unknown)} (shown in red)`);
   if (other.size) parts.push(`reads ${list(other)}`);
   return parts.length ? `The model ${parts.join("; ")}.` : "";
+}
+
+// One step of the strips in words, for a screen reader as the keys move it: what is there, and which of
+// the first model's layers fire at the threshold (entries as the strips draw them).
+export function stepLine(entries, t) {
+  const e = entries[0], res = e && e.res;
+  if (!res) return "";
+  const said = (c) => (c === " " ? "space" : c === "\n" ? "line break" : visible(c));
+  const what = res.task === "ink"
+    ? `point ${t}, stroke ${res.points[t][2] + 1}${res.pen_up[t] ? ", the pen lifts after it" : ""}`
+    : `character ${t}, ${said(res.chars[t])}${res.gold_word_ends[t] ? ", a word ends" : ""}`;
+  if (!res.layers.some((l) => l.z)) return `${what}: no boundary detector`;
+  const fire = res.layers.filter((l, i) => l.z && e.z(i)[t]).map((l) => `layer ${l.layer}`);
+  return `${what}: ${fire.length ? `${fire.join(" and ")} fire${fire.length > 1 ? "" : "s"}` : "no layer fires"}`;
 }

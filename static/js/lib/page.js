@@ -1,17 +1,29 @@
 // What every page needs: a status line, a busy indicator, downloads.
 export const $ = (id) => document.getElementById(id);
 
-// said once, after the next status: what of a shared link the page could not read or use
-let pending = { unreadable: false, unused: [] };
+// said once, after the next status: what of a shared link the page could not read or use, and other notes
+const NOTHING_PENDING = { unreadable: false, unused: [], notes: [] };
+let pending = structuredClone(NOTHING_PENDING);
 
 export function status(msg, error = false) {
-  const { unreadable, unused } = pending;
-  const note = unreadable ? "The link could not be read, so the page opened afresh."
+  const { unreadable, unused, notes } = pending;
+  const link = unreadable ? "The link could not be read, so the page opened afresh."
     : unused.length ? `Part of the link could not be used (${unused.join(", ")}), so ${unused.length > 1 ? "those take" : "it takes"} the page's default.`
     : "";
-  $("status").textContent = note ? `${msg} · ${note}` : msg;
+  const said = [msg, link, ...notes].filter(Boolean).join(" · ");
+  $("status").textContent = said;
   $("status").classList.toggle("error", error);
-  pending = { unreadable: false, unused: [] };
+  pending = structuredClone(NOTHING_PENDING);
+  $("alert").textContent = error ? said : "";        // emptied, so that the same error again is heard again
+  if (!error) announce(said);
+}
+
+// What a screen reader hears: one short line once the page settles (typing, a drag, a key held down
+// would otherwise queue a line each), without the timings a sighted reader may glance at.
+let announcing = 0;
+export function announce(line, { after = 700 } = {}) {
+  clearTimeout(announcing);
+  announcing = setTimeout(() => { $("announce").textContent = line.replace(/ · \d+ ms\b/, ""); }, after);
 }
 
 // a shared link that could not be read (null), or parts of it that could not be used (a field edited by
@@ -21,6 +33,9 @@ export function linkProblem(unused) {
   if (unused === null) pending.unreadable = true;
   else pending.unused.push(...unused);
 }
+
+// a note said with the next status (what an edit did that its answer will not show)
+export function sayWithNext(note) { pending.notes.push(note); }
 
 // the "working…" sign (shown by the caller when an answer takes long)
 export function busy(on) {

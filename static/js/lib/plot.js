@@ -20,6 +20,10 @@ export function glyph(c) {
   return c;
 }
 
+// a character that draws nothing (a joiner, a control, a lone combining mark) named by its code point
+export const visible = (s) => (s && /^[\p{Cc}\p{Cf}\p{Z}\p{M}]+$/u.test(s) && !/^[ \n\t]$/.test(s)
+  ? [...s].map((c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`).join(" ") : s);
+
 export const lengthOf = (res) => (res.chars ? res.chars.length : res.points.length);
 
 // The frame of every strip: width in px, left and right margins, the plotting width between them.

@@ -6,7 +6,8 @@
 // scrolls into view, so that a keystroke waits only for what can be seen. Pointer: hover (mouse, pen)
 // or tap (touch) picks a step anywhere in the column; keyboard: the column takes the focus, and the
 // arrow keys move the step picked (the window follows it).
-import { touchDevice } from "./page.js";
+import { stepLine } from "./describe.js";
+import { announce, touchDevice } from "./page.js";
 import { frame, lengthOf, listenOnce, plotted, slice, stepAt, xOf } from "./plot.js";
 import { Viewport } from "./viewport.js";
 import * as minimap from "../views/minimap.js";
@@ -33,6 +34,7 @@ export class Strips {
   }
 
   start() {
+    this.describe();
     new ResizeObserver(() => this.later()).observe(this.column);
     const seen = new IntersectionObserver((entries) => {
       this.visible ??= new Set();
@@ -80,6 +82,20 @@ export class Strips {
       });
     }
     return this;
+  }
+
+  // what assistive technology is told: how the keys work, and each strip a picture named by its title
+  // (a chart's inner shapes say nothing; the step, in words, is said as the keys move it)
+  describe() {
+    const keys = Object.assign(document.createElement("p"), { id: `${this.column.id}-keys`, className: "sr-only",
+      textContent: "The arrow keys move the step inspected (Shift: ten steps); Home and End go to the ends of the window." });
+    this.column.before(keys);
+    this.column.setAttribute("aria-describedby", keys.id);
+    for (const s of this.strips) {
+      if (!s.el.dataset.title) continue;
+      s.el.setAttribute("role", "img");
+      s.el.setAttribute("aria-label", s.el.dataset.title);
+    }
   }
 
   // results: [{res, name, z(i), roles}], the first on top; changedFrom: first step that may differ
@@ -302,6 +318,7 @@ export class Strips {
     const u = Math.max(0, Math.min(n - 1, to));
     if (u < win.a || u >= win.b) { this.viewport.moveTo(u < win.a ? u : u - (win.b - win.a) + 1); this.draw(); }
     this.onStep(u);
+    announce(stepLine(this.results, u), { after: 150 });       // said once the key is let go
   }
 
   // the cursor: one line through every strip at step t (null: none)

@@ -51,10 +51,12 @@ function ask() {
 
 // nothing to undo, clear or share on an empty pad
 function padButtons() {
+  const focused = document.activeElement;
   $("clear").disabled = !pad.strokes.length;
   $("undo").disabled = !pad.strokes.length && !cleared;
   $("undo").title = !pad.strokes.length && cleared ? "Bring back the ink that Clear took away" : "Take away the last stroke";
   shareable(pad.strokes.length > 0);
+  if (focused && focused.disabled) $("example").focus();     // a button that disabled itself: the focus stays near
 }
 
 // the server's limits, which the page is given: what to do when the ink is past one ("" when it is not)
@@ -85,7 +87,8 @@ function answered({ res, other, ms, strokes }) {
   lens.last = res;
   lens.compare = other;
   draw();
-  status(`${res.points.length} points in ${strokes} stroke${strokes === 1 ? "" : "s"} · ${ms.toFixed(0)} ms`
+  const points = res.points.length;
+  status(`${points} point${points === 1 ? "" : "s"} in ${strokes} stroke${strokes === 1 ? "" : "s"} · ${ms.toFixed(0)} ms`
     + (other ? ` · compared with ${other.model}` : ""));
 }
 

@@ -7,7 +7,7 @@ import { drawnText, loadModels, postText, typedPiece } from "../lib/api.js";
 import { CursorSync, bindExport, bindShare, bindThreshold, exportable, fillModels, shareable } from "../lib/controls.js";
 import { bestLayer, hierarchyOf, layerLags, layerRoles, textModelSentence, unreadable, wordRole } from "../lib/describe.js";
 import { Live } from "../lib/live.js";
-import { $, busy, linkProblem, measuredHeight, status } from "../lib/page.js";
+import { $, busy, linkProblem, measuredHeight, sayWithNext, status } from "../lib/page.js";
 import { fromHash, replaced, toHash } from "../lib/permalink.js";
 import { marks, pct, segmentIds, spacelessMarks } from "../lib/scoring.js";
 import { Strips } from "../lib/strips.js";
@@ -101,9 +101,13 @@ function firstChange(prev, next, prevText, nextText) {
 }
 
 // the server steps a model only past what it read before: say how much it carried over, where this page
-// held an answer of that model to build on (a first answer's reuse, from the server's cache, tells a reader nothing)
+// held an answer of that model to build on (a first answer's reuse, from the server's cache, tells a reader
+// nothing), and never more than that answer shares with this one (the cache is the server's: what others
+// typed is not this page's to say)
 function reusedNote(answers, held) {
-  const built = answers.filter((r, i) => r && held[i] && held[i].model === r.model);
+  const shared = (x, y) => { let i = 0; while (i < x.length && i < y.length && x[i] === y[i]) i += 1; return i; };
+  const built = answers.map((r, i) => r && held[i] && held[i].model === r.model
+    && { ...r, reused_prefix: Math.min(r.reused_prefix, shared(held[i].chars, r.chars)) }).filter(Boolean);
   const reused = (r) => (r.reused_prefix >= r.chars.length ? "every character" : r.reused_prefix ? `the first ${r.reused_prefix}` : "none");
   if (!built.some((r) => r.reused_prefix)) return "";
   return answers[1] ? ` (carried over from before: ${built.map((r) => `${r.model} ${reused(r)}`).join(", ")})`
@@ -321,7 +325,11 @@ function describe() {
     // with spaces a detector can find words by reading the space: point at the real test
     const tryIt = Object.assign(document.createElement("button"), { type: "button", id: "try-spaceless",
       textContent: `Try ${spacelessModel.name}` });
-    tryIt.addEventListener("click", () => { $("model").value = spacelessModel.name; $("model").dispatchEvent(new Event("change")); });
+    tryIt.addEventListener("click", () => {
+      $("model").value = spacelessModel.name;
+      $("model").dispatchEvent(new Event("change"));
+      $("model").focus();                            // the button is gone: the focus goes where the choice now shows
+    });
     $("reading-mode").replaceChildren("This model sees the spaces, so finding words is easy for it. The real test is text "
       + `without spaces: ${spacelessModel.name} reads it that way and finds the words itself. `, tryIt);
   }
@@ -518,6 +526,15 @@ export async function start() {
     state.threshold = v;
     saveHash();
     draw({ full: true });
+  });
+  $("text").addEventListener("beforeinput", (ev) => {
+    // the box cuts a paste (or drop) past its limit without a word: say by how much
+    const box = $("text"), incoming = ev.data ?? (ev.dataTransfer ? ev.dataTransfer.getData("text/plain") : "");
+    const room = box.maxLength - box.value.length + (box.selectionEnd - box.selectionStart);
+    if (box.maxLength < 0 || incoming.length <= room) return;
+    const cut = `the box holds ${box.maxLength} characters, so the last ${incoming.length - Math.max(room, 0)} of what you put in were left out`;
+    if (room > 0) sayWithNext(`${cut.charAt(0).toUpperCase()}${cut.slice(1)}.`);
+    else status(`Nothing was added: ${cut}.`);
   });
   $("text").addEventListener("input", (ev) => {
     if (typedAt === null) typedAt = ev.timeStamp;

@@ -3,15 +3,15 @@
 // colour. One trace per colour (strokes and segments split by nulls); each vertex carries its
 // segment's number in customdata, so what is drawn can be counted.
 import { segmentIds } from "../lib/scoring.js";
-import { SEGMENT_COLORS } from "./trajectory.js";
+import { LEAST, SEGMENT_COLORS, extent } from "./trajectory.js";
 
 const STATIC = { staticPlot: true, displayModeBar: false, responsive: false };
 
-// the box every panel shows: the ink's extent, a margin around it (screen-style, y down)
+// the box every panel shows: the ink's extent (at least the trajectory's least, so that a dot stays a dot), a
+// margin around it (screen-style, y down)
 export function box(points) {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-  for (const [x, y] of points) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  const pad = 0.04 * Math.max(x1 - x0, y1 - y0, 1);
+  const [x0, x1] = extent(points.map((p) => p[0]), LEAST.raw), [y0, y1] = extent(points.map((p) => p[1]), LEAST.raw);
+  const pad = 0.04 * Math.max(x1 - x0, y1 - y0);
   return { x: [x0 - pad, x1 + pad], y: [y1 + pad, y0 - pad] };
 }
 

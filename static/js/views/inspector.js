@@ -1,6 +1,6 @@
 // One step, everything about it: every layer's z (at the slider's threshold), z~, operation,
 // ||h|| and gate, and the step's surprisal (or nll), for each model shown. A docked panel.
-import { OP_NAMES, glyph } from "../lib/plot.js";
+import { OP_NAMES, glyph, visible } from "../lib/plot.js";
 
 const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -12,7 +12,7 @@ function heading(res, t, typed) {
       + ` · the pen lifts after it: ${res.pen_up[t] ? "yes" : "no"}</div>`;
   }
   const [a, b] = res.source_spans[t];       // in characters as a person counts them (an emoji is one)
-  const shown = typed !== null && typed !== undefined && typed !== res.chars[t] ? ` (typed “${esc(typed)}”)` : "";
+  const shown = typed !== null && typed !== undefined && typed !== res.chars[t] ? ` (typed ${visible(typed) === typed ? `“${esc(typed)}”` : visible(typed)})` : "";
   return `<div class="what"><b>character ${t}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
     + (res.unknown[t] ? " · unknown to the model" : "")
     + (b - a === 1 ? "" : ` · read from typed characters ${a}–${b - 1}`)

@@ -1,6 +1,7 @@
 // The whole text (or ink) at a glance: each row's boundaries binned to the pixels there are
 // (a bin's colour is the share of its steps that fire), and a brush for the detail window.
-// Drag the brush, or press anywhere on the map to put the window there; arrow keys move it.
+// Drag the brush, or press anywhere on the map to put the window there; the arrow keys move it (as a
+// slider's: left and down back, right and up on).
 import { CONFIG, FIRE, rowAxis, stripLayout } from "../lib/plot.js";
 
 const ROW = 13;
@@ -64,7 +65,8 @@ export class Brush {
     this.el.addEventListener("keydown", (ev) => {
       if (!this.state) return;
       const { a, b } = this.state, w = b - a;
-      const by = { ArrowLeft: -w / 4, ArrowRight: w / 4, PageUp: -w, PageDown: w, Home: -Infinity, End: Infinity }[ev.key];
+      const by = { ArrowLeft: -w / 4, ArrowDown: -w / 4, ArrowRight: w / 4, ArrowUp: w / 4, PageUp: -w, PageDown: w,
+                   Home: -Infinity, End: Infinity }[ev.key];
       if (by === undefined) return;
       this.move(Number.isFinite(by) ? a + by : (by < 0 ? 0 : this.state.n));
       ev.preventDefault();
@@ -82,8 +84,9 @@ export class Brush {
     this.el.hidden = n === 0;
     this.el.style.left = `${left}px`;
     this.el.style.width = `${width}px`;
-    this.el.setAttribute("aria-valuenow", String(win.a));
-    this.el.setAttribute("aria-valuemax", String(n));
+    this.el.setAttribute("aria-valuenow", String(win.a));       // the window's first step, from 0 to where it ends the text
+    this.el.setAttribute("aria-valuemin", "0");
+    this.el.setAttribute("aria-valuemax", String(Math.max(0, n - (Math.min(win.b, n) - win.a))));
     this.el.setAttribute("aria-valuetext", `steps ${win.a}–${Math.min(win.b, n) - 1} of ${n}`);
   }
 }

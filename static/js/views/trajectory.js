@@ -36,12 +36,29 @@ export function positions(res, view) {
 }
 
 const MARGIN = { l: 30, r: 10, t: 6, b: 24 };
+// the least extent shown, in each view's units (the pad's pixels; the model's standardised steps): a dot or
+// a short tick is not blown up until its jitter fills the plot and its axis labels grow decimals
+export const LEAST = { raw: 100, model: 5 };
+
+// [low, high] of vs, widened about its middle to at least `least`
+export function extent(vs, least) {
+  const lo = Math.min(...vs), hi = Math.max(...vs), pad = Math.max(0, least - (hi - lo)) / 2;
+  return [lo - pad, hi + pad];
+}
+
+// an axis fitted to the ink, or, where the ink is smaller than `least` along it, a range that wide about its
+// middle; `down`: y as on a screen
+function axisFor(vs, least, down = false) {
+  if (Math.max(...vs) - Math.min(...vs) >= least) return down ? { autorange: "reversed" } : {};
+  const r = extent(vs, least);
+  return { range: down ? r.reverse() : r };
+}
 
 // The plot's height from the ink's own shape (x and y share a scale), so that a wide line on a narrow
 // screen is not a thin band in an empty box; points and boundary ticks sized to the ink's scale.
-export function fit(xy, fr) {
-  const xs = xy.map((p) => p[0]), ys = xy.map((p) => p[1]);
-  const w = Math.max(1e-6, Math.max(...xs) - Math.min(...xs)), h = Math.max(1e-6, Math.max(...ys) - Math.min(...ys));
+export function fit(xy, fr, least = 0) {
+  const [x0, x1] = extent(xy.map((p) => p[0]), least), [y0, y1] = extent(xy.map((p) => p[1]), least);
+  const w = Math.max(1e-6, x1 - x0), h = Math.max(1e-6, y1 - y0);
   const inner = fr.width - MARGIN.l - MARGIN.r, pxPerUnit = inner / w;
   const tall = fr.narrow ? 220 : 300, low = 150;
   const height = Math.round(Math.min(tall, Math.max(low, h * pxPerUnit * 1.15 + MARGIN.t + MARGIN.b)));
@@ -51,7 +68,7 @@ export function fit(xy, fr) {
 }
 
 export function render(el, res, z, view, fr) {
-  const xy = positions(res, view);
+  const xy = positions(res, view), xs = xy.map((p) => p[0]), ys = xy.map((p) => p[1]);
   const seg = segmentIds(z);
   // one trace per colour, strokes and segments split by nulls; a segment's line starts at the
   // previous point of its stroke so that the ink stays joined; every vertex carries its point's number
@@ -79,9 +96,9 @@ export function render(el, res, z, view, fr) {
     }
   });
   traces.push(up);
-  const box = fit(xy, fr);
+  const least = LEAST[view] ?? LEAST.model, box = fit(xy, fr, least);
   if (res.points.length <= MANY) {
-    traces.push({ x: xy.map((p) => p[0]), y: xy.map((p) => p[1]), customdata: xy.map((p, i) => i), type: "scatter",
+    traces.push({ x: xs, y: ys, customdata: xy.map((p, i) => i), type: "scatter",
                   mode: "markers", name: "points",
                   marker: { size: box.point, color: "rgba(0,0,0,0.12)" }, hoverinfo: "none", showlegend: false });
   }
@@ -92,8 +109,8 @@ export function render(el, res, z, view, fr) {
   const layout = {
     width: fr.width, height: box.height, autosize: false, hovermode: "closest",
     margin: MARGIN, shapes: [], dragmode: fr.touch ? false : "zoom",
-    xaxis: { zeroline: false, showgrid: false, scaleanchor: "y", automargin: false },
-    yaxis: { zeroline: false, showgrid: false, autorange: "reversed", automargin: false },     // screen-style: y down
+    xaxis: { zeroline: false, showgrid: false, scaleanchor: "y", automargin: false, ...axisFor(xs, least) },
+    yaxis: { zeroline: false, showgrid: false, automargin: false, ...axisFor(ys, least, true) },
   };
   Plotly.react(el, traces, layout, { displayModeBar: false, responsive: false });
   return { segments: new Set(seg).size, boundaries: b.length };
