@@ -18,7 +18,9 @@ def main(argv=None):
     p.add_argument("--workers", type=int, help="worker processes (LENS_WORKERS, default 1)")
     given = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
     s = settings_or_exit(**given)
-    uvicorn.run("app.main:app", host=s.host, port=s.port, workers=s.workers, proxy_headers=True,
+    # X-Forwarded-For is read only behind a proxy of ours: else uvicorn would take it from any client on this
+    # host as its address, and a client that names itself anew each time would never be rate limited
+    uvicorn.run("app.main:app", host=s.host, port=s.port, workers=s.workers, proxy_headers=s.behind_proxy,
                 forwarded_allow_ips="*" if s.behind_proxy else None)
 
 

@@ -19,16 +19,34 @@ UNPARSED = "There was an error parsing the body"
 log = logging.getLogger("lens")
 
 
-async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    parts = []
-    for err in exc.errors():
+SAID = 5          # problems named in one answer; the rest counted
+LONGEST = 120     # characters of a field's name or a message (a key of a million characters is not echoed)
+
+
+def _short(s: str) -> str:
+    return s if len(s) <= LONGEST else s[:LONGEST - 1] + "…"
+
+
+def one_line(errors) -> str:
+    """Validation errors in one readable line, however many: the first few named, the rest counted."""
+    parts = {}
+    for err in errors:
         if err.get("type") == "json_invalid":
-            parts.append(NOT_JSON)
-            continue
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    # the dependencies that share a request body each report its errors: say each one once
-    return JSONResponse({"detail": "; ".join(dict.fromkeys(parts)) or "invalid request"}, status_code=422)
+            parts[NOT_JSON] = None
+        else:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            # the dependencies that share a request body each report its errors: said once
+            parts[f"{_short(where)}: {_short(err.get('msg', 'invalid'))}"] = None
+    said = list(parts)
+    return "; ".join(said[:SAID]) + (f"; and {len(said) - SAID} more" if len(said) > SAID else "")
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    kind = request.headers.get("content-type", "")
+    if request.method == "POST" and "json" not in kind:      # FastAPI then reads no body at all, and says so oddly
+        return JSONResponse({"detail": f"the body must be JSON, sent with Content-Type: application/json "
+                                       f"(it came as {_short(kind) or 'no type'})"}, status_code=415)
+    return JSONResponse({"detail": one_line(exc.errors()) or "invalid request"}, status_code=422)
 
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

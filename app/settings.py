@@ -47,15 +47,19 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _origins(cls, value):
-        """Origins as a JSON list or, as people write them, separated by commas."""
-        if not isinstance(value, str):
-            return value
-        if value.strip().startswith("["):
+        """Origins as a JSON list or, as people write them, separated by commas; a trailing slash dropped (a
+        browser's Origin has none, so "https://a.org/" would never match)."""
+        if isinstance(value, str) and value.strip().startswith("["):
             try:
-                return json.loads(value)
+                value = json.loads(value)
             except json.JSONDecodeError as e:
                 raise ValueError(f"not a JSON list ({e.msg})") from None
-        return [origin.strip() for origin in value.split(",") if origin.strip()]
+        elif isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):             # (what is not a string is left for the type check to name)
+            value = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
+            value = [o for o in value if o != ""]
+        return value
 
 
 def settings_or_exit(**given) -> Settings:

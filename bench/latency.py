@@ -136,9 +136,9 @@ def main(argv=None):
                 full.append(ms)
                 ms, body = post(client, text + "s")
                 incremental.append(ms)
-                reused.append(body["reused_prefix"])
                 ms, body = post(client, text + "t", since=held["digest"])
                 delta.append(ms)
+                reused.append(body["reused_prefix"])              # told only with `since` (app/analysis.py)
                 sizes["delta"].append(len(body["chars"]))
                 sizes["whole"].append(body["length"])
         memory = fill_caches_and_measure_rss(clients[0], servers[0][1], models) if args.memory else None

@@ -14,6 +14,7 @@ stated beside it, not added.
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 import tarfile
@@ -221,6 +222,16 @@ class SyntheticLine:
         return np.array([1 if i + 1 == len(flat) or flat[i + 1] != c else 0 for i, c in enumerate(flat)])
 
 
+@functools.lru_cache(maxsize=8)
+def _font(face: str, height: float):
+    """A Hershey font at a height, loaded once (it is a compressed archive read afresh each time: 35-60 ms)."""
+    from HersheyFonts import HersheyFonts
+    font = HersheyFonts()
+    font.load_default_font(face)
+    font.normalize_rendering(height)
+    return font
+
+
 def synthetic_cursive(text: str, seed: int = 0, face: str = "scripts", height: float = 40.0,
                       slant: float | None = None, spacing: float | None = None, jitter: float = 0.6,
                       connected: bool = False) -> SyntheticLine:
@@ -229,11 +240,8 @@ def synthetic_cursive(text: str, seed: int = 0, face: str = "scripts", height: f
     letter of a word is joined to the one before it, the pen kept down from where that one ended to
     where this one begins (joined-up handwriting; the joining points belong to the new letter), so
     that most character ends fall inside strokes. The font's own glyphs are mostly separate strokes."""
-    from HersheyFonts import HersheyFonts
     rng = random.Random(seed)
-    font = HersheyFonts()
-    font.load_default_font(face)
-    font.normalize_rendering(height)
+    font = _font(face, height)
     slant = rng.uniform(-0.15, 0.35) if slant is None else slant
     spacing = rng.uniform(1.5, 3.5) if spacing is None else spacing
     pieces: list[tuple[int, list]] = []                       # (char index, polyline)

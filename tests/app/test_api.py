@@ -60,7 +60,8 @@ def test_one_more_character_reuses_the_prefix(client, settings):
     first = client.post("/api/text", json={"text": text}).json()
     assert first["reused_prefix"] == 0
     more = client.post("/api/text", json={"text": text + " r"}).json()
-    assert more["reused_prefix"] == len(first["chars"])
+    told = client.post("/api/text", json={"text": text + " r!", "since": first["digest"]}).json()
+    assert told["reused_prefix"] == len(first["chars"])      # as far as the answer held (the cache holds more)
     from fastapi.testclient import TestClient
     from app.main import create_app
     with TestClient(create_app(settings)) as fresh:                # no cache: a full run
@@ -70,6 +71,18 @@ def test_one_more_character_reuses_the_prefix(client, settings):
         assert a["z"] == b["z"] and a["op"] == b["op"]
         np.testing.assert_allclose(a["h_norm"], b["h_norm"], atol=1e-4)
     np.testing.assert_allclose(more["surprisal"][1:], full["surprisal"][1:], atol=1e-4)
+
+
+def test_the_cache_does_not_tell_what_another_client_typed(client):
+    """The prefix cache is every client's: how much of it served a text is told only as far as the text
+    agrees with the answer the client says it holds, else a client could read another's, a letter at a time."""
+    secret = "my name is olga and i live"
+    for n in range(1, len(secret) + 1):                      # typed, as the page posts it: every prefix cached
+        client.post("/api/text", json={"text": secret[:n]})
+    assert client.post("/api/text", json={"text": secret + "!"}).json()["reused_prefix"] == 0
+    mine = client.post("/api/text", json={"text": "my name is bob"}).json()
+    guess = client.post("/api/text", json={"text": secret[:16], "since": mine["digest"]}).json()
+    assert guess["reused_prefix"] == len("my name is ")
 
 
 def test_the_prefix_cache_is_bounded(client, settings):
@@ -102,6 +115,26 @@ def test_bad_input_gets_a_4xx_with_a_message(client, payload, status, message):
     r = client.post("/api/text", json=payload)
     assert r.status_code == status
     assert message in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body,said", [
+    ({"strokes": [[]] * 50_000}, "strokes.0: List should have at least 1 item"),
+    ({"strokes": [[[1, 2, 3]] * 20_000]}, "strokes.0.0: List should have at most 2 items"),
+    ({"text": "a", **{str(i): 0 for i in range(20_000)}}, "unknown fields: '0', '1', '2', '3', '4' and 19995 more"),
+    ({"text": "a", "k" * 150_000: 1}, "kkkk…: Extra inputs are not permitted"),
+])
+def test_a_body_with_many_problems_gets_a_short_answer(client, body, said):
+    """One error per problem would be built on the event loop (every client waits) and sent back whole
+    (a body of 450 KB once got 11 MB back): lists stop at their first bad item, many unknown keys are
+    one error, and a long name is cut."""
+    r = client.post("/api/ink" if "strokes" in body else "/api/text", json=body)
+    assert r.status_code == 422 and said in r.json()["detail"] and len(r.content) < 400
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}])
+def test_a_body_sent_as_anything_but_json_is_told_so(client, headers):
+    r = client.post("/api/text", content=b'{"text": "hello"}', headers=headers)
+    assert r.status_code == 415 and "Content-Type: application/json" in r.json()["detail"]
 
 
 def test_a_validation_error_is_said_once(client):

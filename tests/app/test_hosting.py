@@ -50,7 +50,8 @@ def test_settings_come_from_the_environment(monkeypatch):
 
 @pytest.mark.parametrize("value,origins", [('["https://a.org", "https://b.org"]', ["https://a.org", "https://b.org"]),
                                            ("https://a.org, https://b.org", ["https://a.org", "https://b.org"]),
-                                           ("https://a.org", ["https://a.org"]), ("", [])])
+                                           ("https://a.org", ["https://a.org"]), ("", []),
+                                           ("https://a.org/, https://b.org/", ["https://a.org", "https://b.org"])])
 def test_cors_origins_are_read_as_a_json_list_or_separated_by_commas(monkeypatch, value, origins):
     monkeypatch.setenv("LENS_ALLOWED_ORIGINS", value)
     assert Settings().allowed_origins == origins
@@ -73,6 +74,20 @@ def test_the_server_command_has_help_and_refuses_a_bad_option():
     done = subprocess.run([sys.executable, "-m", "app", "--port", "0"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == "lens: LENS_PORT: Input should be greater than or equal to 1"
+
+
+@pytest.mark.parametrize("behind_proxy", [False, True])
+def test_forwarded_addresses_are_read_only_behind_a_proxy_of_ours(monkeypatch, behind_proxy):
+    """Else uvicorn takes X-Forwarded-For from any client on this host as its address, and a client that
+    names itself anew each time is never rate limited."""
+    import uvicorn
+
+    import app.__main__ as entry
+    ran = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.setenv("LENS_BEHIND_PROXY", str(behind_proxy).lower())
+    entry.main([])
+    assert ran["proxy_headers"] is behind_proxy
 
 
 def test_cors_only_for_configured_origins(settings):

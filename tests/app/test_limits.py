@@ -147,6 +147,8 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
         assert codes == [200, 200, 429]
         r = c.post("/api/text", json={"text": "the cat"})
         assert r.status_code == 429 and "Retry-After" in r.headers and "too many" in r.json()["detail"]
+        # the synthetic example draws with a font on the server's cores: limited as the analyses are
+        assert c.get("/api/ink/example", params={"text": "ab"}).status_code == 429
 
     real = api.analyse_text
 
