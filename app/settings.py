@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     rate_per_s: float = Field(20.0, gt=0)     # per client (typing sends a few per second)
     rate_burst: float = Field(60.0, ge=1)
     behind_proxy: bool = False                # trust X-Forwarded-For (only behind your own proxy)
+    gzip_min_bytes: int = Field(4096, ge=0)   # answers this large or larger gzipped for a browser that takes
+                                              # it; 0: none (a proxy in front compresses)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """The HTTP contract of DESIGN.md section 6, and bad input answered with a 4xx and a message."""
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,6 +189,27 @@ def test_pages_and_docs_work_offline(client):
     assert client.get("/vendor/swagger/../main.py").status_code == 404
     schema = client.get("/openapi.json").json()
     assert "/api/text" in schema["paths"]
+
+
+def test_large_files_go_gzipped_once_and_a_browser_that_holds_them_gets_a_304(client):
+    import plotly
+    raw = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert plain.content == raw and "content-encoding" not in plain.headers
+    packed = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip" and int(packed.headers["content-length"]) < len(raw) / 2
+    assert packed.content == raw                           # (httpx unzips it)
+    again = client.get("/vendor/plotly.min.js", headers={"If-None-Match": packed.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+
+
+def test_a_whole_answer_goes_gzipped_and_a_keystrokes_does_not(client):
+    text = "the cat sat on the mat and the dog ran to the big red house " * 4
+    whole = client.post("/api/text", json={"text": text}, headers={"Accept-Encoding": "gzip"})
+    assert whole.headers.get("content-encoding") == "gzip" and whole.json()["length"] == len(text)
+    delta = client.post("/api/text", json={"text": text + "a", "since": whole.json()["digest"]},
+                        headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in delta.headers and len(delta.content) < 4096
 
 
 def test_the_bundled_checkpoints_load_and_answer():
