@@ -91,8 +91,8 @@ def choose_model(models: dict[str, Loaded], default_model: str, name: str | None
             raise HTTPException(404, f"no {task} checkpoint is loaded")
     loaded = models.get(name)
     if loaded is None:
-        known = ", ".join(sorted(models)) or "none"
-        raise HTTPException(404, f"unknown model {name[:100]!r}; known: {known}")
+        known = ", ".join(sorted(n for n, m in models.items() if m.task == task)) or "none"
+        raise HTTPException(404, f"unknown model {name[:100]!r}; the {task} checkpoints here: {known}")
     if loaded.task != task:
         raise HTTPException(400, f"model {name!r} is for {loaded.task}, not for {task}")
     return loaded

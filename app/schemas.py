@@ -100,8 +100,7 @@ class TextResponse(BaseModel):
 class InkResponse(BaseModel):
     model: str
     task: Literal["ink"]
-    points: list[Annotated[list[float], Field(min_length=3, max_length=3)]] = Field(
-        description="[x, y, stroke] as posted, in order")
+    points: list[tuple[float, float, int]] = Field(description="[x, y, stroke] as posted, in order (stroke from 0)")
     model_input: list[Annotated[list[float], Field(min_length=3, max_length=3)]] = Field(
         description="[dx, dy, end-of-stroke] as the model reads them")
     pen_up: list[int] = Field(description="1 at the last point of each stroke")

@@ -104,7 +104,7 @@ def test_unknown_characters_are_shown_not_rejected(client):
 @pytest.mark.parametrize("payload,status,message", [
     ({"text": ""}, 422, "at least 1 character"),
     ({"text": "x" * 301}, 413, "limit is 300"),
-    ({"text": "a", "model": "nope"}, 404, "unknown model 'nope'"),
+    ({"text": "a", "model": "nope"}, 404, "unknown model 'nope'; the text checkpoints here: toy-a, toy-b"),
     ({"text": "a", "model": "../../etc/passwd"}, 404, "unknown model"),
     ({"text": "a", "model": "toy-a/../toy-b"}, 404, "unknown model"),
     ({"text": 5}, 422, "valid string"),

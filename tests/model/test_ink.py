@@ -145,6 +145,8 @@ def test_api_ink(client):
     assert body["task"] == "ink" and len(body["points"]) == len(body["nll"]) == len(body["pen_up"]) == n
     assert body["nll"][0] is None and body["points"][0][:2] == strokes[0][0]
     assert sum(body["pen_up"]) == len(strokes)
+    assert [p[2] for p in body["points"]] == [k for k, s in enumerate(strokes) for _ in s]   # a stroke's number: 0, 1, ...
+    assert all(type(p[2]) is int for p in body["points"])                                  # as an integer, not 0.0
     assert body["layers"][0]["z"] is not None and len(body["layers"][0]["z"]) == n
     assert body["model_input"][0][:2] == [0, 0]
 

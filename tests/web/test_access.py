@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.web.pages import (SETTLED, draw_strokes, open_analysed, open_page, set_text, severe_errors, type_text,
-                             wait_for)
+                             viewport, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -114,6 +114,19 @@ def test_focus_stays_near_a_button_that_disables_itself(server, bundled, browser
     browser.find_element(By.ID, "clear").send_keys(Keys.ENTER)
     wait_for(browser, "return window.lens.last === null")
     assert browser.execute_script("return document.activeElement.id") == "example"
+
+
+def test_the_ink_summary_folded_on_a_phone_opens_from_the_keyboard(server, browser):
+    with viewport(browser, 390, 844, touch=True):
+        browser.get(server + "/ink")
+        wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.rendered > 0")
+        info = browser.find_element(By.ID, "model-info")
+        assert info.get_attribute("role") == "button" and info.get_attribute("aria-expanded") == "false"
+        info.send_keys(Keys.ENTER)
+        assert info.get_attribute("aria-expanded") == "true" and "open" in info.get_attribute("class")
+    browser.get(server + "/ink")                       # on a wide screen it is a paragraph, nothing to press
+    wait_for(browser, "return window.lens.last && window.lens.last.points && window.lens.rendered > 0")
+    assert browser.find_element(By.ID, "model-info").get_attribute("role") is None
 
 
 def test_a_dot_of_ink_is_shown_at_a_readable_scale(server, browser):

@@ -224,7 +224,7 @@ def test_an_error_is_shown_not_thrown(server, browser):
     Select(browser.find_element(By.ID, "model")).select_by_value("ghost")
     browser.find_element(By.ID, "text").send_keys("the cat")
     wait_for(browser, "return document.getElementById('status').classList.contains('error')")
-    assert browser.find_element(By.ID, "status").text.startswith("Unknown model 'ghost'; known: ")   # as a sentence
+    assert browser.find_element(By.ID, "status").text.startswith("Unknown model 'ghost'; the text checkpoints here: toy-a")   # as a sentence
 
 
 # the embed snippet, once the page has measured the embed's height

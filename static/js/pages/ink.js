@@ -307,6 +307,23 @@ function exportParts() {
   return { parts, width: $("strips").clientWidth };
 }
 
+// On a phone the summary shows four lines until pressed (lens.css): there it is a button, for the keyboard too
+function foldOnPhones(el) {
+  const phone = matchMedia("(max-width: 640px)");
+  const mark = () => {
+    for (const [name, value] of [["role", "button"], ["tabindex", "0"], ["aria-expanded", String(el.classList.contains("open"))]]) {
+      if (phone.matches) el.setAttribute(name, value); else el.removeAttribute(name);
+    }
+  };
+  const toggle = () => { el.classList.toggle("open"); mark(); };
+  el.addEventListener("click", toggle);
+  el.addEventListener("keydown", (ev) => {
+    if (phone.matches && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); toggle(); }
+  });
+  phone.addEventListener("change", mark);
+  mark();
+}
+
 // --- start -------------------------------------------------------------------------------------------
 export async function start() {
   lens.last = null;
@@ -366,7 +383,7 @@ export async function start() {
   });
   $("clear").addEventListener("click", () => { touched = true; cleared = pad.strokes.slice(); pad.set([]); ask(); });
   $("example").addEventListener("click", () => { touched = true; cleared = null; showExample(); });
-  $("model-info").addEventListener("click", () => $("model-info").classList.toggle("open"));   // on a phone: unfold it
+  foldOnPhones($("model-info"));
   bindShare(() => { saveHash(); return location.href; });
   bindExport("ink", exportParts, () => ({ strokes: pad.strokes, model: state.model, response: lens.last }));
   inspector.clear($("inspector"), HINT);
