@@ -20,7 +20,7 @@ system-deps:
 	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium chromium-driver docker-compose; }
 
 run: setup
-	$(PYTHON) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(PYTHON) -m app --host $(HOST) --port $(PORT)
 
 test: setup system-deps
 	$(PYTHON) -m pytest -q

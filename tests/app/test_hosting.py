@@ -90,6 +90,13 @@ def test_forwarded_addresses_are_read_only_behind_a_proxy_of_ours(monkeypatch, b
     assert ran["proxy_headers"] is behind_proxy
 
 
+def test_make_run_serves_through_the_apps_own_entry():
+    """`python -m app` is what reads X-Forwarded-For only behind a proxy of ours (above); uvicorn started
+    bare would take it from any client on the host."""
+    run = re.search(r"^run:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    assert " -m app " in run and "uvicorn" not in run
+
+
 def test_cors_only_for_configured_origins(settings):
     from app.main import create_app
     allowed = settings.model_copy(update={"allowed_origins": ["https://demo.example"]})
