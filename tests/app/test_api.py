@@ -4,14 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from model.checkpoint import load_checkpoint
 from model.data import Vocabulary
-from model.traces import run_traces
+from model.traces import operations, run_traces
 from tests.helpers import ROOT
 
 
-def test_health_and_models(client):
+def test_health_and_models(client, checkpoint_dir):
     assert client.get("/healthz").json() == {"status": "ok", "models": 3}
     for path in ("/healthz", "/", "/ink", "/embed"):           # HEAD as GET, as a monitor or link checker asks
         assert client.head(path).status_code == 200, path
@@ -22,7 +23,8 @@ def test_health_and_models(client):
     assert names["toy-ink"]["task"] == "ink"
     a = names["toy-a"]
     assert a["task"] == "text" and a["layers"] == 3 and a["detectors"] == [True, True, False]
-    assert "valid_bpc" in a["metrics"] and a["parameters"] > 0
+    model, config = load_checkpoint(checkpoint_dir / "toy-a")
+    assert a["metrics"] == config["metrics"] and a["parameters"] == sum(p.numel() for p in model.parameters())
 
 
 def test_text_traces_have_the_contract_shape(client):
@@ -49,18 +51,38 @@ def test_the_server_returns_what_the_model_computes(client, checkpoint_dir):
     text = "the dog ran to the big red house"
     body = client.post("/api/text", json={"text": text, "model": "toy-b"}).json()
     model, config = load_checkpoint(checkpoint_dir / "toy-b")
-    trace = run_traces(model, Vocabulary(config["vocabulary"]).encode(text))
+    ids = Vocabulary(config["vocabulary"]).encode(text)
+    trace = run_traces(model, ids)
     assert body["model"] == "toy-b"
     for l in range(2):
         assert body["layers"][l]["z"] == trace.z[:, l].astype(int).tolist()
     np.testing.assert_allclose(body["surprisal"][1:], trace.loss[1:], atol=1e-4)
+    # every strip's values, from the model's forward pass on the whole text (not the server's stepping)
+    with torch.no_grad():
+        out = model(ids.unsqueeze(1))
+    cfg = model.cfg
+    h = out["h"][:, 0].split(cfg.hidden_sizes, -1)
+    ops = operations(np.zeros(cfg.num_layers), out["z"][:, 0].numpy(), [cfg.has_detector(l) for l in range(cfg.num_layers)])
+    for l, layer in enumerate(body["layers"]):
+        assert layer["op"] == ops[:, l].tolist()
+        np.testing.assert_allclose(layer["h_norm"], h[l].norm(dim=-1).numpy(), atol=1e-4)
+        np.testing.assert_allclose(layer["gate"], out["gate"][:, 0, l].numpy(), atol=1e-4)
+        if layer["z_soft"] is not None:
+            np.testing.assert_allclose(layer["z_soft"], out["z_soft"][:, 0, l].numpy(), atol=1e-4)
+    assert {"U", "C", "F"} <= {o for layer in body["layers"] for o in layer["op"]}      # every operation shown
 
 
-def test_one_more_character_reuses_the_prefix(client, settings):
+def test_one_more_character_reuses_the_prefix(client, settings, monkeypatch):
+    import app.analysis as analysis
+    ran = []                                    # the positions each request ran the model on
+    real = analysis.run_traces
+    monkeypatch.setattr(analysis, "run_traces", lambda model, ids, *a, **kw: ran.append(len(ids)) or real(model, ids, *a, **kw))
     text = "the cat sat on the mat and the dog"
     first = client.post("/api/text", json={"text": text}).json()
     assert first["reused_prefix"] == 0
     more = client.post("/api/text", json={"text": text + " r"}).json()
+    again = client.post("/api/text", json={"text": text + " r"}).json()
+    assert ran == [len(text), 2] and again == more      # one step per new character; the same text, none
     told = client.post("/api/text", json={"text": text + " r!", "since": first["digest"]}).json()
     assert told["reused_prefix"] == len(first["chars"])      # as far as the answer held (the cache holds more)
     from fastapi.testclient import TestClient
@@ -87,11 +109,17 @@ def test_the_cache_does_not_tell_what_another_client_typed(client):
 
 
 def test_the_prefix_cache_is_bounded(client, settings):
-    for i in range(settings.cache_entries + 10):
-        words = " ".join("cat" if bit == "1" else "dog" for bit in format(i, "08b"))   # distinct ids
-        client.post("/api/text", json={"text": words})
+    """Bounded by dropping the analysis used least lately: the newest stays (else, once full, nothing new
+    would ever be reused)."""
+    texts = [" ".join("cat" if bit == "1" else "dog" for bit in format(i, "08b"))            # distinct ids
+             for i in range(settings.cache_entries + 10)]
+    for text in texts:
+        client.post("/api/text", json={"text": text})
     loaded = client.app.state.models["toy-a"]
     assert len(loaded.cache) == settings.cache_entries
+    key = lambda text: np.asarray(loaded.vocab.read(text).ids, dtype=np.int32).tobytes()   # noqa: E731
+    assert loaded.cache.longest_prefix(key(texts[-1]))[0] == len(texts[-1])         # the newest is kept
+    assert loaded.cache.longest_prefix(key(texts[0]))[0] < len(texts[0])            # the oldest went
 
 
 def test_unknown_characters_are_shown_not_rejected(client):

@@ -1,11 +1,13 @@
 """python -m model.evaluate: the JSON of DESIGN.md section 6, --record, and clear errors."""
 import json
+import math
 
 import pytest
 import torch
 
-from model import evaluate
+from model import boundaries, evaluate
 from model.checkpoint import load_checkpoint, read_config, save_checkpoint
+from model.data import Vocabulary
 from tests.helpers import make_iam, toy_text
 
 
@@ -18,16 +20,27 @@ def test_text_file_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_pa
     f = tmp_path / "t.txt"
     f.write_text(toy_text(60, seed=9))
     r = run(capsys, "--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", str(f))
-    assert r["chars"] == len(f.read_text()) and 0 < r["bpc"] < 5
+    assert r["chars"] == len(f.read_text())
     assert [l["layer"] for l in r["layers"]] == [1, 2]                # the top layer has no detector
     for l in r["layers"]:
         assert {"boundary_rate", "word_boundary", "word_boundary_tolerant", "word_token_f1", "random_f1"} <= set(l)
         assert set(l["word_boundary"]) == {"precision", "recall", "f1"}
-        assert l["word_boundary_tolerant"]["recall"] >= l["word_boundary"]["recall"]
     s = r["baselines"]["surprisal"]
     assert {"precision", "recall", "f1", "word_token_f1"} <= set(s)
     assert s["boundary_rate"] == pytest.approx(r["gold_word_end_rate"], abs=0.02)   # threshold matches the rate
     assert len(repr(r["bpc"]).lstrip("0.").replace(".", "")) <= 6              # six significant digits, not 17
+    # the figures are the model's own, computed here by another path: its forward pass on the text
+    model, config = load_checkpoint(checkpoint_dir / "toy-a")
+    chars = list(f.read_text())
+    ids = torch.tensor(Vocabulary(config["vocabulary"]).read(f.read_text()).ids)
+    with torch.no_grad():
+        out = model(ids.unsqueeze(1))
+    bits = -torch.log_softmax(out["out"][:-1, 0], -1).gather(1, ids[1:, None]) / math.log(2)
+    assert r["bpc"] == pytest.approx(bits.mean().item(), rel=1e-5)                   # bits, not nats
+    for l in r["layers"]:
+        z = out["z"][:, 0, l["layer"] - 1].numpy()                                  # each layer its own z
+        expected = evaluate.significant(boundaries.layer_scores(z, chars))
+        assert {k: l[k] for k in expected} == expected
 
 
 def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_path):
@@ -77,7 +90,6 @@ def test_ink_report_has_the_contract_fields(capsys, checkpoint_dir, tmp_path):
     layer = r["layers"][0]
     assert layer["layer"] == 1 and {"boundary_rate", "penup", "char_boundary"} <= set(layer)
     assert set(layer["penup"]) == {"precision", "recall", "f1"}
-    assert layer["penup_tolerant"]["recall"] >= layer["penup"]["recall"]       # the tolerance credits at least as much
     assert 0 <= layer["penup_random_f1_tolerant"] <= 1
     from model.ink import IamOnDB, InkStats, preprocess
     from model.tasks import ink_loglik

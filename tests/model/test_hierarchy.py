@@ -1,9 +1,11 @@
 """Hierarchy with spaces (DESIGN.md section 9): the word and phrase layers, and the punctuation proxy."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from model import hierarchy
+from model import boundaries, hierarchy
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 from model.data import Vocabulary
 from model.traces import run_traces
@@ -45,3 +47,16 @@ def test_the_phrase_proxy_scores_a_layer_beside_random_word_ends(tmp_path):
     assert r["sentences"] == 2 and r["phrase_ends"] == 4 and r["word_ends"] == 11
     assert set(r["scores"]) == {"precision", "recall", "f1"}
     assert r["random_word_ends"]["precision"] == pytest.approx(4 / 11)
+    # scored against the punctuation: a layer that fires on exactly the phrase ends, then on every word end
+    text, gold = hierarchy.read_phrase_text(f.read_text())
+    assert len(vocab.read(text).chars) == len(gold)
+
+    def firing(column):
+        return lambda model, ids: SimpleNamespace(z=np.stack([np.zeros(len(ids)), column], 1))
+    exact = hierarchy.phrase_proxy(firing(gold.astype(float)), model, vocab, phrase=2, path=f)
+    assert exact["scores"] == pytest.approx({"precision": 1.0, "recall": 1.0, "f1": 1.0})
+    assert exact["random_word_ends"]["recall"] == pytest.approx(4 / 11)      # it marks 4 of the 11 word ends
+    every = boundaries.gold_word_ends(vocab.read(text).chars).astype(float)
+    loose = hierarchy.phrase_proxy(firing(every), model, vocab, phrase=2, path=f)
+    assert loose["scores"]["precision"] == pytest.approx(4 / 11) and loose["scores"]["recall"] == pytest.approx(1.0)
+    assert loose["random_word_ends"]["recall"] == pytest.approx(1.0)

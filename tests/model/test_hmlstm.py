@@ -148,14 +148,20 @@ def test_every_detector_in_use_gets_a_gradient(top_detector, backend):
             assert layer.rows == 4 * 6          # no z row at all for a top layer without detector
 
 
-def test_top_layer_without_detector_never_flushes():
+@pytest.mark.parametrize("backend", ["python", "cpp"])
+def test_top_layer_without_detector_never_flushes(backend):
     torch.manual_seed(0)
     cfg = HMLSTMConfig(vocab_size=5, input_size=3, hidden_sizes=[4, 4], output_size=4, z_bias=3.0)
     model = HMLSTMModel(cfg)
-    state = (torch.zeros(1, 8), torch.zeros(1, 8), torch.ones(1, 2))   # a state claiming z^2 = 1
-    out = model(torch.randint(0, 5, (20, 1)), state)
+    x = torch.randint(0, 5, (20, 1))
+    h0, c0 = torch.randn(1, 8), torch.randn(1, 8)                      # a state whose FLUSH would differ from UPDATE
+    out = model(x, (h0, c0, torch.ones(1, 2)), backend=backend)         # ... and claims z^2 = 1
     assert out["z"][..., 1].abs().sum() == 0
     assert out["z"][..., 0].mean() > 0.5         # layer 1 fires a lot with bias +3
+    # the top layer's claimed z is ignored: the same run as from a state that says it did not fire
+    same = model(x, (h0, c0, torch.tensor([[1.0, 0.0]])), backend="reference")
+    torch.testing.assert_close(out["h"], same["h"])
+    torch.testing.assert_close(out["out"], same["out"])
 
 
 def test_nested_boundaries_fire_only_where_the_layer_below_fired():
@@ -210,8 +216,10 @@ def test_output_module_gates_each_layer():
     model = HMLSTMModel(cfg)
     out = model(torch.randint(0, 5, (6, 2)))
     assert out["gate"].shape == (6, 2, 2) and ((out["gate"] > 0) & (out["gate"] < 1)).all()
-    # h^e = ReLU(sum_l g^l W_l^e h^l), written out
+    # g^l = sigm(w^l . [h^1; ...; h^L]): each layer's gate reads every layer's h
     h, g = out["h"], out["gate"]
+    torch.testing.assert_close(g, torch.sigmoid(h @ model.output.gate.weight.t() + model.output.gate.bias))
+    # h^e = ReLU(sum_l g^l W_l^e h^l), written out
     W = model.output.embed.weight
     he = torch.relu(g[..., :1] * (h[..., :4] @ W[:, :4].t()) + g[..., 1:] * (h[..., 4:] @ W[:, 4:].t()))
     torch.testing.assert_close(model.head(he), out["out"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from model.checkpoint import load_checkpoint
 from model.ink import (InkError, InkStats, IamOnDB, MixtureDensityHead, parse_line_strokes, preprocess,
                        synthetic_cursive, to_offsets)
 from tests.helpers import IAM_XML as XML, make_iam
@@ -135,7 +136,7 @@ def test_joined_synthetic_cursive_keeps_the_pen_down_between_the_letters_of_a_wo
         assert len(labels) == sum(len(s) for s in line.strokes) and labels == sorted(labels)
 
 
-def test_api_ink(client):
+def test_api_ink(client, checkpoint_dir):
     line = synthetic_cursive("dog", seed=2)
     strokes = [[list(p) for p in s] for s in line.strokes]
     r = client.post("/api/ink", json={"strokes": strokes, "model": "toy-ink"})
@@ -147,8 +148,16 @@ def test_api_ink(client):
     assert sum(body["pen_up"]) == len(strokes)
     assert [p[2] for p in body["points"]] == [k for k, s in enumerate(strokes) for _ in s]   # a stroke's number: 0, 1, ...
     assert all(type(p[2]) is int for p in body["points"])                                  # as an integer, not 0.0
-    assert body["layers"][0]["z"] is not None and len(body["layers"][0]["z"]) == n
     assert body["model_input"][0][:2] == [0, 0]
+    # each layer's z and the NLL are the model's on the ink normalised as it was trained
+    model, config = load_checkpoint(checkpoint_dir / "toy-ink")
+    x = preprocess(strokes, InkStats.from_dict(config["normalisation"]), own_units=True)
+    with torch.no_grad():
+        out = model(torch.from_numpy(x).unsqueeze(1))
+    for l, layer in enumerate(body["layers"]):
+        if layer["z"] is not None:
+            assert layer["z"] == out["z"][:, 0, l].int().tolist()
+    assert body["layers"][0]["z"] is not None
 
 
 def test_api_ink_default_model_and_example(client):

@@ -414,9 +414,24 @@ def test_ratio_loss_is_smallest_at_its_target_and_pulls_the_rate_toward_it():
     loss.backward()
     assert (out["z_line"].grad[..., 0] > 0).all()                       # gradient descent lowers z~
     assert (out["z_line"].grad[..., 1:] == 0).all()
-    n = 4.0                                                             # at F = G = 1/N the loss is 1
-    f = torch.tensor(1 / n)
-    assert (n / (n - 1) * ((n - 1) * f * f + (1 - f) * (1 - f))).item() == pytest.approx(1.0)
+    # H-Net's formula, F the share fired and G the mean z~: N/(N-1) ((N-1) F G + (1-F)(1-G))
+    n, f, g = 1 / (rate / 2), rate, out["z_soft"][..., 0].mean().item()
+    assert loss.item() == pytest.approx(n / (n - 1) * ((n - 1) * f * g + (1 - f) * (1 - g)), rel=1e-5)
+    out = fake_out(cfg)                                                 # a target above the rate: z~ raised
+    train.ratio_loss(out, cfg, [1 / min(0.99, 1.5 * rate), None]).backward()
+    assert (out["z_line"].grad[..., 0] < 0).all()
+    # at F = G = 1/N the loss is 1, its least: a detector firing at 1/4 with z~ at 1/4
+    even = {"z": torch.tensor([1., 0, 0, 0]).reshape(4, 1, 1).repeat(1, 1, 3), "z_line": torch.full((4, 1, 3), 0.25)}
+    even["z_soft"] = even["z_line"]
+    assert train.ratio_loss(even, cfg, [4, None]).item() == pytest.approx(1.0)
+
+
+def test_the_next_characters_entropy_is_in_bits():
+    from model.priors import next_char_entropy
+    assert next_char_entropy(torch.zeros(1, 1, 8)).item() == pytest.approx(3.0)       # uniform over 8: 3 bits
+    assert next_char_entropy(torch.tensor([[[30.0, 0, 0, 0]]])).item() == pytest.approx(0.0, abs=1e-9)   # certain
+    two = torch.tensor([[[0.0, 0, -1e9, -1e9]]])                                     # two equally likely: 1 bit
+    assert next_char_entropy(two).item() == pytest.approx(1.0)
 
 
 def test_entropy_guide_pulls_toward_firing_where_the_models_entropy_is_highest():
