@@ -47,10 +47,8 @@ def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None 
     digest = digest_of(loaded, ids, spans)
     loaded.cache.put(key, Analysed(trace, spans, digest))
     chars = reading.chars
-    offset = 0 if base is None else resend_from(base, ids, spans, chars, by_line=loaded.unigram is not None)
-    # the cache is every client's: how much of it served this text is said only as far as this text agrees
-    # with the answer the client holds (else a client could learn, a letter at a time, what another typed)
-    shared = 0 if base is None else read_alike(base, ids, spans)
+    alike = 0 if base is None else read_alike(base, ids, spans)
+    offset = 0 if base is None else resend_from(alike, chars, by_line=loaded.unigram is not None)
     peaks = _surprisal_row(loaded, trace, chars) if loaded.spaces else None
     rows = _with_spaces_rows(chars, peaks) if loaded.spaces else _spaceless_rows(loaded, trace, chars)
     tail = trace.since(offset)
@@ -69,7 +67,9 @@ def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None 
         "gold_word_ends": gold[offset:].astype(int).tolist(),
         "surprisal_boundaries": peaks and {**peaks, "z": peaks["z"][offset:]},
         "baseline_rows": [{**row, "z": row["z"][offset:]} for row in rows],
-        "reused_prefix": min(cached, shared),
+        # the cache is every client's: how much of it served this text is said only as far as this text agrees
+        # with the answer the client holds (else a client could learn, a letter at a time, what another typed)
+        "reused_prefix": min(cached, alike),
     }
 
 
@@ -90,12 +90,13 @@ def read_alike(base: tuple[np.ndarray, Analysed], ids: np.ndarray, spans: np.nda
     return int(np.argmin(same)) if not same.all() else n
 
 
-def resend_from(base: tuple[np.ndarray, Analysed], ids: np.ndarray, spans: np.ndarray, chars, by_line: bool) -> int:
-    """The first position of this text whose values may differ from those of the answer for `base`:
-    from the first position read differently, one back (the gold word end and a peak at t look at
-    position t + 1), then back over whitespace to the character before it (a surprisal peak with spaces
-    reads the next non-space character); with a segmenter of whole lines, back to the start of that line."""
-    t = max(0, read_alike(base, ids, spans) - 1)
+def resend_from(alike: int, chars, by_line: bool) -> int:
+    """The first position of this text whose values may differ from those of the held answer, which reads
+    its first `alike` positions as this text does (`read_alike`): from the first position read differently,
+    one back (the gold word end and a peak at t look at position t + 1), then back over whitespace to the
+    character before it (a surprisal peak with spaces reads the next non-space character); with a segmenter
+    of whole lines, back to the start of that line."""
+    t = max(0, alike - 1)
     while t > 0 and chars[t].isspace():
         t -= 1
     if by_line:

@@ -32,7 +32,7 @@ class RequestBody(BaseModel):
 
 
 class TextRequest(RequestBody):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the cat sat on the mat"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "the cat sat on the mat"}]})
     text: str = Field(min_length=1, description="the text to analyse; characters outside the alphabet are read as unknown")
     model: str | None = Field(default=None, max_length=100, description="checkpoint name (default: the configured one)")
     since: str | None = Field(default=None, pattern="^[0-9a-f]{24}$", description=(
@@ -42,7 +42,7 @@ class TextRequest(RequestBody):
 
 
 class InkRequest(RequestBody):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(json_schema_extra={
         "examples": [{"strokes": [[[10, 20], [12, 24], [15, 30]], [[30, 20], [31, 28]]]}]})
     # fail_fast: a list stops at its first bad item (150,000 empty strokes are one error, not 150,000)
     strokes: list[Annotated[list[Point], Field(min_length=1, fail_fast=True)]] = Field(

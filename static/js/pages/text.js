@@ -101,13 +101,10 @@ function firstChange(prev, next, prevText, nextText) {
 }
 
 // the server steps a model only past what it read before: say how much it carried over, where this page
-// held an answer of that model to build on (a first answer's reuse, from the server's cache, tells a reader
-// nothing), and never more than that answer shares with this one (the cache is the server's: what others
-// typed is not this page's to say)
+// held an answer of that model to build on (the server counts it only as far as the answer held agrees
+// with this one: app/analysis.py)
 function reusedNote(answers, held) {
-  const shared = (x, y) => { let i = 0; while (i < x.length && i < y.length && x[i] === y[i]) i += 1; return i; };
-  const built = answers.map((r, i) => r && held[i] && held[i].model === r.model
-    && { ...r, reused_prefix: Math.min(r.reused_prefix, shared(held[i].chars, r.chars)) }).filter(Boolean);
+  const built = answers.filter((r, i) => r && held[i] && held[i].model === r.model);
   const reused = (r) => (r.reused_prefix >= r.chars.length ? "every character" : r.reused_prefix ? `the first ${r.reused_prefix}` : "none");
   if (!built.some((r) => r.reused_prefix)) return "";
   return answers[1] ? ` (carried over from before: ${built.map((r) => `${r.model} ${reused(r)}`).join(", ")})`

@@ -56,8 +56,8 @@ function axisFor(vs, least, down = false) {
 
 // The plot's height from the ink's own shape (x and y share a scale), so that a wide line on a narrow
 // screen is not a thin band in an empty box; points and boundary ticks sized to the ink's scale.
-export function fit(xy, fr, least = 0) {
-  const [x0, x1] = extent(xy.map((p) => p[0]), least), [y0, y1] = extent(xy.map((p) => p[1]), least);
+export function fit(xs, ys, fr, least = 0) {
+  const [x0, x1] = extent(xs, least), [y0, y1] = extent(ys, least);
   const w = Math.max(1e-6, x1 - x0), h = Math.max(1e-6, y1 - y0);
   const inner = fr.width - MARGIN.l - MARGIN.r, pxPerUnit = inner / w;
   const tall = fr.narrow ? 220 : 300, low = 150;
@@ -96,7 +96,7 @@ export function render(el, res, z, view, fr) {
     }
   });
   traces.push(up);
-  const least = LEAST[view] ?? LEAST.model, box = fit(xy, fr, least);
+  const least = LEAST[view] ?? LEAST.model, box = fit(xs, ys, fr, least);
   if (res.points.length <= MANY) {
     traces.push({ x: xs, y: ys, customdata: xy.map((p, i) => i), type: "scatter",
                   mode: "markers", name: "points",
