@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from app.errors import http_error, invalid_request, unexpected
 from app.limits import BodyLimit, RateLimiter, RunLimiter
 from app.memory import return_large_buffers_to_the_os
-from app.middleware import SecurityHeaders
+from app.middleware import HeadAsGet, SecurityHeaders
 from app.registry import discover
 from app.routes import api, pages, vendor
 from app.settings import STATIC, Settings, settings_or_exit
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # typing pays nothing (compressed in a thread past 128 KB)
         app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=3)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)               # added last: outermost, so a 413 gets the headers too
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)

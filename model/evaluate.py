@@ -441,7 +441,8 @@ def finish(args, result, key, files: dict | None = None):
         for name, path in (files or {}).items():
             shutil.copyfile(path, Path(args.checkpoint) / name)
         config = read_config(args.checkpoint)
-        config.setdefault("metrics", {})[key] = result
+        # the folder's name, not the path it was read from: the metrics travel with the folder (and are served)
+        config.setdefault("metrics", {})[key] = {**result, "checkpoint": Path(args.checkpoint).resolve().name}
         if key == "test" and "bpc" in result:
             config["metrics"]["test_bpc"] = result["bpc"]
         if "loglik_per_sequence" in result:

@@ -41,7 +41,7 @@ def validated(schema: type[BaseModel], body: dict) -> Response:
     return Response(schema.model_validate(body).model_dump_json(), media_type="application/json")
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health)
+@router.get("/healthz", response_model=Health)
 def healthz(checkpoints: ModelsDep):
     """The server is up: how many checkpoints it holds."""
     return {"status": "ok", "models": len(checkpoints)}

@@ -13,18 +13,18 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
-@router.api_route("/", methods=["GET", "HEAD"])     # HEAD: a link checker, a monitor
+@router.get("/")
 def text_page(request: Request, settings: SettingsDep):
     return templates.TemplateResponse(request, "text.html", {
         "page": "text", "default_model": settings.default_model, "max_chars": settings.max_text_chars})
 
 
-@router.api_route("/ink", methods=["GET", "HEAD"])
+@router.get("/ink")
 def ink_page(request: Request, settings: SettingsDep):
     return templates.TemplateResponse(request, "ink.html", {
         "page": "ink", "max_points": settings.max_points, "max_strokes": settings.max_strokes})
 
 
-@router.api_route("/embed", methods=["GET", "HEAD"])
+@router.get("/embed")
 def embed_page(request: Request, settings: SettingsDep):
     return templates.TemplateResponse(request, "embed.html", {"default_model": settings.default_model})

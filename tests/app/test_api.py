@@ -14,8 +14,6 @@ from tests.helpers import ROOT
 
 def test_health_and_models(client, checkpoint_dir):
     assert client.get("/healthz").json() == {"status": "ok", "models": 3}
-    for path in ("/healthz", "/", "/ink", "/embed"):           # HEAD as GET, as a monitor or link checker asks
-        assert client.head(path).status_code == 200, path
     info = client.get("/api/models").json()
     assert info["default"] == "toy-a"
     names = {m["name"]: m for m in info["models"]}
@@ -25,6 +23,20 @@ def test_health_and_models(client, checkpoint_dir):
     assert a["task"] == "text" and a["layers"] == 3 and a["detectors"] == [True, True, False]
     model, config = load_checkpoint(checkpoint_dir / "toy-a")
     assert a["metrics"] == config["metrics"] and a["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_head_answers_every_get_route_as_get_without_the_body(client):
+    """As a monitor or a link checker asks; each route declared once, so the OpenAPI ids are unique."""
+    for path in ("/healthz", "/", "/ink", "/embed", "/api/models", "/api/ink/example?text=hi", "/docs",
+                 "/vendor/plotly.min.js", "/static/css/lens.css"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers.get("content-length") == got.headers.get("content-length"), path
+    assert client.head("/api/text").status_code == 405          # a POST route has no GET to stand for
+    assert client.head("/nowhere").status_code == 404
+    ids = [op["operationId"] for ops in client.get("/openapi.json").json()["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
 
 
 def test_text_traces_have_the_contract_shape(client):

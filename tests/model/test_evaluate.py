@@ -57,6 +57,8 @@ def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_p
     assert f"recorded as metrics.eval_text_file in {ck / 'config.json'}" in said.err       # says what it wrote
     metrics = read_config(ck)["metrics"]
     assert metrics["eval_text_file"]["bpc"] == r["bpc"] and "valid_bpc" in metrics    # earlier metrics kept
+    # the folder's name is kept, not where it was read from (the metrics are served to anyone)
+    assert r["checkpoint"] == str(ck) and metrics["eval_text_file"]["checkpoint"] == "ck"
     # only config.json changes: weights stored in float16 stay float16
     assert (ck / "weights.safetensors").read_bytes() == weights
     assert load_checkpoint(ck)[1]["metrics"]["eval_text_file"]["bpc"] == r["bpc"]
