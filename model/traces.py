@@ -7,11 +7,24 @@ however long the input, and it can start from a saved state (the server's prefix
 """
 from __future__ import annotations
 
+import argparse
+import csv
+import io
+import json
+import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from model.boundaries import gold_word_ends
+from model.checkpoint import CheckpointError, load_checkpoint
+from model.cli import HelpWithDefaults
+from model.data import DataError, Vocabulary, read_text_file
+from model.ink import InkError, InkStats, preprocess
+from model.loops.cpp import inference_threads
 
 LOG2E = 1.0 / np.log(2.0)
 
@@ -140,3 +153,146 @@ def finite_or_none(a: np.ndarray, digits: int = 5) -> list:
     """Rounded values, with None (JSON null) where a value is NaN or infinite."""
     a = np.round(a.astype(np.float64), digits)
     return [v if v - v == 0 else None for v in a.tolist()]          # v - v is NaN for NaN and inf
+
+
+# --- the command: a file's traces, without a server -----------------------------------------------
+
+USAGE = """Every position's traces for a text file or a line of ink, as CSV (a row per position, written as it
+goes: a whole corpus fits) or JSON (the API's lists), without a server and without its length limits:
+
+    python -m model.traces --checkpoint checkpoints/ptb-3x256 --text-file notes.txt --out notes.csv
+    cat notes.txt | python -m model.traces --checkpoint checkpoints/ptb-nospace-3x256 --text-file - --format json
+    python -m model.traces --checkpoint checkpoints/iam-3x128 --ink-file line.json --out line.csv
+
+Text is read as the server reads it (a spaceless checkpoint without its whitespace, the typed spaces then
+the gold word ends); ink is a JSON object {"strokes": [[[x, y], ...], ...]} (a POST /api/ink body) or an
+/api/ink answer ({"points": [[x, y, stroke], ...]}), in any units."""
+
+
+class _Help(HelpWithDefaults, argparse.RawDescriptionHelpFormatter):
+    """The usage's examples as written, one to a line."""
+
+
+class Failed(Exception):
+    """What is wrong with the command's input, in one line."""
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m model.traces", description=USAGE, formatter_class=_Help)
+    p.add_argument("--checkpoint", required=True)
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text-file", help="UTF-8 text ('-': standard input), for a text checkpoint")
+    given.add_argument("--ink-file", help="strokes as JSON ('-': standard input), for an ink checkpoint")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--out", help="where to write (default: standard output)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's own choice, every core)")
+    args = p.parse_args(argv)
+    try:
+        n, layers = _trace_file(args)
+    except (Failed, CheckpointError, DataError) as e:
+        sys.exit(f"model.traces: {e}")
+    if args.out:
+        print(f"model.traces: {n} positions of {layers} layers written to {args.out}", file=sys.stderr)
+
+
+def _trace_file(args) -> tuple[int, int]:
+    if args.threads < 0:
+        raise Failed("--threads must be at least 0 (0: torch's own choice)")
+    model, config = load_checkpoint(args.checkpoint)
+    task = model.cfg.task
+    if (task == "text") != bool(args.text_file):
+        raise Failed(f"{args.checkpoint} is {'a text' if task == 'text' else 'an ink'} checkpoint: give it "
+                     + ("--text-file" if task == "text" else "--ink-file"))
+    inputs, columns = (_read_text if task == "text" else _read_ink)(args, config)
+    with inference_threads(args.threads):
+        trace = run_traces(model, inputs)
+    columns["surprisal_bits" if task == "text" else "nll_nats"] = finite_or_none(trace.loss)
+    if task == "text":
+        columns["entropy_bits"] = finite_or_none(trace.entropy)
+    try:
+        with (open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout)) as f:
+            if args.format == "json":
+                json.dump({"checkpoint": str(args.checkpoint), "task": task, **columns,
+                           "layers": layers_json(trace, model.cfg)}, f)
+                f.write("\n")
+            else:
+                _write_csv(f, columns, trace, model.cfg)
+    except OSError as e:
+        raise Failed(f"cannot write {args.out or 'to standard output'} ({e.strerror})") from None
+    return len(trace), model.cfg.num_layers
+
+
+def _read_text(args, config) -> tuple[torch.Tensor, dict]:
+    """The ids the model reads and the per-position columns that say what they are."""
+    raw = sys.stdin.read() if args.text_file == "-" else read_text_file(args.text_file)
+    vocab = Vocabulary(config["vocabulary"])
+    if config.get("spaces") is False:
+        reading, gold = vocab.read_without_spaces(raw)
+    else:
+        reading = vocab.read(raw)
+        gold = gold_word_ends(reading.chars)
+    if not reading.ids:
+        raise Failed(f"{args.text_file} holds nothing for the model to read")
+    return torch.tensor(reading.ids, dtype=torch.long), {
+        "char": reading.chars, "typed_from": [a for a, _ in reading.source_spans],
+        "typed_to": [b for _, b in reading.source_spans], "unknown": [int(i == 0) for i in reading.ids],
+        "gold_word_end": gold.astype(int).tolist()}
+
+
+def _read_ink(args, config) -> tuple[torch.Tensor, dict]:
+    """The model's input for the ink (normalised as the checkpoint was trained) and its points."""
+    try:
+        raw = sys.stdin.read() if args.ink_file == "-" else open(args.ink_file, encoding="utf-8").read()
+        strokes = _strokes(json.loads(raw))
+        model_input = preprocess(strokes, InkStats.from_dict(config["normalisation"]), own_units=True)
+    except OSError as e:
+        raise Failed(f"{args.ink_file} cannot be read ({e.strerror})") from None
+    except (ValueError, InkError) as e:                      # json.JSONDecodeError is a ValueError
+        raise Failed(f"{args.ink_file}: {e}") from None
+    return torch.from_numpy(model_input), {
+        "x": [x for s in strokes for x, _ in s], "y": [y for s in strokes for _, y in s],
+        "stroke": [k for k, s in enumerate(strokes) for _ in s], "pen_up": model_input[:, 2].astype(int).tolist()}
+
+
+def _write_csv(f, columns: dict, trace: Trace, cfg, rows_at_once: int = 10_000) -> None:
+    """A row per position: the columns, then each layer's z, z_soft (where it has a detector), op, h_norm
+    and gate, rounded as the API rounds them; written a block at a time."""
+    table = {"position": np.arange(len(trace)), **columns}
+    for l in range(cfg.num_layers):
+        per_layer = {"z": trace.z[:, l].astype(int), "z_soft": trace.z_soft[:, l]} if cfg.has_detector(l) else {}
+        per_layer.update(op=trace.op[:, l], h_norm=trace.h_norm[:, l], gate=trace.gate[:, l])
+        for key, values in per_layer.items():
+            table[f"{key}{l + 1}"] = np.round(values.astype(np.float64), 5) if values.dtype.kind == "f" else values
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow(table)
+    for a in range(0, len(trace), rows_at_once):
+        block = [v[a:a + rows_at_once] for v in table.values()]
+        writer.writerows(zip(*(b.tolist() if isinstance(b, np.ndarray) else b for b in block)))
+
+
+def _strokes(body) -> list[list[tuple[float, float]]]:
+    """Strokes from a POST /api/ink body or an /api/ink answer, or a ValueError saying what is wrong."""
+    if isinstance(body, dict) and isinstance(body.get("points"), list) and "strokes" not in body:
+        strokes: list[list] = []
+        for point in body["points"]:
+            if not (isinstance(point, list) and len(point) == 3 and isinstance(point[2], int) and point[2] >= 0):
+                raise ValueError("each of 'points' must be [x, y, stroke]")
+            while len(strokes) <= point[2]:
+                strokes.append([])
+            strokes[point[2]].append(point[:2])
+        body = {"strokes": [s for s in strokes if s]}
+    if not (isinstance(body, dict) and isinstance(body.get("strokes"), list) and body["strokes"]):
+        raise ValueError('expected {"strokes": [[[x, y], ...], ...]} with at least one stroke')
+    for k, stroke in enumerate(body["strokes"]):
+        if not (isinstance(stroke, list) and stroke):
+            raise ValueError(f"stroke {k} is not a list of points")
+        for point in stroke:
+            if not (isinstance(point, list) and len(point) == 2 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in point)):
+                shown = json.dumps(point)
+                raise ValueError(f"stroke {k}: a point must be [x, y] with finite numbers, not {shown[:60]}")
+    return [[(float(x), float(y)) for x, y in stroke] for stroke in body["strokes"]]
+
+
+if __name__ == "__main__":
+    main()
