@@ -21,10 +21,11 @@ from model.loops.cpp import inference_threads
 from model.traces import Trace, finite_or_none, layers_json, run_traces
 
 
-def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None = None) -> dict:
+def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None = None, client: str = "") -> dict:
     """The body of a POST /api/text answer for one checkpoint, its model run on `threads` threads. A
     spaceless checkpoint reads the text without its whitespace; the typed spaces are then the gold
-    word ends. `since`: the digest of an answer the client holds (see the module's docstring)."""
+    word ends. `since`: the digest of an answer the client holds (see the module's docstring); `client`:
+    who asks (the cache finds only what that client analysed, `app.cache`)."""
     if loaded.spaces:
         reading = loaded.vocab.read(text)
         gold = boundaries.gold_word_ends(reading.chars)
@@ -33,8 +34,8 @@ def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None 
     ids = np.asarray(reading.ids, dtype=np.int32)
     spans = np.asarray(reading.source_spans, dtype=np.int32).reshape(-1, 2)
     key = ids.tobytes()
-    base = loaded.cache.with_digest(since) if since else None
-    cached, prefix = loaded.cache.longest_prefix(key)
+    base = loaded.cache.with_digest(client, since) if since else None
+    cached, prefix = loaded.cache.longest_prefix(client, key)
     with inference_threads(threads):
         if prefix is not None and cached == len(ids):
             trace = prefix.trace
@@ -45,7 +46,7 @@ def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None 
         else:
             trace = run_traces(loaded.model, torch.from_numpy(ids).long())
     digest = digest_of(loaded, ids, spans)
-    loaded.cache.put(key, Analysed(trace, spans, digest))
+    loaded.cache.put(client, key, Analysed(trace, spans, digest))
     chars = reading.chars
     alike = 0 if base is None else read_alike(base, ids, spans)
     offset = 0 if base is None else resend_from(alike, chars, by_line=loaded.unigram is not None)
@@ -67,8 +68,8 @@ def analyse_text(loaded: Loaded, text: str, threads: int = 1, since: str | None 
         "gold_word_ends": gold[offset:].astype(int).tolist(),
         "surprisal_boundaries": peaks and {**peaks, "z": peaks["z"][offset:]},
         "baseline_rows": [{**row, "z": row["z"][offset:]} for row in rows],
-        # the cache is every client's: how much of it served this text is said only as far as this text agrees
-        # with the answer the client holds (else a client could learn, a letter at a time, what another typed)
+        # clients behind one address share their part of the cache: how much of it served this text is said only
+        # as far as this text agrees with the answer the client holds (else one could read what another typed)
         "reused_prefix": min(cached, alike),
     }
 

@@ -4,6 +4,10 @@ Each checkpoint keeps its last few analyses (the ids read, the spans they came f
 and final state) in a small LRU cache; a new text continues from the longest cached prefix of what
 the model reads. Each analysis is also found by its digest: a client that holds the answer for it
 is sent only what changed (`app.analysis`).
+
+Each client (`app.deps.client_identity`) finds only what it analysed itself: a cache shared between
+clients tells one what another typed, by how fast an answer comes or by a digest of a guessed text
+sent as `since`. The space is shared (one LRU bound); what is found in it is not.
 """
 from __future__ import annotations
 
@@ -25,36 +29,36 @@ class Analysed:
 
 
 class PrefixCache:
-    """Analyses keyed by the ids the model read; bounded by entry count."""
+    """Analyses keyed by who asked and the ids the model read (int32 bytes); bounded by entry count."""
 
     def __init__(self, entries: int):
         self.entries = entries
-        self._items: OrderedDict[bytes, Analysed] = OrderedDict()
+        self._items: OrderedDict[tuple[str, bytes], Analysed] = OrderedDict()
         self._lock = threading.Lock()
 
-    def longest_prefix(self, key: bytes) -> tuple[int, Analysed | None]:
-        """(number of ids covered, analysis) of the longest cached prefix of `key`."""
+    def longest_prefix(self, client: str, ids: bytes) -> tuple[int, Analysed | None]:
+        """(number of ids covered, analysis) of the longest prefix of `ids` this client has cached."""
         best, found = b"", None
         with self._lock:
-            for k, entry in self._items.items():
-                if len(k) > len(best) and key.startswith(k):
+            for (who, k), entry in self._items.items():
+                if who == client and len(k) > len(best) and ids.startswith(k):
                     best, found = k, entry
             if found is not None:
-                self._items.move_to_end(best)
+                self._items.move_to_end((client, best))
         return len(best) // 4, found
 
-    def with_digest(self, digest: str) -> tuple[np.ndarray, Analysed] | None:
-        """(ids, analysis) of the cached analysis with this digest, if there is one."""
+    def with_digest(self, client: str, digest: str) -> tuple[np.ndarray, Analysed] | None:
+        """(ids, analysis) of this client's cached analysis with this digest, if there is one."""
         with self._lock:
-            for k, entry in self._items.items():
-                if entry.digest == digest:
+            for (who, k), entry in self._items.items():
+                if who == client and entry.digest == digest:
                     return np.frombuffer(k, dtype=np.int32), entry
         return None
 
-    def put(self, key: bytes, entry: Analysed) -> None:
+    def put(self, client: str, ids: bytes, entry: Analysed) -> None:
         with self._lock:
-            self._items[key] = entry
-            self._items.move_to_end(key)
+            self._items[client, ids] = entry
+            self._items.move_to_end((client, ids))
             while len(self._items) > self.entries:
                 self._items.popitem(last=False)
 

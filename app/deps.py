@@ -39,7 +39,7 @@ ModelsDep = Annotated[dict[str, Loaded], Depends(get_models)]
 
 
 async def client_identity(request: Request, settings: SettingsDep) -> str:
-    """Who is asking, for the rate limit: the peer's address, or, when the settings say that a proxy
+    """Who is asking, for the rate limit and the prefix cache: the peer's address, or, when the settings say that a proxy
     of ours is in front, the last X-Forwarded-For hop: the address that proxy saw. The hops before it
     are whatever the client wrote, and a client that names itself anew each time is never limited."""
     if settings.behind_proxy and request.headers.get("x-forwarded-for"):

@@ -93,8 +93,9 @@ class TextResponse(BaseModel):
     surprisal_boundaries: SurprisalRow | None
     baseline_rows: list[BaselineRow] = Field(description="baselines' boundaries, drawn beside the layers")
     reused_prefix: int = Field(description="positions taken from the prefix cache, counted only as far as this "
-                                           "text reads as the answer named by `since` does (0 without it): the "
-                                           "cache is shared, and what another client typed is not told")
+                                           "text reads as the answer named by `since` does (0 without it): "
+                                           "clients behind one address share the cache, and what another typed "
+                                           "is not told")
 
 
 class InkResponse(BaseModel):

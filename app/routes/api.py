@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from app.analysis import analyse_ink, analyse_text
-from app.deps import (InkModel, InkRunSlot, ModelsDep, RateLimited, SettingsDep, TextModel, TextRunSlot,
+from app.deps import (ClientId, InkModel, InkRunSlot, ModelsDep, RateLimited, SettingsDep, TextModel, TextRunSlot,
                       ValidInkRequest, ValidTextRequest)
 from app.schemas import ErrorResponse, Health, InkRequest, InkResponse, ModelsResponse, TextResponse
 from model.ink import synthetic_cursive
@@ -57,10 +57,10 @@ def models(checkpoints: ModelsDep, settings: SettingsDep):
 
 # Dependencies run in the order they are listed: the rate first, the run slot last.
 @router.post("/api/text", response_model=TextResponse, responses=ANALYSIS_ERRORS)
-def text(_rate: RateLimited, req: ValidTextRequest, loaded: TextModel, slot: TextRunSlot):
+def text(_rate: RateLimited, client: ClientId, req: ValidTextRequest, loaded: TextModel, slot: TextRunSlot):
     """A text's traces (DESIGN.md 6): per position, every layer's z, z~, operation, ||h|| and gate, the
     surprisal, the gold word ends and the baselines' boundaries. With `since`, only what may have changed."""
-    return validated(TextResponse, analyse_text(loaded, req.text, slot.threads, req.since))
+    return validated(TextResponse, analyse_text(loaded, req.text, slot.threads, req.since, client))
 
 
 @router.post("/api/ink", response_model=InkResponse, responses=ANALYSIS_ERRORS)

@@ -130,8 +130,29 @@ def test_the_prefix_cache_is_bounded(client, settings):
     loaded = client.app.state.models["toy-a"]
     assert len(loaded.cache) == settings.cache_entries
     key = lambda text: np.asarray(loaded.vocab.read(text).ids, dtype=np.int32).tobytes()   # noqa: E731
-    assert loaded.cache.longest_prefix(key(texts[-1]))[0] == len(texts[-1])         # the newest is kept
-    assert loaded.cache.longest_prefix(key(texts[0]))[0] < len(texts[0])            # the oldest went
+    me = "testclient"                                                                  # the test client's address
+    assert loaded.cache.longest_prefix(me, key(texts[-1]))[0] == len(texts[-1])     # the newest is kept
+    assert loaded.cache.longest_prefix(me, key(texts[0]))[0] < len(texts[0])       # the oldest went
+
+
+def test_a_client_finds_only_what_it_analysed_itself(settings, monkeypatch):
+    """Another client's text is not found in the cache, by its prefix (an answer that came faster would tell
+    that it was typed) or by its digest sent as `since` (a guessed text's digest can be computed)."""
+    import app.analysis as analysis
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    ran = []
+    real = analysis.run_traces
+    monkeypatch.setattr(analysis, "run_traces", lambda model, ids, *a, **kw: ran.append(len(ids)) or real(model, ids, *a, **kw))
+    secret = "my pin is 4711 and my name is olga"
+    with TestClient(create_app(settings.model_copy(update={"behind_proxy": True}))) as c:
+        post = lambda who, body: c.post("/api/text", json=body, headers={"X-Forwarded-For": who}).json()  # noqa: E731
+        held = post("10.0.0.1", {"text": secret})
+        assert post("10.0.0.1", {"text": secret + " x"})["reused_prefix"] == 0 and ran == [len(secret), 2]
+        other = post("10.0.0.2", {"text": secret + " x", "since": held["digest"]})
+        assert ran[2:] == [len(secret) + 2]                                      # run whole: nothing of 10.0.0.1's
+        assert other["offset"] == 0 and other["reused_prefix"] == 0 and len(other["chars"]) == len(secret) + 2
 
 
 def test_unknown_characters_are_shown_not_rejected(client):

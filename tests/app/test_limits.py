@@ -83,9 +83,9 @@ def test_a_run_alone_gets_the_solo_threads_and_one_beside_another_gets_one(setti
     import app.routes.api as api
     real, seen = api.analyse_text, []
 
-    def recorded(loaded, text, threads, since=None):
+    def recorded(loaded, text, threads, since=None, client=""):
         seen.append(threads)
-        return real(loaded, text, threads, since)
+        return real(loaded, text, threads, since, client)
     monkeypatch.setattr(api, "analyse_text", recorded)
     with TestClient(main.create_app(settings.model_copy(update={"solo_run_threads": 3}))) as c:
         assert c.post("/api/text", json={"text": "the cat"}).status_code == 200
@@ -152,9 +152,9 @@ def test_api_answers_429_and_503_with_retry_after(settings, monkeypatch):
 
     real = api.analyse_text
 
-    def slow(loaded, text, threads, since=None):
+    def slow(loaded, text, threads, since=None, client=""):
         time.sleep(0.5)
-        return real(loaded, text, threads, since)
+        return real(loaded, text, threads, since, client)
     monkeypatch.setattr(api, "analyse_text", slow)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 0.1})
     with TestClient(main.create_app(busy)) as c:
@@ -212,10 +212,10 @@ def test_bad_requests_are_refused_without_waiting_for_a_run_slot(settings, monke
     holding, release = threading.Event(), threading.Event()
     real = api.analyse_text
 
-    def held(loaded, text, threads, since=None):
+    def held(loaded, text, threads, since=None, client=""):
         holding.set()
         release.wait(10)
-        return real(loaded, text, threads, since)
+        return real(loaded, text, threads, since, client)
     monkeypatch.setattr(api, "analyse_text", held)
     busy = settings.model_copy(update={"max_running": 1, "max_waiting": 0, "queue_wait_s": 5})
     with TestClient(main.create_app(busy)) as c:
