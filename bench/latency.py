@@ -29,6 +29,7 @@ import httpx
 from app.settings import Settings
 from bench.machine import cpu_model
 from bench.server import running_server
+from model.cli import Parser
 
 # our own words, nothing from a corpus
 WORDS = ("the a of to and in market price rose fell year company said new share trade bank city house "
@@ -95,7 +96,7 @@ def fill_caches_and_measure_rss(client, server, models) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
     p.add_argument("--chars", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--model", default=None, help="checkpoint (default: the server's default)")

@@ -10,7 +10,6 @@ counted apart from errors (other 5xx, resets, timeouts). The run stops by itself
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -22,6 +21,7 @@ import httpx
 
 from bench.latency import percentile, text_of
 from bench.server import running_server
+from model.cli import Parser
 
 
 async def person(client: httpx.AsyncClient, k: int, until: float, record, longest: int):
@@ -61,7 +61,7 @@ async def run(url: str, connections: int, seconds: float, longest: int):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--workers", type=int, default=1)

@@ -13,7 +13,6 @@ request ("lens:request", the server's answer as the browser sees it) and the dra
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -22,6 +21,7 @@ import time
 from bench.latency import percentile, text_of
 from bench.machine import cpu_model
 from bench.server import running_server
+from model.cli import Parser
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TARGETS_MS = {1500: 100, 5000: 250}
@@ -110,7 +110,7 @@ def measure(driver, url, chars: int, keys: int, watch: str = "text") -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.page", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100,1500,5000", help="text lengths, comma-separated")
     p.add_argument("--keys", type=int, default=25, help="keystrokes measured per length")
     p.add_argument("--width", type=int, default=1400)

@@ -10,7 +10,6 @@ like with like on a machine whose speed drifts.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -21,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from bench.machine import cpu_model
+from model.cli import Parser
 from model.loops import CUDA_GRAPHS, backend_name, cpp
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 
@@ -69,7 +69,7 @@ def timed(step, x, y, steps, device):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=32)

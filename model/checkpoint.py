@@ -251,6 +251,9 @@ def store_as(src, dst, form: str = "float16") -> dict:
         raise CheckpointError(f"form must be one of {', '.join(STORED_FORMS)}, not {form!r}")
     if src.resolve() == dst.resolve():
         raise CheckpointError(f"{dst}: give a new folder (the checkpoint at {src} stays as it is)")
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):    # a copy replaces its folder whole
+        raise CheckpointError(f"{dst} already holds {'a file' if not dst.is_dir() else 'files'}: give a new or "
+                              "empty folder (nothing was written)")
     model, config = load_checkpoint(src)
     was = _stored_form(src)
     if form == "int8":
@@ -281,12 +284,12 @@ def store_as(src, dst, form: str = "float16") -> dict:
 
 
 def main(argv=None) -> None:
-    import argparse
     import sys
-    p = argparse.ArgumentParser(prog="python -m model.checkpoint",
-                                description="Copy a checkpoint with its weights stored in fewer bytes.")
+
+    from model.cli import Parser
+    p = Parser(prog="python -m model.checkpoint", description="Copy a checkpoint with its weights stored in fewer bytes.")
     p.add_argument("src")
-    p.add_argument("dst")
+    p.add_argument("dst", help="a new folder (or an empty one)")
     p.add_argument("--form", choices=STORED_FORMS, default="float16",
                    help="float16: every weight a float16 number; int8: the recurrence's matrices also int8 "
                         "times a scale per column (a quarter of float32's bytes for inference to stream)")
@@ -294,7 +297,9 @@ def main(argv=None) -> None:
     try:
         store_as(args.src, args.dst, args.form)
     except CheckpointError as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"model.checkpoint: {e}")
+    except OSError as e:
+        sys.exit(f"model.checkpoint: cannot write {args.dst} ({e.strerror or e})")
     print(f"{args.dst}: weights in {args.form}; measure it again with python -m model.evaluate --checkpoint {args.dst} "
           "--split valid --record (and --split test once)")
 

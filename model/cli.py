@@ -1,4 +1,4 @@
-"""What the commands share: --help that gives each option's default."""
+"""What the commands share: a mistake said in one line, and --help that gives each option's default."""
 from __future__ import annotations
 
 import argparse
@@ -24,3 +24,15 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 def _no_default(action) -> bool:
     """Whether there is no default worth saying (identity, not ==: a default of 0 is said)."""
     return action.default is None or action.default is False or action.default is argparse.SUPPRESS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse for our commands: a mistake in the command line is one line on stderr (exit 2), the
+    usage being --help's; --help gives each option's default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")

@@ -21,7 +21,6 @@ spaceless training lines, cached in --cache-dir).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -34,7 +33,7 @@ import torch
 
 from model import boundaries, discovery, hierarchy
 from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
-from model.cli import HelpWithDefaults
+from model.cli import Parser
 from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
 from model.ink import GRAVES, IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.tasks import ink_loglik
@@ -306,8 +305,7 @@ def ink_report(model, config, lines, synthetic: int = 50) -> dict:
 # --- the command ------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0],
-                                formatter_class=HelpWithDefaults)
+    p = Parser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="the data folder: Penn Treebank for a text checkpoint (default ../shared/data/ptb), "

@@ -14,7 +14,6 @@ detectors do not mark it.
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from typing import Callable
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from model import boundaries
-from model.cli import HelpWithDefaults
+from model.cli import Parser
 from model.evaluate import (CHAR_TOLERANCE, SCORED, SyntheticDraw, SyntheticSet, char_scores, finish,
                             open_checkpoint, synthetic_set)
 from model.ink import InkError, InkStats
@@ -147,8 +146,7 @@ def probe_report(model, config, fit_lines: int = 300, pick_lines: int = 100, sco
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.probe", description=__doc__.splitlines()[0],
-                                formatter_class=HelpWithDefaults)
+    p = Parser(prog="python -m model.probe", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="an ink checkpoint")
     p.add_argument("--fit-lines", type=int, default=300)
     p.add_argument("--pick-lines", type=int, default=100)

@@ -17,7 +17,6 @@ made on valid.
 """
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
@@ -28,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from model.cli import HelpWithDefaults
+from model.cli import Parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -313,8 +312,7 @@ def _fmt(ms: dict) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "),
-                                formatter_class=HelpWithDefaults)
+    p = Parser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--out", default="study")
     p.add_argument("--data-dir")
     p.add_argument("--text-file")

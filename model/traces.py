@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from model.boundaries import gold_word_ends
 from model.checkpoint import CheckpointError, load_checkpoint
-from model.cli import HelpWithDefaults
+from model.cli import HelpWithDefaults, Parser
 from model.data import DataError, Vocabulary, read_text_file
 from model.ink import InkError, InkStats, preprocess
 from model.loops.cpp import inference_threads
@@ -178,7 +178,7 @@ class Failed(Exception):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.traces", description=USAGE, formatter_class=_Help)
+    p = Parser(prog="python -m model.traces", description=USAGE, formatter_class=_Help)
     p.add_argument("--checkpoint", required=True)
     given = p.add_mutually_exclusive_group(required=True)
     given.add_argument("--text-file", help="UTF-8 text ('-': standard input), for a text checkpoint")

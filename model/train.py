@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from model import loops
 from model.checkpoint import (CheckpointError, left_by_a_kill, load_checkpoint, read_config, save_checkpoint,
                               write_atomic)
-from model.cli import HelpWithDefaults
+from model.cli import Parser
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
@@ -45,8 +45,7 @@ from model.tasks import make_task
 # --- arguments ------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0],
-                                formatter_class=HelpWithDefaults)
+    p = Parser(prog="python -m model.train", description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["text", "ink"], default="text")
     p.add_argument("--data-dir", help="Penn Treebank folder (default ../shared/data/ptb), or IAM-OnDB for ink "
                                       "(default ../shared/data/iam-ondb)")

@@ -110,8 +110,24 @@ def test_rounding_to_bytes_keeps_each_weight_within_half_a_step_and_clips_only_t
 def test_the_copy_command_says_in_one_line_what_is_wrong(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         checkpoint.main([str(tmp_path / "missing"), str(tmp_path / "half")])
-    assert str(e.value).startswith("error: ") and "no config.json" in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).startswith("model.checkpoint: ") and "no config.json" in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "half").exists()
+
+
+def test_the_copy_never_replaces_a_folder_that_holds_anything(tmp_path):
+    """A copy replaces its folder whole: into a folder of other files (or the one that holds the source) it
+    would delete them, so such a folder is refused and left as it was."""
+    write_good(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    for dst in (tmp_path / "mine", tmp_path, tmp_path / "mine" / "thesis.tex"):
+        with pytest.raises(SystemExit) as e:
+            checkpoint.main([str(tmp_path / "ck"), str(dst)])
+        assert "give a new or empty folder (nothing was written)" in str(e.value), dst
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work" and load_checkpoint(tmp_path / "ck")
+    (tmp_path / "empty").mkdir()
+    checkpoint.main([str(tmp_path / "ck"), str(tmp_path / "empty")])           # an empty folder is a new one
+    assert load_checkpoint(tmp_path / "empty")[1]["training"]["weights_stored_as"].startswith("float16")
 
 
 def write_good(tmp_path):

@@ -54,7 +54,9 @@ def test_the_report_reads_every_layer_of_an_ink_checkpoint_and_is_recorded(check
     probe.main(["--checkpoint", str(tmp_path / "toy-ink"), "--fit-lines", "8", "--pick-lines", "4", "--json", "--record"])
     r = json.loads(capsys.readouterr().out)
     model, config = load_checkpoint(tmp_path / "toy-ink")
-    assert config["metrics"]["probe"] == r and "stop_loglik_per_sequence" in config["metrics"]   # added, nothing lost
+    assert r["checkpoint"] == str(tmp_path / "toy-ink")
+    assert config["metrics"]["probe"] == {**r, "checkpoint": "toy-ink"}         # the folder's name, not where it was
+    assert "stop_loglik_per_sequence" in config["metrics"]                      # added, nothing lost
     assert [l["layer"] for l in r["layers"]] == list(range(1, model.cfg.num_layers + 1))
     for scores in (r["ink_window"], r["states"], *r["layers"]):
         assert 0 <= scores["char_boundary"]["f1"] <= 1 and 0 < scores["char_random_f1"] < 1
