@@ -62,6 +62,9 @@ def discover(folder: Path, cache_entries: int) -> dict[str, Loaded]:
         except CheckpointError as e:
             log.warning("skipping checkpoint %s: %s", sub.name, e)
             continue
+        except Exception as e:          # a fault the loader did not foresee: the other checkpoints are served all the same
+            log.warning("skipping checkpoint %s: %s: %s", sub.name, type(e).__name__, e)
+            continue
         vocab = Vocabulary(config["vocabulary"]) if model.cfg.task == "text" else None
         found[sub.name] = Loaded(sub.name, model, config, vocab, PrefixCache(cache_entries), _unigram(sub),
                                  _fingerprint(sub))

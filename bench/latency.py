@@ -107,6 +107,7 @@ def main(argv=None):
                         "server's RSS as rss_mb (minutes; --no-memory: latency only)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    p.at_least(args, 1, "chars", "repeats")
     variants = {"configured": {}}
     for given in args.compare:
         pairs = [kv.split("=", 1) for kv in given.split(",")]

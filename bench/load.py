@@ -67,6 +67,7 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    p.at_least(args, 1, "connections", "seconds", "workers")
     from app.settings import Settings
     s = Settings()
     env = {"LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers)}

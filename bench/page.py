@@ -120,7 +120,13 @@ def main(argv=None):
                         "scrolled down as far as typing allows (the box at the top, the strips below)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    p.at_least(args, 1, "keys", "width", "height")
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        p.error(f"--sizes takes lengths separated by commas, not {args.sizes!r}")
+    if min(sizes) < 1:
+        p.error("--sizes must each be at least 1")
     os.environ.setdefault("TMPDIR", tempfile.mkdtemp(prefix="bench-page-"))     # Chromium's leftovers stay here
     with running_server(start_s=300) as (url, _):
         driver = browser(args.width, args.height)

@@ -89,13 +89,20 @@ def main(argv=None):
                         "(each alternates with nn.LSTM in the same rounds; default: the one chosen)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    p.at_least(args, 1, "layers", "hidden", "batch", "length", "vocab", "rounds", "steps")
+    p.at_least(args, 0, "threads")
     products = [v for v in args.products.split(",") if v]
     if any(v not in cpp.STEP_PRODUCTS for v in products):
         p.error(f"--products takes some of {','.join(cpp.STEP_PRODUCTS)}, not {args.products!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device {args.device!r} is not a device (cpu, cuda, cuda:1, ...)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no GPU here")
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     cfg = HMLSTMConfig(vocab_size=args.vocab, input_size=args.hidden,
                        hidden_sizes=[args.hidden] * args.layers, output_size=args.hidden,

@@ -11,6 +11,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -86,6 +87,16 @@ def left_by_a_kill(folder: Path) -> Path | None:
         return None
     kept = sorted(folder.parent.glob(f".{folder.name}.old.*"), key=lambda p: p.stat().st_mtime)
     return kept[-1] if kept else None
+
+
+def left_over(folder: Path) -> list[Path]:
+    """The folders beside `folder` that writes stopped by a kill left (write_atomic's temporary folder, or the
+    old one set aside): to be cleared once `left_by_a_kill` has put back what it can."""
+    folder = Path(folder)
+    if not folder.parent.is_dir():
+        return []
+    ours = re.compile(rf"\.{re.escape(folder.name)}\.(?:[a-z0-9_]{{8}}|old\.[0-9a-f]{{32}})")
+    return sorted(p for p in folder.parent.iterdir() if p.is_dir() and ours.fullmatch(p.name))
 
 
 def save_checkpoint(folder, model: HMLSTMModel, meta: dict, dtype=torch.float32) -> None:
@@ -189,8 +200,8 @@ def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({e})") from None
-    model = HMLSTMModel(cfg)
-    expected = model.state_dict()
+    with torch.device("meta"):                  # the shapes the config makes, compared before anything is allocated
+        expected = HMLSTMModel(cfg).state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
@@ -202,6 +213,7 @@ def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:
                                   f"says {tuple(v.shape)}")
         if v.is_floating_point() and not torch.isfinite(tensors[k]).all():
             raise CheckpointError(f"{folder}: {k} holds NaN or infinite values")
+    model = HMLSTMModel(cfg)
     model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
     return model.to(device).eval(), config
 

@@ -36,3 +36,9 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+    def at_least(self, args, least, *names: str) -> None:
+        """A one-line error for the first of these options (dests) below `least`."""
+        for name in names:
+            if getattr(args, name) < least:
+                self.error(f"--{name.replace('_', '-')} must be at least {least}")

@@ -431,23 +431,27 @@ def significant(value, digits: int = 6):
     return value
 
 
-def finish(args, result, key, files: dict | None = None):
+def finish(args, result, key, files: dict | None = None, prog: str = "model.evaluate"):
     """Print the result; with --record also keep it in the checkpoint's metrics (and `files`, name ->
     path, beside it)."""
     result = significant(result)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2), flush=True)   # first: kept if recording fails
     if args.record:
-        for name, path in (files or {}).items():
-            shutil.copyfile(path, Path(args.checkpoint) / name)
-        config = read_config(args.checkpoint)
-        # the folder's name, not the path it was read from: the metrics travel with the folder (and are served)
-        config.setdefault("metrics", {})[key] = {**result, "checkpoint": Path(args.checkpoint).resolve().name}
-        if key == "test" and "bpc" in result:
-            config["metrics"]["test_bpc"] = result["bpc"]
-        if "loglik_per_sequence" in result:
-            config["metrics"]["valid_loglik_per_sequence"] = result["loglik_per_sequence"]
-        write_config(args.checkpoint, config)
-        print(f"model.evaluate: recorded as metrics.{key} in {Path(args.checkpoint) / 'config.json'}", file=sys.stderr)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        try:
+            for name, path in (files or {}).items():
+                shutil.copyfile(path, Path(args.checkpoint) / name)
+            config = read_config(args.checkpoint)
+            # the folder's name, not the path it was read from: the metrics travel with the folder (and are served)
+            config.setdefault("metrics", {})[key] = {**result, "checkpoint": Path(args.checkpoint).resolve().name}
+            if key == "test" and "bpc" in result:
+                config["metrics"]["test_bpc"] = result["bpc"]
+            if "loglik_per_sequence" in result:
+                config["metrics"]["valid_loglik_per_sequence"] = result["loglik_per_sequence"]
+            write_config(args.checkpoint, config)
+        except (OSError, CheckpointError) as e:
+            sys.exit(f"{prog}: cannot record in {args.checkpoint} ({getattr(e, 'strerror', None) or e}); "
+                     "the result is printed above")
+        print(f"{prog}: recorded as metrics.{key} in {Path(args.checkpoint) / 'config.json'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def main(argv=None):
         result = probe_report(model, config, args.fit_lines, args.pick_lines)
     except InkError as e:
         sys.exit(f"model.probe: {e}")
-    finish(args, {"checkpoint": str(args.checkpoint), **result}, "probe")
+    finish(args, {"checkpoint": str(args.checkpoint), **result}, "probe", prog="model.probe")
 
 
 if __name__ == "__main__":

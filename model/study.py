@@ -132,9 +132,10 @@ def run_one(name: str, seed: int, args) -> dict:
     log = [json.loads(line) for line in (folder / "run.jsonl").read_text().splitlines()]
     curve = [{"step": r["step"], "rates": r["boundary_rate"], "bpc": r.get("bpc")} for r in log if r["event"] == "train"]
     collapses = [r for r in log if r["event"] == "collapse"]
-    result = {"variant": name, "seed": seed, "flags": flags, "updates": updates,
-              "chars": updates * args.batch * args.bptt, "valid": report, "curve": curve,
-              "collapse_events": collapses}
+    # what was trained (the schedule's --epochs-planned may end a run before the budget is spent)
+    result = {"variant": name, "seed": seed, "flags": flags, "updates": saved["step"],
+              "chars": saved["positions_seen"], "budget_chars": updates * args.batch * args.bptt, "valid": report,
+              "curve": curve, "collapse_events": collapses}
     done.write_text(json.dumps(result))
     print(f"model.study: {name}, seed {seed}: valid BPC {report['bpc']:.3f}", file=sys.stderr)
     return result
@@ -245,7 +246,12 @@ def write_report(results: list[dict], path: Path, args) -> None:
     head = "".join(f"<th>L{k + 1} {c.label}</th>" for k in range(L) for c in layer_cols)
     head += "".join(f"<th>{c.label}</th>" for c in run_cols)
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
-    budget = results[0]["chars"] if results else 0
+    budget = results[0].get("budget_chars", results[0]["chars"]) if results else 0
+    trained = sorted({r["chars"] for r in results})
+    if trained and trained != [budget]:       # the schedule (--epochs-planned) ended some runs before the budget
+        budget = f"{budget:,} (trained: {trained[0]:,}" + (f" to {trained[-1]:,}" if len(trained) > 1 else "") + ")"
+    else:
+        budget = f"{budget:,}"
     if spaces:
         setting = ("Strict: the last letter of a word; tolerant: it or the whitespace after it; token F1: on the "
                    "text without whitespace. The surprisal baseline's threshold matches the gold rate.")
@@ -262,7 +268,7 @@ def write_report(results: list[dict], path: Path, args) -> None:
 td,th{{border:1px solid #ddd;padding:2px 6px;text-align:right}}td:first-child{{text-align:left}}</style></head><body>
 <h1>{title}</h1>
 <p>{len(results)} runs: {len(names)} variants x up to {args.seeds} seeds; {args.layers} x {args.hidden}, batch {args.batch},
-BPTT {args.bptt}, a budget of {budget:,} training characters each; scored on the first {args.valid_chars:,} characters
+BPTT {args.bptt}, a budget of {budget} training characters each; scored on the first {args.valid_chars:,} characters
 of the valid split (test untouched). Mean ± std over seeds. {setting} Baseline flags:
 {html.escape(json.dumps(baseline_of(args)))}. Variants named "prior" go beyond the paper: "band" adds the collapse
 guard's loss (zero while a detector's rate is inside the band), "rate" moves each detector's threshold toward a
@@ -311,6 +317,31 @@ def _fmt(ms: dict) -> str:
     return f"{ms['mean']:.3f}" + (f" ± {ms['std']:.3f}" if ms["n"] > 1 else "")
 
 
+# what every run of a study shares; a study folder holds runs of one setting (more variants and seeds may join)
+SHARED = ("no_spaces", "budget_chars", "layers", "hidden", "embed", "batch", "bptt", "lr", "epochs_planned",
+          "valid_chars", "data_dir", "text_file")
+
+
+def settings_problem(out: Path, args) -> str | None:
+    """Why the runs in `out` cannot be joined by this call's (None if they can): their settings differ.
+    The first call's are kept in study.json."""
+    mine = {k: getattr(args, k) for k in SHARED}
+    for k in ("data_dir", "text_file"):
+        mine[k] = mine[k] and str(Path(mine[k]).resolve())
+    kept = out / "study.json"
+    if not kept.is_file():
+        kept.write_text(json.dumps(mine, indent=1))
+        return None
+    try:
+        theirs = json.loads(kept.read_text())
+    except (OSError, ValueError) as e:
+        return f"{kept} cannot be read ({e})"
+    differ = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {mine[k]} here" for k in SHARED if theirs.get(k) != mine[k]]
+    if differ:
+        return f"{out} holds runs of other settings ({'; '.join(differ)}): give another --out"
+    return None
+
+
 def main(argv=None):
     p = Parser(prog="python -m model.study", description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--out", default="study")
@@ -333,9 +364,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
-    for name in ("seeds", "budget_chars", "layers", "hidden", "embed", "batch", "bptt", "valid_chars", "jobs"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    p.at_least(args, 1, "seeds", "budget_chars", "layers", "hidden", "embed", "batch", "bptt", "valid_chars", "jobs")
     if not (args.lr > 0 and args.epochs_planned > 0):
         p.error("--lr and --epochs-planned must be positive")
     by_slug = {slug(v): v for v in variants_of(args)}
@@ -349,6 +378,9 @@ def main(argv=None):
     if out.exists() and not out.is_dir():
         p.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    problem = settings_problem(out, args)
+    if problem:
+        sys.exit(f"model.study: {problem}")
     jobs = [(n, s) for s in range(1, args.seeds + 1) for n in names]     # every variant's first seed first
     if not args.report_only:
         with ThreadPoolExecutor(args.jobs) as pool:

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.checkpoint import read_config
-from model.data import Spaceless, Vocabulary, batchify, load_corpus, stream_batches
+from model.data import DataError, Spaceless, Vocabulary, batchify, load_corpus, stream_batches
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.priors import next_char_entropy
 from model.traces import LOG2E
@@ -27,7 +26,7 @@ def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, devi
     Returns (bpc, scored characters, boundary rate per layer).
     """
     model.eval()
-    streams = max(1, min(streams, ids.numel() // 2))
+    streams = eval_streams(ids, streams)
     state, nll, count = None, 0.0, 0
     fired = torch.zeros(model.cfg.num_layers)
     for _, x, y in stream_batches(ids, streams, length):
@@ -41,6 +40,11 @@ def evaluate_bpc(model, ids: torch.Tensor, streams: int, length: int = 200, devi
     return nll / count * LOG2E, count, (fired / max(count, 1)).tolist()
 
 
+def eval_streams(ids: torch.Tensor, streams: int) -> int:
+    """As many streams as asked, but each at least 2 characters long."""
+    return max(1, min(streams, ids.numel() // 2))
+
+
 def _scored(task, metrics: dict) -> tuple[float, dict]:
     """A validation's score (lower is better; the one a checkpoint's metrics hold again) and its metrics."""
     return task.score_of(metrics), metrics
@@ -50,13 +54,16 @@ class TextTask:
     kind = "text"
     unit = "bpc"                 # how the progress bar shows the loss
 
-    def __init__(self, args, out_dir, resume: bool):
+    def __init__(self, args, saved: dict | None):
         corpus = load_corpus(args.data_dir, args.text_file)
         self.spaces = not args.no_spaces
         if not self.spaces:                      # each line without its whitespace (DESIGN.md section 8)
             corpus = {split: Spaceless.of(text).text for split, text in corpus.items()}
-        if resume and (out_dir / "config.json").is_file():
-            self.vocab = Vocabulary(read_config(out_dir)["vocabulary"])
+        if saved is not None:                    # a resumed run reads its text as it began
+            symbols = saved.get("vocabulary")
+            if not (isinstance(symbols, list) and symbols and all(isinstance(c, str) for c in symbols)):
+                raise DataError("the run's trainer.json holds no vocabulary (its 'data' is damaged)")
+            self.vocab = Vocabulary(symbols)
         else:
             self.vocab = Vocabulary.from_text(corpus["train"])
         self.ids = {s: self.vocab.encode(t) for s, t in corpus.items()}
@@ -92,6 +99,13 @@ class TextTask:
         """The validation score (lower is better) that these recorded metrics hold, if they hold one."""
         return metrics.get("valid_bpc")
 
+    def validation_ready(self, streams: int) -> None:
+        """A DataError now, before an epoch is trained, where the validation text is too short to score."""
+        try:
+            batchify(self.ids["valid"], eval_streams(self.ids["valid"], streams))
+        except DataError as e:
+            raise DataError(f"the validation text cannot be scored: {e} (--valid-chars, or a longer file)") from None
+
     def validate(self, model, device):
         bpc, n, rates = evaluate_bpc(model, self.ids["valid"], self.eval_batch, device=device)
         return _scored(self, {"valid_bpc": bpc, "valid_chars": n, "valid_boundary_rate": rates,
@@ -113,7 +127,7 @@ class InkTask:
     kind = "ink"
     unit = "nats/pt"
 
-    def __init__(self, args, out_dir, resume: bool):
+    def __init__(self, args, saved: dict | None):
         if args.synthetic:                          # synthetic cursive: tests, and a check of the pipeline
             rng = random.Random(args.seed)
             words = "the of and to in is was he that it for on are with as his they be at one have".split()
@@ -128,8 +142,11 @@ class InkTask:
                            "(some are held out to stop on)")
         held = max(1, min(args.stop_lines, len(lines) // 10))
         train_lines, self.stop_lines = lines[:-held], lines[-held:]
-        if resume and (out_dir / "config.json").is_file():
-            self.stats = InkStats.from_dict(read_config(out_dir)["normalisation"])
+        if saved is not None:                       # a resumed run normalises its ink as it began
+            try:
+                self.stats = InkStats.from_dict(saved["normalisation"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise InkError(f"the run's trainer.json holds no ink normalisation (its 'data' is damaged: {e})") from None
         else:
             self.stats = InkStats.fit([to_offsets(s) for s in train_lines])
         self.train = torch.from_numpy(np.concatenate([preprocess(s, self.stats) for s in train_lines]))
@@ -165,6 +182,9 @@ class InkTask:
         """The validation score (lower is better) that these recorded metrics hold, if they hold one."""
         loglik = metrics.get("stop_loglik_per_sequence")
         return None if loglik is None else -loglik
+
+    def validation_ready(self, streams: int) -> None:
+        """Nothing to check: the held-out lines were counted when they were set aside (at least one)."""
 
     def validate(self, model, device):
         res = ink_loglik(model, self.stop, self.eval_batch, device)
@@ -210,5 +230,6 @@ def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") ->
             "surprisal": surprisal, "boundary_rate": fired.tolist()}
 
 
-def make_task(args, out_dir, resume):
-    return (TextTask if args.task == "text" else InkTask)(args, out_dir, resume)
+def make_task(args, saved: dict | None = None):
+    """The task of `args`; `saved`: what a resumed run recorded of its data (`meta()`, in its trainer.json)."""
+    return (TextTask if args.task == "text" else InkTask)(args, saved)

@@ -19,8 +19,10 @@ import enum
 import json
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,8 +34,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model import loops
-from model.checkpoint import (CheckpointError, left_by_a_kill, load_checkpoint, read_config, save_checkpoint,
-                              write_atomic)
+from model.checkpoint import (CheckpointError, left_by_a_kill, left_over, load_checkpoint, read_config,
+                              save_checkpoint, write_atomic)
 from model.cli import Parser
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
@@ -373,6 +375,21 @@ def read_trainer(run_dir: Path) -> dict:
     return meta
 
 
+def _first_line(e: BaseException) -> str:
+    return (getattr(e, "strerror", None) or str(e) or type(e).__name__).splitlines()[0]
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why `folder` could not be written, found before training (a save replaces the folder from beside it)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder.parent):
+            pass
+    except OSError as e:
+        return f"cannot write {folder} ({e.strerror or e})"
+    return None
+
+
 def target_problem(out: Path, run_dir: Path, resume: bool, replace_out: bool) -> str | None:
     """Why --out and --run-dir cannot take this run (None: they can). Each save replaces its folder whole,
     so neither may be a file, hold the other, or hold anything but what this run writes there."""
@@ -500,6 +517,7 @@ class Interrupt:
 
     def __init__(self):
         self.asked = False
+        self.code = 130                             # the shell's code for a run stopped by this signal: 128 + it
 
     def __enter__(self):
         main = threading.current_thread() is threading.main_thread()      # where Python lets a handler be set
@@ -507,10 +525,15 @@ class Interrupt:
         return self
 
     def _ask(self, sig, frame):
-        self.asked = True
-        for s, handler in self.before.items():     # the next one is not caught
-            signal.signal(s, handler)
+        self.asked, self.code = True, 128 + sig
+        for s in self.before:
+            signal.signal(s, self._at_once)
         print("\nmodel.train: stopping after this update, and saving (again to stop at once)", file=sys.stderr)
+
+    @staticmethod
+    def _at_once(sig, frame):
+        print("\nmodel.train: stopped at once; the last save stands (--resume continues from it)", file=sys.stderr)
+        os._exit(128 + sig)                         # as a kill would: nothing half-written (saves are swapped in)
 
     def __exit__(self, *exc):
         for s, handler in self.before.items():
@@ -560,22 +583,28 @@ class Trainer:
             if kept is not None:                 # a save killed between its two renames: put it back
                 os.rename(kept, folder)
                 print(f"model.train: {folder} restored from {kept.name}, where a killed save left it", file=sys.stderr)
+            for stale in left_over(folder):      # a save killed while writing: its half-written copy
+                shutil.rmtree(stale, ignore_errors=True)
         if args.resume and not (self.run_dir / "trainer.json").is_file():
             sys.exit(f"model.train: nothing to resume in {self.run_dir} (no trainer.json)")
         if not args.resume and (self.run_dir / "trainer.json").is_file():
             sys.exit(f"model.train: {self.run_dir} holds a run: add --resume to continue it, or remove the "
                      "folder (or give another --run-dir) to start afresh")
-        problem = target_problem(self.out_dir, self.run_dir, args.resume, args.replace_out)
+        problem = (target_problem(self.out_dir, self.run_dir, args.resume, args.replace_out)
+                   or unwritable(self.out_dir) or unwritable(self.run_dir))
         if problem:
             sys.exit(f"model.train: {problem}")
         if args.batch % procs.world:
             sys.exit(f"model.train: --batch {args.batch} does not split over {procs.world} processes")
         torch.manual_seed(args.seed)
         try:
-            self.task = make_task(args, self.out_dir, args.resume)
+            saved = read_trainer(self.run_dir).get("data") if args.resume else None
+            self.task = make_task(args, saved)
             streams = self.task.train_streams(args.batch)
-        except (DataError, InkError) as e:
+            self.task.validation_ready(args.eval_batch)
+        except (DataError, InkError, RunStateError) as e:
             sys.exit(f"model.train: {e}")
+
         self.model = HMLSTMModel(config_from_args(args, self.task)).to(procs.device)
         optimiser = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         self.opt = optimiser(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -743,18 +772,27 @@ class Trainer:
         run.history.append(record)
         self.progress.valid(record, metrics)
         if self.procs.rank == 0 and (run.best_valid is None or score < run.best_valid):
+            try:
+                save_checkpoint(self.out_dir, self.model, {**self.meta, "metrics": {
+                    **metrics, "epochs": epochs, "updates": run.step, "train_positions": run.positions_seen,
+                    "train_minutes": round(minutes, 1),
+                    **({"skipped_updates": run.skipped_updates} if run.skipped_updates else {})}})
+            except (OSError, SafetensorError) as e:     # (the disk filled, say): the run is kept to resume from
+                self.save_if_due(now=True)
+                sys.exit(f"model.train: cannot write the checkpoint to {self.out_dir} ({_first_line(e)}); the run "
+                         f"is saved in {self.run_dir}: make room and add --resume")
             run.best_valid = score
-            save_checkpoint(self.out_dir, self.model, {**self.meta, "metrics": {
-                **metrics, "epochs": epochs, "updates": run.step, "train_positions": run.positions_seen,
-                "train_minutes": round(minutes, 1),
-                **({"skipped_updates": run.skipped_updates} if run.skipped_updates else {})}})
 
     def save_if_due(self, now: bool = False) -> None:
         if now or self.procs.agree(time.time() - self.last_save > self.args.save_minutes * 60):
             self.run.seconds = self.seconds()
             carried = self.procs.gather_rows(self.run.carried)
             if self.procs.rank == 0:
-                save_run(self.run_dir, self.model, self.opt, self.run, self.args, self.task.meta(), carried)
+                try:
+                    save_run(self.run_dir, self.model, self.opt, self.run, self.args, self.task.meta(), carried)
+                except (OSError, SafetensorError) as e:      # the last save is still whole (write_atomic)
+                    sys.exit(f"model.train: cannot save the run to {self.run_dir} ({_first_line(e)}); its last "
+                             "save stands: make room and add --resume")
             self.last_save = time.time()
 
 
@@ -763,10 +801,14 @@ def main(argv=None) -> None:
     procs = Processes.start(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    trainer = Trainer(args, argv, procs)
-    # the C++ loops built now where they are not yet, before Ctrl-C is taken over: a Ctrl-C during the
-    # build then stops the run, rather than leave it on the Python loops
-    loops.select(procs.device)
+    try:
+        trainer = Trainer(args, argv, procs)
+        # the C++ loops built now where they are not yet, before Ctrl-C is taken over: a Ctrl-C during the
+        # build then stops the run, rather than leave it on the Python loops
+        loops.select(procs.device)
+    except KeyboardInterrupt:
+        print("\nmodel.train: stopped before the first update; nothing was written", file=sys.stderr)
+        sys.exit(130)
     with Interrupt() as interrupt:
         stop = trainer.stop_reason(interrupt)
         while stop is None:
@@ -787,7 +829,7 @@ def main(argv=None) -> None:
     trainer.progress.close(stop, trainer.run)
     procs.end()
     if stop is StopReason.INTERRUPTED:
-        sys.exit(130)             # the shell's code for a run stopped by Ctrl-C
+        sys.exit(interrupt.code)
     if stop is StopReason.DIVERGED:
         sys.exit(f"model.train: the loss or its gradient was not finite on {NONFINITE_LIMIT} windows in a row "
                  f"(update {trainer.run.step}); no update was made from them, and the run is saved: resume it "

@@ -17,3 +17,17 @@ def test_a_mistaken_option_is_one_line(module):
     said = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in said, said
     assert said.startswith(f"python -m {module}: ") and said.endswith("(--help lists the options)")   # (or a missing one)
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("bench.throughput", ["--steps", "0"], "--steps must be at least 1"),
+    ("bench.throughput", ["--device", "foo"], "is not a device"),
+    ("bench.latency", ["--repeats", "0"], "--repeats must be at least 1"),
+    ("bench.load", ["--connections", "0"], "--connections must be at least 1"),
+    ("bench.page", ["--sizes", "100,x"], "--sizes takes lengths separated by commas"),
+    ("model.study", ["--budget-chars", "-5"], "--budget-chars must be at least 1"),
+])
+def test_a_number_out_of_range_is_one_line_before_anything_runs(module, args, message):
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    said = done.stderr.strip()
+    assert done.returncode == 2 and "\n" not in said and message in said, said

@@ -130,3 +130,20 @@ def test_a_default_model_the_folder_lacks_is_said_at_start(settings, caplog):
     with caplog.at_level("WARNING", logger="app.main"), TestClient(create_app(settings)):
         pass
     assert not [r for r in caplog.records if r.name == "app.main"]            # the configured one is there
+
+
+def test_a_checkpoint_that_breaks_the_loader_unforeseen_is_skipped_and_the_rest_served(checkpoint_dir, monkeypatch, caplog):
+    import logging
+
+    from app import registry
+    real = registry.load_checkpoint
+
+    def load(folder):
+        if folder.name == "toy-b":
+            raise RuntimeError("negative dimension -5")
+        return real(folder)
+    monkeypatch.setattr(registry, "load_checkpoint", load)
+    with caplog.at_level(logging.WARNING, logger="app.registry"):
+        found = registry.discover(checkpoint_dir, 4)
+    assert set(found) == {"toy-a", "toy-ink"}
+    assert "skipping checkpoint toy-b: RuntimeError: negative dimension -5" in caplog.text

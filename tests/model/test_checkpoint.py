@@ -146,6 +146,15 @@ def write_good(tmp_path):
     (lambda d: _drop_tensor(d, "head.bias"), "missing"),
     (lambda d: _nan_tensor(d, "head.bias"), "NaN"),
     (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes="53")), "hidden_sizes must be a list"),
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[True, 4])), "hidden_sizes must be a list"),
+    (lambda d: _edit(d, lambda c: c["model"].update(input_size="abc")), "input_size must be an int, not 'abc'"),
+    (lambda d: _edit(d, lambda c: c["model"].update(input_size=-5)), "must be at least 1"),
+    (lambda d: _edit(d, lambda c: c["model"].update(vocab_size=float(len(SYMBOLS)))), "vocab_size must be an int"),
+    (lambda d: _edit(d, lambda c: c["model"].update(nested="no")), "nested must be a bool"),
+    (lambda d: _edit(d, lambda c: c["model"].update(z_bias="x")), "z_bias must be a float"),
+    # widths far past the weights: refused by their shapes before anything of that size is allocated
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[200_000] * len(c["model"]["hidden_sizes"]))),
+     r"the config says \(200000"),
     (lambda d: _edit(d, lambda c: c.update(vocabulary=SYMBOLS[:-1] + ["ab"])), "one character"),
     # what the server reads of the metrics: refused when loaded, not a 500 on a request later
     (lambda d: _edit(d, lambda c: c.update(metrics=[1, 2])), "'metrics' must be an object"),

@@ -64,6 +64,21 @@ def test_record_keeps_the_result_in_the_checkpoint(capsys, checkpoint_dir, tmp_p
     assert load_checkpoint(ck)[1]["metrics"]["eval_text_file"]["bpc"] == r["bpc"]
 
 
+def test_a_record_that_cannot_be_written_still_prints_the_result(capsys, checkpoint_dir, tmp_path, monkeypatch):
+    import errno
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(evaluate, "write_config", read_only)
+    f = tmp_path / "t.txt"
+    f.write_text(toy_text(5, seed=3))
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", str(f), "--record", "--json"])
+    assert str(e.value) == (f"model.evaluate: cannot record in {checkpoint_dir / 'toy-a'} (Read-only file system); "
+                            "the result is printed above")
+    assert json.loads(capsys.readouterr().out)["bpc"] > 0                  # the hours it took are not lost
+
+
 @pytest.mark.parametrize("args,message", [
     (["--checkpoint", "/nonexistent"], "no config.json"),
     (["--text-file", "/nonexistent.txt"], "text file not found"),

@@ -18,7 +18,8 @@ def test_study_runs_variants_and_writes_a_self_contained_report(tmp_path):
     results = sorted((tmp_path / "s" / "runs").glob("*/results.json"))
     assert len(results) == 4
     r = json.loads(results[0].read_text())
-    assert r["chars"] == 100 * 4 * 40 and 0 < r["valid"]["chars"] <= 1500
+    assert 0 < r["updates"] <= 100 and r["budget_chars"] == 100 * 4 * 40 and 0 < r["chars"] <= r["budget_chars"]
+    assert 0 < r["valid"]["chars"] <= 1500
     assert {l["layer"] for l in r["valid"]["layers"]} == {1, 2}
     html = (tmp_path / "s" / "report.html").read_text()
     assert "nested boundaries" in html and "http" not in html.split("<body>")[1].split("<script")[0]
@@ -45,6 +46,24 @@ def test_relative_paths_are_the_callers_and_each_run_is_said(tmp_path, monkeypat
     assert len(list((tmp_path / "rel" / "runs").glob("*/results.json"))) == 1 and not (ROOT / "rel").exists()
     said = capsys.readouterr().err
     assert "model.study: training baseline, seed 1 (50 updates)" in said and "model.study: baseline, seed 1: valid BPC " in said
+
+
+def test_a_study_records_what_it_trained_and_refuses_runs_of_other_settings(tmp_path, capsys):
+    """The schedule (one planned epoch of a small file) ends the run before its budget: the result says what was
+    trained. A second call with other settings would mix its runs with these (and reuse them): refused."""
+    args = ["--out", str(tmp_path / "s"), "--text-file", str(toy_corpus(tmp_path, lines=200)), "--variants", "baseline",
+            "--seeds", "1", "--budget-chars", "400000", "--hidden", "8", "--embed", "4", "--batch", "4", "--bptt", "20",
+            "--valid-chars", "500", "--jobs", "1"]
+    study.main(args)
+    r = json.loads(next((tmp_path / "s" / "runs").glob("*/results.json")).read_text())
+    saved = json.loads(next((tmp_path / "s" / "runs").glob("*/run/trainer.json")).read_text())
+    assert r["budget_chars"] == 400000 and (r["updates"], r["chars"]) == (saved["step"], saved["positions_seen"])
+    assert r["chars"] < 400000 / 4 and "trained: " in (tmp_path / "s" / "report.html").read_text()
+    for other in (["--no-spaces"], ["--hidden", "16"]):
+        with pytest.raises(SystemExit) as e:
+            study.main(args + other)
+        assert "holds runs of other settings" in str(e.value) and "give another --out" in str(e.value)
+    study.main(args + ["--seeds", "1"])                                    # the same settings: joined
 
 
 def test_unknown_variant_is_an_error(tmp_path):

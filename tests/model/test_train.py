@@ -617,3 +617,69 @@ def test_help_gives_every_options_default(capsys, command, option, default):
     text = " ".join(capsys.readouterr().out.split())
     said = text[text.index(f" {option} {option[2:].upper().replace('-', '_')} ") + 1:]
     assert f"default: {default})" in said[:200] or said.split(" ")[2:4] == ["default:", default], said[:200]
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    for out, run in ((tmp_path / "a-file" / "ck", tmp_path / "run"), (tmp_path / "ck", tmp_path / "a-file" / "run")):
+        with pytest.raises(SystemExit) as e:
+            train.main(["--text-file", str(toy_corpus(tmp_path)), "--out", str(out), "--run-dir", str(run), *SMALL])
+        assert str(e.value).startswith("model.train: cannot write ") and "\n" not in str(e.value), e.value
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.jsonl").exists()          # nothing trained
+
+
+def test_a_validation_text_too_short_is_refused_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="the validation text cannot be scored"):
+        run_train(tmp_path, "--valid-chars", "1")
+    assert not (tmp_path / "run-ck.jsonl").exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_run_to_resume(tmp_path, monkeypatch):
+    """The disk fills as the best weights are written: the run is saved first, and resumes once there is room."""
+    import errno
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(train, "save_checkpoint", full)
+    with pytest.raises(SystemExit) as e:
+        run_train(tmp_path, "--epochs", "2")
+    assert "cannot write the checkpoint to" in str(e.value) and "No space left on device" in str(e.value)
+    assert json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["best_valid"] is None
+    monkeypatch.undo()
+    run_train(tmp_path, "--resume")
+    assert load_checkpoint(tmp_path / "ck")[1]["metrics"]["epochs"] == 2
+
+
+def test_a_resumed_run_reads_its_text_by_its_own_state_not_by_out(tmp_path):
+    run_train(tmp_path, "--epochs", "1")
+    vocabulary = load_checkpoint(tmp_path / "ck")[1]["vocabulary"]
+    (tmp_path / "ck" / "config.json").write_text("{")                    # --out damaged; the run's state is whole
+    run_train(tmp_path, "--resume", "--epochs", "2")
+    config = load_checkpoint(tmp_path / "ck")[1]
+    assert config["vocabulary"] == vocabulary and config["metrics"]["epochs"] == 2
+
+
+def test_a_second_signal_stops_at_once_with_the_signals_code(monkeypatch, capsys):
+    """SIGTERM asks for a stop after the update (the code a shell gives it: 143); a second signal stops at once,
+    as a kill would, in one line."""
+    monkeypatch.setattr(train.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(code)))
+    with train.Interrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert interrupt.asked and interrupt.code == 143
+        with pytest.raises(SystemExit) as e:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert e.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1].startswith("model.train: stopped at once")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler          # put back
+
+
+def test_a_run_clears_what_killed_saves_left_beside_its_folders(tmp_path):
+    run_train(tmp_path, "--epochs", "2", "--max-updates", "2")
+    left = [tmp_path / ".run-ck.k3x_0a9z", tmp_path / f".run-ck.old.{'ab' * 16}", tmp_path / ".ck.q1w2e3r4"]
+    for folder in left:
+        (folder / "state.safetensors").parent.mkdir()
+        (folder / "state.safetensors").write_bytes(b"half written")
+    (tmp_path / ".run-ck.notes").mkdir()                                   # not a save's: kept
+    run_train(tmp_path, "--resume", "--max-updates", "3")
+    assert not any(folder.exists() for folder in left) and (tmp_path / ".run-ck.notes").is_dir()
