@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def _ratio_target(part: str) -> float | None:
     if part.strip() == "none":
         return None
     n = float(part)
-    if not n > 1:
+    if not 1 < n < math.inf:
         raise ValueError
     return n
 
@@ -373,6 +374,31 @@ def read_trainer(run_dir: Path) -> dict:
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not isinstance(meta.get("args"), dict):
         raise RunStateError(f"{path} is not a run's state (it has no 'model' and 'args' objects)")
     return meta
+
+
+@contextmanager
+def one_process(run_dir: Path):
+    """One process at a time trains a run (two at once would write over each other's saves): a lock beside
+    its folder, held while the block runs. An exit with one line where another process holds it."""
+    try:
+        import fcntl
+    except ImportError:                          # (not on Windows)
+        yield
+        return
+    path = run_dir.parent / f".{run_dir.name}.lock"
+    if not path.parent.is_dir():                 # nothing there yet to train (and nothing made before the checks)
+        yield
+        return
+    try:
+        f = open(path, "w")
+    except OSError as e:
+        sys.exit(f"model.train: cannot write {run_dir} ({e.strerror or e})")
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(f"model.train: another process is training the run in {run_dir} now: wait for it, or stop it first")
+        yield
 
 
 def _first_line(e: BaseException) -> str:
@@ -690,10 +716,14 @@ class Trainer:
     def seconds(self) -> float:
         return self.seconds_before + time.time() - self.started
 
+    def epochs_at(self, position: int) -> float:
+        """Epochs done when the next window starts at `position` of this epoch."""
+        return self.run.epoch + position / self.streams.shape[0]
+
     def train_step(self, position: int, x: torch.Tensor, y: torch.Tensor) -> None:
         """One update on one window: slope and lr from the schedule, the loss and the priors."""
         args, run, model = self.args, self.run, self.model
-        progress = run.epoch + position / self.streams.shape[0]
+        progress = self.epochs_at(position)
         model.set_slope(slope_schedule(progress, args.slope_rate, 1.0, args.slope_cap, args.slope_delay))
         fraction = self.seconds() / (60 * args.lr_minutes) if args.lr_minutes else progress / args.epochs
         lr = learning_rate(args, run.step, fraction)
@@ -746,7 +776,7 @@ class Trainer:
             return StopReason.DIVERGED
         if interrupt is not None and self.procs.agree(interrupt.asked):
             return StopReason.INTERRUPTED
-        if not args.lr_minutes and run.epoch >= math.ceil(args.epochs):
+        if not args.lr_minutes and self.epochs_at(run.position) >= args.epochs:    # (--epochs 2.5: mid-epoch)
             return StopReason.FINISHED
         if self.procs.agree(args.lr_minutes and self.seconds() > args.lr_minutes * 60):
             return StopReason.BUDGET
@@ -765,7 +795,7 @@ class Trainer:
         """Score the weights as they are; keep them as the checkpoint when they are the best so far."""
         run = self.run
         score, metrics = self.task.validate(self.model, self.procs.device)
-        epochs = round(run.epoch + run.position / self.streams.shape[0], 3)
+        epochs = round(self.epochs_at(run.position), 3)
         minutes = self.seconds() / 60
         record = {"epoch": epochs, "step": run.step, **metrics, "slope": float(self.model.rnn.slope),
                   "minutes": minutes}
@@ -801,6 +831,12 @@ def main(argv=None) -> None:
     procs = Processes.start(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    with one_process(run_dir_of(args)) if procs.rank == 0 else nullcontext():
+        train_until_stopped(args, argv, procs)
+
+
+def train_until_stopped(args, argv, procs: Processes) -> None:
+    """The run: epochs of windows, validation at each epoch's end, saves along the way (`main`)."""
     try:
         trainer = Trainer(args, argv, procs)
         # the C++ loops built now where they are not yet, before Ctrl-C is taken over: a Ctrl-C during the

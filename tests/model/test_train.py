@@ -164,7 +164,7 @@ def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path):
                                  ["--epochs", "inf"], ["--threads", "-1"], ["--log-every", "0"], ["--clip", "-1"],
                                  ["--warmup", "-5"], ["--min-lr-ratio", "5"], ["--max-minutes", "-1"],
                                  ["--valid-chars", "-5"], ["--mixtures", "0"], ["--synthetic", "5"],
-                                 ["--task", "ink"]])               # ink with --text-file
+                                 ["--ratio-target", "inf"], ["--task", "ink"]])               # ink with --text-file
 def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
     with pytest.raises(SystemExit) as e:
         run_train(tmp_path, *bad)
@@ -683,3 +683,21 @@ def test_a_run_clears_what_killed_saves_left_beside_its_folders(tmp_path):
     (tmp_path / ".run-ck.notes").mkdir()                                   # not a save's: kept
     run_train(tmp_path, "--resume", "--max-updates", "3")
     assert not any(folder.exists() for folder in left) and (tmp_path / ".run-ck.notes").is_dir()
+
+
+def test_a_fraction_of_an_epoch_ends_there(tmp_path):
+    """--epochs 1.5: the lr schedule spans one and a half epochs, and so does the run (validated at its end)."""
+    run_train(tmp_path, "--epochs", "1.5")
+    metrics = load_checkpoint(tmp_path / "ck")[1]["metrics"]
+    history = json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["history"]
+    assert len(history) == 2 and history[0]["epoch"] == 1.0 and 1.5 <= history[-1]["epoch"] < 1.6
+    assert metrics["epochs"] in (1.0, history[-1]["epoch"])
+
+
+def test_two_processes_never_train_one_run_at_once(tmp_path):
+    import fcntl
+    with open(tmp_path / ".run-ck.lock", "w") as held:                  # as a run under way holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SystemExit, match="another process is training the run in"):
+            run_train(tmp_path, "--epochs", "1")
+    run_train(tmp_path, "--epochs", "1", "--max-updates", "1")          # free again
