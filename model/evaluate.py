@@ -360,6 +360,8 @@ def main(argv=None):
             sys.exit(f"model.evaluate: {e}")
         result.update(split="valid", checkpoint=str(args.checkpoint), seconds=round(time.time() - t0, 1))
         return finish(args, result, "valid")
+    if args.max_lines or (args.text_file and args.split):
+        parser.error("--max-lines is for ink checkpoints (text: --max-chars), and --split for the corpus, not a --text-file")
     args.split = args.split or "test"
     vocab = Vocabulary(config["vocabulary"])
     spaceless = args.no_spaces or config.get("spaces") is False

@@ -383,8 +383,11 @@ def main(argv=None):
         sys.exit(f"model.study: {problem}")
     jobs = [(n, s) for s in range(1, args.seeds + 1) for n in names]     # every variant's first seed first
     if not args.report_only:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            failed = sum(r is None for r in pool.map(lambda job: run_one(*job, args), jobs))
+        try:
+            with ThreadPoolExecutor(args.jobs) as pool:
+                failed = sum(r is None for r in pool.map(lambda job: run_one(*job, args), jobs))
+        except KeyboardInterrupt:          # the runs under way got the Ctrl-C too, and saved
+            sys.exit("model.study: stopped; the finished runs and the saved ones are kept: run it again to go on")
         if failed:
             print(f"{failed} runs failed", file=sys.stderr)
     # the report covers every finished run in the folder, those of earlier invocations too

@@ -139,7 +139,8 @@ def parse_args(argv=None):
                    help="CPU threads (0: torch's own choice, every core); given per call, not kept by --resume")
     r.add_argument("--no-progress", action="store_true")
     args = resumed_args(p, argv)
-    flag = lambda name: "--" + name.replace("_", "-")              # noqa: E731
+    if args.data_dir and args.text_file:
+        p.error("give --data-dir or --text-file, not both")
     for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch", "log_every", "mixtures", "stop_lines"):
         if getattr(args, name) < 1:
             p.error(f"{flag(name)} must be at least 1")
@@ -192,6 +193,12 @@ ZERO_IS_DEFAULT = {"output_size", "max_lines", "max_updates", "valid_chars", "th
 
 
 # what a resumed run takes from this command line only, never from the run it continues
+def flag(name: str) -> str:
+    """An option's flag from its dest."""
+    return "--" + name.replace("_", "-")
+
+
+RUNS_DATA = ("task", "data_dir", "text_file", "no_spaces", "synthetic", "max_lines", "train_chars")   # what a run reads
 PER_INVOCATION = {"resume", "max_minutes", "max_updates", "threads", "device", "no_progress", "save_minutes",
                   "log_every", "replace_out"}
 
@@ -216,6 +223,10 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
         p.error(f"--resume: {e}")
     if given.init_from is not unset and given.init_from != saved.get("init_from"):
         p.error(f"--init-from starts a new run; the run in {run_dir} started from {saved.get('init_from')}")
+    for name in RUNS_DATA:      # a run continues on what it began on (--init-from takes weights to other data)
+        if getattr(given, name) is not unset and getattr(given, name) != saved.get(name):
+            p.error(f"--resume continues the run in {run_dir} on its own data ({flag(name)} {saved.get(name)}, not "
+                    f"{getattr(given, name)}); train on other data with --init-from")
     for name, value in saved.items():
         if hasattr(args, name) and getattr(given, name) is unset and name not in PER_INVOCATION:
             setattr(args, name, value)

@@ -217,3 +217,12 @@ def test_spaceless_reading_of_a_with_spaces_model_is_recorded_apart(capsys, chec
     r = run(capsys, "--checkpoint", str(ck), "--text-file", str(f), "--no-spaces", "--record")
     assert r["spaces"] is False
     assert read_config(ck)["metrics"]["eval_text_file_spaceless"]["bpc"] == r["bpc"]
+
+
+@pytest.mark.parametrize("extra", [["--max-lines", "3"], ["--text-file", "{f}", "--split", "valid"]])
+def test_an_option_that_would_be_ignored_is_refused(checkpoint_dir, tmp_path, capsys, extra):
+    f = tmp_path / "t.txt"
+    f.write_text("the cat sat")
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--checkpoint", str(checkpoint_dir / "toy-a"), *[a.format(f=f) for a in extra]])
+    assert e.value.code == 2 and "--max-lines is for ink checkpoints" in capsys.readouterr().err

@@ -701,3 +701,18 @@ def test_two_processes_never_train_one_run_at_once(tmp_path):
         with pytest.raises(SystemExit, match="another process is training the run in"):
             run_train(tmp_path, "--epochs", "1")
     run_train(tmp_path, "--epochs", "1", "--max-updates", "1")          # free again
+
+
+def test_a_resume_continues_on_its_own_data(tmp_path, capsys):
+    """Other data (or the other task) with --resume is refused in one line, not read with the run's alphabet or
+    taken for a mistake in an option the person did not give."""
+    run_train(tmp_path, "--epochs", "2", "--max-updates", "2")
+    other = toy_corpus(tmp_path, lines=300)
+    for given, said in ((["--text-file", str(other)], "on its own data (--text-file"),
+                        (["--task", "ink", "--synthetic", "6"], "on its own data (--task text, not ink)")):
+        with pytest.raises(SystemExit) as e:
+            train.main(["--out", str(tmp_path / "ck"), "--run-dir", str(tmp_path / "run-ck"), "--resume", *given])
+        assert e.value.code == 2 and said in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--text-file", str(other), "--data-dir", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert "give --data-dir or --text-file, not both" in capsys.readouterr().err
