@@ -107,3 +107,12 @@ def test_the_spaceless_choice_is_the_best_layer_of_the_best_variant():
     assert study.choice(table)["variant"] == "z-bias +2" and not study.choice(table)["beyond_the_paper"]
     assert "which alone scores" not in study._choice_paragraph(table)
     assert study.choice({}) is None
+
+
+def test_ctrl_c_is_one_line(tmp_path, monkeypatch):
+    def interrupted(*a):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(study, "run_one", interrupted)
+    with pytest.raises(SystemExit) as e:
+        study.main(["--out", str(tmp_path / "s"), "--variants", "baseline", "--seeds", "1", "--jobs", "1"])
+    assert str(e.value).startswith("model.study: stopped; the finished runs and the saved ones are kept")
