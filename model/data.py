@@ -27,7 +27,12 @@ class DataError(ValueError):
 
 def read_ptb_split(path: Path) -> str:
     """Mikolov's character files: characters separated by spaces, `_` between words."""
-    lines = path.read_text(encoding="utf-8").split("\n")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror})") from None
     if lines and lines[-1] == "":
         lines.pop()
     return "".join("".join(" " if c == "_" else c for c in line.split()) + "\n" for line in lines)

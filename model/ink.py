@@ -69,12 +69,15 @@ class IamOnDB:
             return [(n, parse_line_strokes((self.dir / n).read_bytes())) for n in wanted]
         index = {n: i for i, n in enumerate(wanted)}
         found: dict[str, list] = {}
-        with tarfile.open(self.archive) as tar:                 # one pass over the archive
-            for member in tar:
-                if member.name in index:
-                    found[member.name] = parse_line_strokes(tar.extractfile(member).read())
-                    if len(found) == len(index):
-                        break
+        try:
+            with tarfile.open(self.archive) as tar:             # one pass over the archive
+                for member in tar:
+                    if member.name in index:
+                        found[member.name] = parse_line_strokes(tar.extractfile(member).read())
+                        if len(found) == len(index):
+                            break
+        except (tarfile.TarError, EOFError, OSError, ET.ParseError) as e:
+            raise InkError(f"{self.archive} cannot be read whole ({type(e).__name__}: {e})") from None
         return [(n, found[n]) for n in wanted if n in found]
 
 

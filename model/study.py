@@ -377,7 +377,10 @@ def main(argv=None):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         p.error(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        p.error(f"--out {out} cannot be made ({e.strerror or e})")
     problem = settings_problem(out, args)
     if problem:
         sys.exit(f"model.study: {problem}")

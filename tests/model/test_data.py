@@ -27,6 +27,10 @@ def test_missing_data_says_where(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00abc")
     with pytest.raises(DataError, match="UTF-8"):
         load_corpus(text_file=bad)
+    for split in ("train", "valid", "test"):                          # a Penn Treebank file that is not text
+        (tmp_path / f"ptb.char.{split}.txt").write_bytes(b" a _ b \n" if split != "valid" else b"\xff\xfe a")
+    with pytest.raises(DataError, match="ptb.char.valid.txt is not UTF-8 text"):
+        load_corpus(tmp_path)
 
 
 def test_text_file_splits_by_lines(tmp_path):

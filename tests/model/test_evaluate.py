@@ -226,3 +226,11 @@ def test_an_option_that_would_be_ignored_is_refused(checkpoint_dir, tmp_path, ca
     with pytest.raises(SystemExit) as e:
         evaluate.main(["--checkpoint", str(checkpoint_dir / "toy-a"), *[a.format(f=f) for a in extra]])
     assert e.value.code == 2 and "--max-lines is for ink checkpoints" in capsys.readouterr().err
+
+
+def test_a_cache_folder_that_cannot_be_made_is_said_before_the_model_runs(spaceless_dir, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(["--checkpoint", str(spaceless_dir / "toy-nospace"), "--split", "test",
+                       "--data-dir", str(tmp_path / "no-ptb-here"), "--cache-dir", str(tmp_path / "a-file" / "seg")])
+    assert str(e.value).startswith("model.evaluate: --cache-dir ") and "cannot be made there" in str(e.value)

@@ -28,6 +28,10 @@ def test_iam_reader_reads_the_split_from_the_archive(tmp_path):
     assert d.lines("validation")[0][1][1] == [(30.0, 20.0)]
     with pytest.raises(InkError, match="line lists"):
         IamOnDB(tmp_path / "nowhere")
+    archive = tmp_path / "iamondb_lineStrokes_ascii.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:40])                      # a download cut short
+    with pytest.raises(InkError, match="cannot be read whole"):
+        IamOnDB(tmp_path).lines("training")
 
 
 def test_preprocessing_is_scale_free_keeps_every_point_and_clips():

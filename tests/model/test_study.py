@@ -116,3 +116,10 @@ def test_ctrl_c_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         study.main(["--out", str(tmp_path / "s"), "--variants", "baseline", "--seeds", "1", "--jobs", "1"])
     assert str(e.value).startswith("model.study: stopped; the finished runs and the saved ones are kept")
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as e:
+        study.main(["--out", str(tmp_path / "a-file" / "s")])
+    assert e.value.code == 2 and "cannot be made (Not a directory)" in capsys.readouterr().err
