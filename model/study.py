@@ -121,7 +121,7 @@ def run_one(name: str, seed: int, args) -> dict:
     # the model as it is at the end of the budget (a fixed budget: no choosing among epochs)
     from model.data import Vocabulary, load_corpus
     from model.evaluate import SpacelessRun, spaceless_report, text_report
-    from model.train import load_run_model
+    from model.runs import load_run_model
     model, saved = load_run_model(folder / "run")
     vocab = Vocabulary(saved["data"]["vocabulary"])                       # the alphabet model.train read
     valid = load_corpus(args.data_dir, args.text_file)["valid"][:args.valid_chars]
