@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -120,6 +121,17 @@ class Run:
     outside_band: list = field(default_factory=list)   # per layer: logged windows in a row its rate was outside 1%..99%
     commands: list = field(default_factory=list)       # the command that started the run, then each --resume
 
+    def __post_init__(self):             # read back from a trainer.json that may have been edited by hand
+        counts = ("epoch", "position", "step", "positions_seen", "skipped_updates", "nonfinite_in_row")
+        if not all(type(getattr(self, k)) is int and getattr(self, k) >= 0 for k in counts):
+            raise ValueError(f"{', '.join(counts)} must be whole numbers, at least 0")
+        if not (type(self.seconds) in (int, float) and 0 <= self.seconds < math.inf):
+            raise ValueError(f"seconds must be a number at least 0, not {self.seconds!r}")
+        if self.best_valid is not None and not (type(self.best_valid) in (int, float) and math.isfinite(self.best_valid)):
+            raise ValueError(f"best_valid must be a number or null, not {self.best_valid!r}")
+        if not all(isinstance(getattr(self, k), list) for k in ("history", "outside_band", "commands")):
+            raise ValueError("history, outside_band and commands must be lists")
+
     def to_json(self, args) -> dict:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
         return {**record, "args": vars(args)}
@@ -176,7 +188,7 @@ def load_run(run_dir: Path, meta: dict, model, opt) -> Run:
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     try:
         run = Run.from_json(meta)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise RunStateError(f"{run_dir / 'trainer.json'}: {e}") from None
     prefix = "carried" if "carried.h" in tensors else "hidden"                  # runs saved before
     if f"{prefix}.h" in tensors:

@@ -221,10 +221,26 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
         if getattr(given, name) is not unset and getattr(given, name) != saved.get(name):
             p.error(f"--resume continues the run in {run_dir} on its own data ({flag(name)} {saved.get(name)}, not "
                     f"{getattr(given, name)}); train on other data with --init-from")
+    kinds = {a.dest: a for a in p._actions}
     for name, value in saved.items():
         if hasattr(args, name) and getattr(given, name) is unset and name not in PER_INVOCATION:
+            if not _fits(kinds[name], value):
+                p.error(f"--resume: {run_dir / 'trainer.json'} gives {flag(name)} as {value!r}, which it cannot be")
             setattr(args, name, value)
     return args
+
+
+def _fits(action: argparse.Action, value) -> bool:
+    """Whether a value read back from a trainer.json is one the option could have been given."""
+    if value is None:
+        return action.default is None
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        return type(value) is bool
+    if action.type is int:
+        return type(value) is int
+    if action.type is float:
+        return type(value) in (int, float)
+    return type(value) is str and (action.choices is None or value in action.choices)
 
 
 def per_detector(text: str, parse, detectors: int):
@@ -479,6 +495,9 @@ class Trainer:
         local = args.batch // procs.world
         self.streams = streams[:, procs.rank * local:(procs.rank + 1) * local]
         self.streams = self.streams.to(procs.device)
+        if self.run.position > self.streams.shape[0]:
+            sys.exit(f"model.train: --resume: {self.run_dir / 'trainer.json'}: its position {self.run.position} is past "
+                     f"the end of the data ({self.streams.shape[0]} rows)")
         self.run.commands.append("python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]))
         self.meta = self._checkpoint_meta()
         self.amp = procs.device.type == "cuda"
@@ -510,6 +529,8 @@ class Trainer:
         if on_disk is not None and (run.best_valid is None or on_disk < run.best_valid):
             run.best_valid = on_disk         # a kill between writing --out and saving the run: keep the better one
         saved_batch = saved.get("args", {}).get("batch", args.batch)
+        if type(saved_batch) is not int or saved_batch < 1:
+            raise RunStateError(f"{self.run_dir / 'trainer.json'}: its batch is {saved_batch!r}, not a number of streams")
         if saved_batch != args.batch:
             # the streams are laid out again, rows = positions / batch: keep the share of the epoch done
             run.position = run.position * saved_batch // args.batch

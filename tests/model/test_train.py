@@ -213,6 +213,12 @@ def _truncate(path):
     path.write_bytes(path.read_bytes()[:40])
 
 
+def _edit_trainer(run_dir, edit):
+    saved = json.loads((run_dir / "trainer.json").read_text())
+    edit(saved)
+    (run_dir / "trainer.json").write_text(json.dumps(saved))
+
+
 def _wrong_shape(path):
     from safetensors.torch import save_file
     t = load_file(str(path))
@@ -228,6 +234,16 @@ def _wrong_shape(path):
     lambda d: _truncate(d / "state.safetensors"),
     lambda d: (d / "state.safetensors").unlink(),
     lambda d: _wrong_shape(d / "state.safetensors"),
+    # edited by hand: each field of the type it was written with
+    lambda d: _edit_trainer(d, lambda t: t["args"].update(lr="x")),
+    lambda d: _edit_trainer(d, lambda t: t["args"].update(batch=4.5)),          # (given again: checked apart)
+    lambda d: _edit_trainer(d, lambda t: t["args"].update(dropout=[0.1])),
+    lambda d: _edit_trainer(d, lambda t: t.update(step="abc")),
+    lambda d: _edit_trainer(d, lambda t: t.update(position=-7)),
+    lambda d: _edit_trainer(d, lambda t: t.update(position=10 ** 9)),
+    lambda d: _edit_trainer(d, lambda t: t.update(best_valid="x")),
+    lambda d: _edit_trainer(d, lambda t: t.update(commands="x")),
+    lambda d: _edit_trainer(d, lambda t: t.update(seconds="x")),
 ])
 def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage, capsys):
     run_train(tmp_path, "--epochs", "3", "--max-updates", "2")
