@@ -191,13 +191,14 @@ def parse_args(argv=None):
 ZERO_IS_DEFAULT = {"output_size", "max_lines", "max_updates", "valid_chars", "threads", "train_chars"}
 
 
-# what a resumed run takes from this command line only, never from the run it continues
 def flag(name: str) -> str:
     """An option's flag from its dest."""
     return "--" + name.replace("_", "-")
 
 
-RUNS_DATA = ("task", "data_dir", "text_file", "no_spaces", "synthetic", "max_lines", "train_chars")   # what a run reads
+# what a run reads: a resume may not give other values (it continues on what it began on)
+RUNS_DATA = ("task", "data_dir", "text_file", "no_spaces", "synthetic", "max_lines", "train_chars")
+# what a resumed run takes from this command line only, never from the run it continues
 PER_INVOCATION = {"resume", "max_minutes", "max_updates", "threads", "device", "no_progress", "save_minutes",
                   "log_every", "replace_out"}
 
@@ -217,7 +218,7 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
         p.error(f"--resume: {e}")
     if given.init_from is not unset and given.init_from != saved.get("init_from"):
         p.error(f"--init-from starts a new run; the run in {run_dir} started from {saved.get('init_from')}")
-    for name in RUNS_DATA:      # a run continues on what it began on (--init-from takes weights to other data)
+    for name in RUNS_DATA:      # (--init-from takes a run's weights to other data)
         if getattr(given, name) is not unset and getattr(given, name) != saved.get(name):
             p.error(f"--resume continues the run in {run_dir} on its own data ({flag(name)} {saved.get(name)}, not "
                     f"{getattr(given, name)}); train on other data with --init-from")
@@ -483,7 +484,6 @@ class Trainer:
             self.task.validation_ready(args.eval_batch)
         except (DataError, InkError, RunStateError) as e:
             sys.exit(f"model.train: {e}")
-
         self.model = HMLSTMModel(config_from_args(args, self.task)).to(procs.device)
         optimiser = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         self.opt = optimiser(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
