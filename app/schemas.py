@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from model.ink import MAX_COORDINATE
+
 # strict: a JSON number (integers too), never true/false read as 1/0
-Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e7, le=1e7)]
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
 Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2, description="[x, y]")]
 
 

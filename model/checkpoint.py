@@ -149,6 +149,8 @@ def check_sections(folder, config: dict, task: str) -> None:
             raise CheckpointError(f"{folder}: {what}")
     for key in ("metrics", "training"):
         need(isinstance(config.get(key, {}), dict), f"'{key}' must be an object")
+    need(config.get("spaces", True) in (True, False) and type(config.get("spaces", True)) is bool,
+         "'spaces' must be true or false (false: the model reads text without its whitespace)")
     for split in ("valid", "test"):
         part = config.get("metrics", {}).get(split, {})
         need(isinstance(part, dict) and isinstance(part.get("baselines", {}), dict),
@@ -157,17 +159,17 @@ def check_sections(folder, config: dict, task: str) -> None:
         need(isinstance(surprisal, dict) and _is_number(surprisal.get("threshold_bits", 0.0), none=True),
              f"metrics '{split}': the surprisal baseline's threshold_bits must be a number")
     if task == "ink":
-        from model.ink import InkStats
+        from model.ink import GRAVES, LINE_RMS, InkStats
         norm = config.get("normalisation")
         try:
             stats = InkStats.from_dict(norm)
-            whole = len(stats.mean) == len(stats.std) == 2 and all(map(_is_number, (*stats.mean, *stats.std)))
+            whole = stats.protocol in (GRAVES, LINE_RMS) and len(stats.mean) == len(stats.std) == 2 and all(map(_is_number, (*stats.mean, *stats.std)))
             whole = whole and min(stats.std) > 0 and _is_number(stats.clip) and stats.clip > 0
             whole = whole and _is_number(stats.median_rms) and stats.median_rms > 0
         except (KeyError, TypeError, ValueError):
             whole = False
-        need(whole, "'normalisation' must give the offsets' mean and std (two numbers each, std > 0), clip and "
-                    "median_rms_step (positive)")
+        need(whole, "'normalisation' must give a known protocol, the offsets' mean and std (two numbers each, "
+                    "std > 0), clip and median_rms_step (positive)")
 
 
 def _is_number(v, none: bool = False) -> bool:
@@ -263,6 +265,8 @@ def store_as(src, dst, form: str = "float16") -> dict:
         raise CheckpointError(f"form must be one of {', '.join(STORED_FORMS)}, not {form!r}")
     if src.resolve() == dst.resolve():
         raise CheckpointError(f"{dst}: give a new folder (the checkpoint at {src} stays as it is)")
+    if src.resolve() in dst.resolve().parents:
+        raise CheckpointError(f"{dst} is inside the checkpoint {src}: give a folder elsewhere")
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):    # a copy replaces its folder whole
         raise CheckpointError(f"{dst} already holds {'a file' if not dst.is_dir() else 'files'}: give a new or "
                               "empty folder (nothing was written)")

@@ -31,6 +31,9 @@ DEFAULT_IAM_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "da
 CLIP = 8.0
 
 
+MAX_COORDINATE = 1e7      # the largest |x| or |y| of a point anyone draws or sends (pixels, a tablet's units)
+
+
 class InkError(ValueError):
     """Ink that cannot be used; the message says why."""
 

@@ -6,6 +6,7 @@ of a window, a validation score (lower is better) and what the checkpoint record
 """
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
@@ -73,6 +74,7 @@ class TextTask:
             self.valid_part = f"its first {args.valid_chars} characters (--valid-chars)"
         if args.train_chars:
             self.ids["train"] = self.ids["train"][:args.train_chars]
+        self.fingerprint = fingerprint(self.ids["train"])
         self.data = (args.text_file or "Penn Treebank (Mikolov char-level), train split") + \
             (f", its first {args.train_chars:,} characters" if args.train_chars else "") + \
             ("" if self.spaces else ", read without spaces")
@@ -150,6 +152,7 @@ class InkTask:
         else:
             self.stats = InkStats.fit([to_offsets(s) for s in train_lines])
         self.train = torch.from_numpy(np.concatenate([preprocess(s, self.stats) for s in train_lines]))
+        self.fingerprint = fingerprint(self.train)
         self.stop = [preprocess(s, self.stats) for s in self.stop_lines]
         self.eval_batch = args.eval_batch
 
@@ -228,6 +231,11 @@ def ink_loglik(model, lines: list[np.ndarray], batch: int = 32, device="cpu") ->
     fired = np.concatenate(zs).mean(0)
     return {"loglik_per_sequence": float(np.mean(logliks)), "logliks": logliks, "z": zs, "z_soft": soft,
             "surprisal": surprisal, "boundary_rate": fired.tolist()}
+
+
+def fingerprint(data: torch.Tensor) -> str:
+    """What a run trains on, in 16 bytes: a resume on a file changed since would train on other data."""
+    return hashlib.blake2b(data.contiguous().numpy().tobytes(), digest_size=16).hexdigest()
 
 
 def make_task(args, saved: dict | None = None):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
+import os
 import sys
-from contextlib import nullcontext
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from model.boundaries import gold_word_ends
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.cli import HelpWithDefaults, Parser
 from model.data import DataError, Vocabulary, read_text_file
-from model.ink import InkError, InkStats, preprocess
+from model.ink import MAX_COORDINATE, InkError, InkStats, preprocess
 from model.loops.cpp import inference_threads
 
 LOG2E = 1.0 / np.log(2.0)
@@ -93,9 +95,10 @@ def run_traces(model, inputs: torch.Tensor, state=None, prev_out: torch.Tensor |
         state = out["state"]
         h = out["h"][:, 0]                                          # (n, sum H)
         norms.append(torch.stack([v.norm(dim=-1) for v in h.split(sizes.tolist(), -1)], -1))
-        zs.append(out["z"][:, 0])
-        softs.append(out["z_soft"][:, 0])
-        gates.append(out["gate"][:, 0])
+        # copies: a view would keep the whole of the run's buffers (h, c, gates: kilobytes a position) alive
+        zs.append(out["z"][:, 0].clone())
+        softs.append(out["z_soft"][:, 0].clone())
+        gates.append(out["gate"][:, 0].clone())
         preds = out["out"][:, 0]                                    # predicts positions a+1 .. a+n
         scored = torch.cat([prev_out[None], preds[:-1]]) if prev_out is not None else preds[:-1]
         targets = piece if prev_out is not None else piece[1:]
@@ -157,8 +160,9 @@ def finite_or_none(a: np.ndarray, digits: int = 5) -> list:
 
 # --- the command: a file's traces, without a server -----------------------------------------------
 
-USAGE = """Every position's traces for a text file or a line of ink, as CSV (a row per position, written as it
-goes: a whole corpus fits) or JSON (the API's lists), without a server and without its length limits:
+USAGE = """Every position's traces for a text file or a line of ink, as CSV (a row per position, the model run and
+the rows written a block at a time: a whole corpus fits) or JSON (the API's lists, held whole), without a server
+and without its length limits:
 
     python -m model.traces --checkpoint checkpoints/ptb-3x256 --text-file notes.txt --out notes.csv
     cat notes.txt | python -m model.traces --checkpoint checkpoints/ptb-nospace-3x256 --text-file - --format json
@@ -166,7 +170,9 @@ goes: a whole corpus fits) or JSON (the API's lists), without a server and witho
 
 Text is read as the server reads it (a spaceless checkpoint without its whitespace, the typed spaces then
 the gold word ends); ink is a JSON object {"strokes": [[[x, y], ...], ...]} (a POST /api/ink body) or an
-/api/ink answer ({"points": [[x, y, stroke], ...]}), in any units."""
+/api/ink answer ({"points": [[x, y, stroke], ...]}), in any units up to 1e7."""
+
+BLOCK = 65_536           # positions run and written at a time (the state carried from block to block)
 
 
 class _Help(HelpWithDefaults, argparse.RawDescriptionHelpFormatter):
@@ -184,47 +190,93 @@ def main(argv=None):
     given.add_argument("--text-file", help="UTF-8 text ('-': standard input), for a text checkpoint")
     given.add_argument("--ink-file", help="strokes as JSON ('-': standard input), for an ink checkpoint")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
-    p.add_argument("--out", help="where to write (default: standard output)")
+    p.add_argument("--out", help="a file to write (default: standard output); written whole or not at all")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's own choice, every core)")
     args = p.parse_args(argv)
+    p.at_least(args, 0, "threads")
     try:
         n, layers = _trace_file(args)
     except (Failed, CheckpointError, DataError) as e:
         sys.exit(f"model.traces: {e}")
+    except KeyboardInterrupt:
+        print("\nmodel.traces: stopped; nothing was written to --out", file=sys.stderr)
+        sys.exit(130)
     if args.out:
         print(f"model.traces: {n} positions of {layers} layers written to {args.out}", file=sys.stderr)
 
 
 def _trace_file(args) -> tuple[int, int]:
-    if args.threads < 0:
-        raise Failed("--threads must be at least 0 (0: torch's own choice)")
     model, config = load_checkpoint(args.checkpoint)
     task = model.cfg.task
     if (task == "text") != bool(args.text_file):
         raise Failed(f"{args.checkpoint} is {'a text' if task == 'text' else 'an ink'} checkpoint: give it "
                      + ("--text-file" if task == "text" else "--ink-file"))
+    if args.out and Path(args.checkpoint).resolve() in Path(args.out).resolve().parents:
+        raise Failed(f"--out {args.out} is inside the checkpoint it reads: give a file elsewhere")
     inputs, columns = (_read_text if task == "text" else _read_ink)(args, config)
-    with inference_threads(args.threads):
-        trace = run_traces(model, inputs)
+    try:
+        _write(args, model, task, inputs, columns)
+    except OSError as e:                                  # standard output closed (a pipe to `head`), say
+        raise Failed(f"cannot write {args.out or 'to standard output'} ({e.strerror or e})") from None
+    return len(inputs), model.cfg.num_layers
+
+
+def _write(args, model, task: str, inputs: torch.Tensor, columns: dict) -> None:
+    with _output(args.out) as f, inference_threads(args.threads):
+        if args.format == "json":
+            trace = run_traces(model, inputs)
+            _add_losses(columns, trace, task)
+            json.dump({"checkpoint": str(args.checkpoint), "task": task, **columns,
+                       "layers": layers_json(trace, model.cfg)}, f)
+            f.write("\n")
+        else:
+            writer = csv.writer(f, lineterminator="\n")
+            state = prev_out = None
+            for a in range(0, len(inputs), BLOCK):
+                trace = run_traces(model, inputs[a:a + BLOCK], state, prev_out)
+                state, prev_out = trace.state, trace.next_out
+                block = {k: v[a:a + BLOCK] for k, v in columns.items()}
+                _add_losses(block, trace, task)
+                _write_rows(writer, a, block, trace, model.cfg, header=a == 0)
+
+
+@contextmanager
+def _output(out: str | None):
+    """Standard output, or a file written beside `out` and put in its place once whole (a failed or stopped
+    run leaves what was there before)."""
+    if not out:
+        yield sys.stdout
+        return
+    target = Path(out)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
+    except OSError as e:
+        raise Failed(f"cannot write {out} ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(tmp, target)
+    except OSError as e:
+        raise Failed(f"cannot write {out} ({e.strerror or e})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _add_losses(columns: dict, trace: Trace, task: str) -> None:
     columns["surprisal_bits" if task == "text" else "nll_nats"] = finite_or_none(trace.loss)
     if task == "text":
         columns["entropy_bits"] = finite_or_none(trace.entropy)
-    try:
-        with (open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout)) as f:
-            if args.format == "json":
-                json.dump({"checkpoint": str(args.checkpoint), "task": task, **columns,
-                           "layers": layers_json(trace, model.cfg)}, f)
-                f.write("\n")
-            else:
-                _write_csv(f, columns, trace, model.cfg)
-    except OSError as e:
-        raise Failed(f"cannot write {args.out or 'to standard output'} ({e.strerror})") from None
-    return len(trace), model.cfg.num_layers
 
 
 def _read_text(args, config) -> tuple[torch.Tensor, dict]:
     """The ids the model reads and the per-position columns that say what they are."""
-    raw = sys.stdin.read() if args.text_file == "-" else read_text_file(args.text_file)
+    if args.text_file == "-":
+        try:
+            raw = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Failed(f"standard input is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    else:
+        raw = read_text_file(args.text_file)
     vocab = Vocabulary(config["vocabulary"])
     if config.get("spaces") is False:
         reading, gold = vocab.read_without_spaces(raw)
@@ -242,55 +294,61 @@ def _read_text(args, config) -> tuple[torch.Tensor, dict]:
 def _read_ink(args, config) -> tuple[torch.Tensor, dict]:
     """The model's input for the ink (normalised as the checkpoint was trained) and its points."""
     try:
-        raw = sys.stdin.read() if args.ink_file == "-" else open(args.ink_file, encoding="utf-8").read()
+        raw = sys.stdin.buffer.read() if args.ink_file == "-" else Path(args.ink_file).read_bytes()
         strokes = _strokes(json.loads(raw))
         model_input = preprocess(strokes, InkStats.from_dict(config["normalisation"]), own_units=True)
     except OSError as e:
         raise Failed(f"{args.ink_file} cannot be read ({e.strerror})") from None
-    except (ValueError, InkError) as e:                      # json.JSONDecodeError is a ValueError
+    except RecursionError:
+        raise Failed(f"{args.ink_file}: its JSON is nested too deep") from None
+    except (ValueError, InkError) as e:                      # json.JSONDecodeError and UnicodeDecodeError are too
         raise Failed(f"{args.ink_file}: {e}") from None
     return torch.from_numpy(model_input), {
         "x": [x for s in strokes for x, _ in s], "y": [y for s in strokes for _, y in s],
         "stroke": [k for k, s in enumerate(strokes) for _ in s], "pen_up": model_input[:, 2].astype(int).tolist()}
 
 
-def _write_csv(f, columns: dict, trace: Trace, cfg, rows_at_once: int = 10_000) -> None:
+def _write_rows(writer, first: int, columns: dict, trace: Trace, cfg, header: bool) -> None:
     """A row per position: the columns, then each layer's z, z_soft (where it has a detector), op, h_norm
-    and gate, rounded as the API rounds them; written a block at a time."""
-    table = {"position": np.arange(len(trace)), **columns}
+    and gate, rounded as the API rounds them."""
+    table = {"position": np.arange(first, first + len(trace)), **columns}
     for l in range(cfg.num_layers):
         per_layer = {"z": trace.z[:, l].astype(int), "z_soft": trace.z_soft[:, l]} if cfg.has_detector(l) else {}
         per_layer.update(op=trace.op[:, l], h_norm=trace.h_norm[:, l], gate=trace.gate[:, l])
         for key, values in per_layer.items():
             table[f"{key}{l + 1}"] = np.round(values.astype(np.float64), 5) if values.dtype.kind == "f" else values
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(table)
-    for a in range(0, len(trace), rows_at_once):
-        block = [v[a:a + rows_at_once] for v in table.values()]
-        writer.writerows(zip(*(b.tolist() if isinstance(b, np.ndarray) else b for b in block)))
+    if header:
+        writer.writerow(table)
+    writer.writerows(zip(*(v.tolist() if isinstance(v, np.ndarray) else v for v in table.values())))
+
+
+def _coordinate(v) -> bool:
+    """A point's x or y: a JSON number within the API's bounds (not true/false, not 1e400)."""
+    try:
+        return type(v) in (int, float) and abs(float(v)) <= MAX_COORDINATE
+    except OverflowError:
+        return False
 
 
 def _strokes(body) -> list[list[tuple[float, float]]]:
     """Strokes from a POST /api/ink body or an /api/ink answer, or a ValueError saying what is wrong."""
     if isinstance(body, dict) and isinstance(body.get("points"), list) and "strokes" not in body:
-        strokes: list[list] = []
+        grouped: dict[int, list] = {}
         for point in body["points"]:
-            if not (isinstance(point, list) and len(point) == 3 and isinstance(point[2], int) and point[2] >= 0):
+            if not (isinstance(point, list) and len(point) == 3 and type(point[2]) is int and point[2] >= 0):
                 raise ValueError("each of 'points' must be [x, y, stroke]")
-            while len(strokes) <= point[2]:
-                strokes.append([])
-            strokes[point[2]].append(point[:2])
-        body = {"strokes": [s for s in strokes if s]}
+            grouped.setdefault(point[2], []).append(point[:2])
+        body = {"strokes": [grouped[k] for k in sorted(grouped)]}
     if not (isinstance(body, dict) and isinstance(body.get("strokes"), list) and body["strokes"]):
         raise ValueError('expected {"strokes": [[[x, y], ...], ...]} with at least one stroke')
     for k, stroke in enumerate(body["strokes"]):
         if not (isinstance(stroke, list) and stroke):
             raise ValueError(f"stroke {k} is not a list of points")
         for point in stroke:
-            if not (isinstance(point, list) and len(point) == 2 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in point)):
+            if not (isinstance(point, list) and len(point) == 2 and all(_coordinate(v) for v in point)):
                 shown = json.dumps(point)
-                raise ValueError(f"stroke {k}: a point must be [x, y] with finite numbers, not {shown[:60]}")
+                raise ValueError(f"stroke {k}: a point must be [x, y], numbers within ±{MAX_COORDINATE:g}, "
+                                 f"not {shown[:60]}")
     return [[(float(x), float(y)) for x, y in stroke] for stroke in body["strokes"]]
 
 

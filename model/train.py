@@ -480,6 +480,9 @@ class Trainer:
         try:
             saved = read_trainer(self.run_dir).get("data") if args.resume else None
             self.task = make_task(args, saved)
+            if saved and saved.get("fingerprint") not in (None, self.task.fingerprint):   # (runs saved before: none)
+                raise DataError(f"--resume: the run began on other data: {self.task.data} has changed since; train "
+                                "on it with --init-from")
             streams = self.task.train_streams(args.batch)
             self.task.validation_ready(args.eval_batch)
         except (DataError, InkError, RunStateError) as e:
@@ -677,7 +680,8 @@ class Trainer:
             carried = self.procs.gather_rows(self.run.carried)
             if self.procs.rank == 0:
                 try:
-                    save_run(self.run_dir, self.model, self.opt, self.run, self.args, self.task.meta(), carried)
+                    save_run(self.run_dir, self.model, self.opt, self.run, self.args,
+                             {**self.task.meta(), "fingerprint": self.task.fingerprint}, carried)
                 except (OSError, SafetensorError) as e:      # the last save is still whole (write_atomic)
                     sys.exit(f"model.train: cannot save the run to {self.run_dir} ({first_line(e)}); its last "
                              "save stands: make room and add --resume")

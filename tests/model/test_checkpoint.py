@@ -120,10 +120,10 @@ def test_the_copy_never_replaces_a_folder_that_holds_anything(tmp_path):
     write_good(tmp_path)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("years of work")
-    for dst in (tmp_path / "mine", tmp_path, tmp_path / "mine" / "thesis.tex"):
+    for dst in (tmp_path / "mine", tmp_path, tmp_path / "mine" / "thesis.tex", tmp_path / "ck" / "inside"):
         with pytest.raises(SystemExit) as e:
             checkpoint.main([str(tmp_path / "ck"), str(dst)])
-        assert "give a new or empty folder (nothing was written)" in str(e.value), dst
+        assert "give a new or empty folder (nothing was written)" in str(e.value) or "give a folder elsewhere" in str(e.value), dst
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work" and load_checkpoint(tmp_path / "ck")
     (tmp_path / "empty").mkdir()
     checkpoint.main([str(tmp_path / "ck"), str(tmp_path / "empty")])           # an empty folder is a new one
@@ -151,6 +151,8 @@ def write_good(tmp_path):
     (lambda d: _edit(d, lambda c: c["model"].update(input_size=-5)), "must be at least 1"),
     (lambda d: _edit(d, lambda c: c["model"].update(vocab_size=float(len(SYMBOLS)))), "vocab_size must be an int"),
     (lambda d: _edit(d, lambda c: c["model"].update(nested="no")), "nested must be a bool"),
+    (lambda d: _edit(d, lambda c: c.update(spaces="false")), "'spaces' must be true or false"),
+    (lambda d: _edit(d, lambda c: c.update(spaces=0)), "'spaces' must be true or false"),
     (lambda d: _edit(d, lambda c: c["model"].update(z_bias="x")), "z_bias must be a float"),
     # widths far past the weights: refused by their shapes before anything of that size is allocated
     (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[200_000] * len(c["model"]["hidden_sizes"]))),
@@ -220,7 +222,8 @@ NORMALISATION = {"protocol": "graves2013", "mean": [0.1, 0.2], "std": [1.5, 2.0]
 
 
 @pytest.mark.parametrize("normalisation", [None, "graves2013", {**NORMALISATION, "std": [1.5, 0.0]},
-                                           {**NORMALISATION, "mean": [0.1]}, {**NORMALISATION, "median_rms_step": -1}])
+                                           {**NORMALISATION, "mean": [0.1]}, {**NORMALISATION, "median_rms_step": -1},
+                                           {**NORMALISATION, "protocol": "other"}])
 def test_an_ink_checkpoint_without_a_whole_normalisation_is_refused(tmp_path, normalisation):
     torch.manual_seed(0)
     model = HMLSTMModel(HMLSTMConfig(task="ink", input_size=3, hidden_sizes=[5, 3], output_size=4, mixture_components=2))

@@ -88,11 +88,14 @@ def test_past_the_servers_length_the_whole_file_is_read(capsys, checkpoint_dir, 
     (["--checkpoint", "{ck}/toy-a", "--text-file", "{empty}"], "is empty"),
     (["--checkpoint", "{sp}/toy-nospace", "--text-file", "{blank}"], "holds nothing for the model to read"),
     (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{txt}"], "Expecting value"),
-    (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{badink}"], "stroke 1: a point must be [x, y] with finite numbers"),
+    (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{badink}"], "stroke 1: a point must be [x, y], numbers within ±1e+07"),
+    (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{hugeink}"], "stroke 0: a point must be [x, y], numbers within"),
+    (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{deepink}"], "its JSON is nested too deep"),
+    (["--checkpoint", "{ck}/toy-a", "--text-file", "{txt}", "--out", "{ck}/toy-a/config.json"],
+     "is inside the checkpoint it reads"),
     (["--checkpoint", "{ck}/toy-ink", "--ink-file", "{tmp}/none.json"], "cannot be read"),
     (["--checkpoint", "{tmp}", "--text-file", "{txt}"], "no config.json"),
     (["--checkpoint", "{ck}/toy-a", "--text-file", "{txt}", "--out", "{tmp}/no/such/dir/x.csv"], "cannot write"),
-    (["--checkpoint", "{ck}/toy-a", "--text-file", "{txt}", "--threads", "-1"], "--threads must be at least 0"),
 ])
 def test_errors_are_one_line(checkpoint_dir, spaceless_dir, tmp_path, args, message):
     (tmp_path / "t.txt").write_text("the cat")
@@ -100,9 +103,58 @@ def test_errors_are_one_line(checkpoint_dir, spaceless_dir, tmp_path, args, mess
     (tmp_path / "e.txt").write_text("")
     (tmp_path / "ink.json").write_text('{"strokes": [[[0, 0], [1, 1]]]}')
     (tmp_path / "bad.json").write_text('{"strokes": [[[0, 0]], [[1, NaN]]]}')
+    (tmp_path / "huge.json").write_text('{"strokes": [[[1' + "0" * 400 + ', 0], [1e308, 1]]]}')
+    (tmp_path / "deep.json").write_text('{"strokes": ' + "[" * 100_000 + "]" * 100_000 + "}")
     paths = dict(ck=checkpoint_dir, sp=spaceless_dir, blank=tmp_path / "b.txt", tmp=tmp_path, txt=tmp_path / "t.txt", empty=tmp_path / "e.txt",
-                 ink=tmp_path / "ink.json", badink=tmp_path / "bad.json")
+                 ink=tmp_path / "ink.json", badink=tmp_path / "bad.json",
+                 hugeink=tmp_path / "huge.json", deepink=tmp_path / "deep.json")
     with pytest.raises(SystemExit) as e:
         traces.main([a.format(**paths) for a in args])
     said = str(e.value.code)
     assert said.startswith("model.traces: ") and message in said and "\n" not in said, said
+
+
+def test_blocks_carry_the_state_so_a_long_file_reads_as_one_run(capsys, checkpoint_dir, tmp_path, monkeypatch):
+    """The CSV is run and written a block at a time (memory bounded whatever the length): the rows are those of
+    one run over the whole text, the surprisal at each block's first position included."""
+    f = tmp_path / "t.txt"
+    f.write_text(TEXT * 3)
+    rows = lambda: list(csv.DictReader(_run(capsys, "--checkpoint", checkpoint_dir / "toy-a", "--text-file", f)  # noqa: E731
+                                       .splitlines(keepends=True)))
+    whole = rows()
+    monkeypatch.setattr(traces, "BLOCK", 7)
+    blocked = rows()
+    assert len(blocked) == len(whole) == len(TEXT * 3)
+    for a, b in zip(whole, blocked):
+        assert {k: v for k, v in a.items() if k.startswith(("z", "op", "char", "typed", "position"))
+                and not k.startswith("z_soft")} == {k: v for k, v in b.items() if k in a and k.startswith(
+                    ("z", "op", "char", "typed", "position")) and not k.startswith("z_soft")}
+        for k in ("surprisal_bits", "entropy_bits", "z_soft1", "h_norm2", "gate3"):
+            assert (a[k] == "" and b[k] == "") or abs(float(a[k]) - float(b[k])) < 1e-3, (a["position"], k)
+
+
+def test_ink_answers_points_are_grouped_by_their_stroke_numbers(capsys, checkpoint_dir, tmp_path):
+    """A stroke number far past the points (40 bytes that once filled the memory) is only a number."""
+    f = tmp_path / "ink.json"
+    f.write_text('{"points": [[0, 0, 0], [5, 5, 0], [1, 1, 1000000000]]}')
+    got = json.loads(_run(capsys, "--checkpoint", checkpoint_dir / "toy-ink", "--ink-file", f, "--format", "json"))
+    assert got["stroke"] == [0, 0, 1] and got["pen_up"] == [0, 1, 1]
+
+
+def test_standard_input_that_is_not_utf8_is_one_line(checkpoint_dir, monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe abc")))
+    with pytest.raises(SystemExit) as e:
+        traces.main(["--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", "-"])
+    assert str(e.value).startswith("model.traces: standard input is not UTF-8 text")
+
+
+def test_an_output_file_is_replaced_only_once_written_whole(capsys, checkpoint_dir, tmp_path, monkeypatch):
+    f, out = tmp_path / "t.txt", tmp_path / "t.csv"
+    f.write_text(TEXT)
+    out.write_text("yesterday's results")
+    monkeypatch.setattr(traces, "_write_rows", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(SystemExit) as e:
+        traces.main(["--checkpoint", str(checkpoint_dir / "toy-a"), "--text-file", str(f), "--out", str(out)])
+    assert e.value.code == 130 and out.read_text() == "yesterday's results"
+    assert {p.name for p in tmp_path.iterdir()} == {"t.txt", "t.csv"}             # no half-written file left

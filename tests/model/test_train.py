@@ -732,3 +732,11 @@ def test_a_resume_continues_on_its_own_data(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--text-file", str(other), "--data-dir", str(tmp_path), "--out", str(tmp_path / "x")])
     assert "give --data-dir or --text-file, not both" in capsys.readouterr().err
+
+
+def test_a_resume_refuses_a_data_file_changed_since(tmp_path):
+    corpus = toy_corpus(tmp_path)
+    run_train(tmp_path, "--epochs", "2", "--max-updates", "2")
+    corpus.write_text(corpus.read_text().replace("the", "a"))                    # the same path, other text
+    with pytest.raises(SystemExit, match="the run began on other data"):
+        run_train(tmp_path, "--resume")
