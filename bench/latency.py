@@ -28,7 +28,7 @@ import httpx
 
 from app.settings import Settings
 from bench.machine import cpu_model
-from bench.server import running_server
+from bench.server import running_server, said_in_one_line
 from model.cli import Parser
 
 # our own words, nothing from a corpus
@@ -114,7 +114,7 @@ def main(argv=None):
         if any(len(kv) != 2 or not kv[0] for kv in pairs):
             p.error(f"--compare takes NAME=VALUE[,NAME=VALUE], not {given!r}")
         variants[given] = dict(pairs)
-    with ExitStack() as stack:
+    with ExitStack() as stack, said_in_one_line("python -m bench.latency"):
         servers = [stack.enter_context(running_server(env)) for env in variants.values()]
         clients = [stack.enter_context(httpx.Client(base_url=url, timeout=60)) for url, _ in servers]
         models = clients[0].get("/api/models").json()

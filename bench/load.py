@@ -20,7 +20,7 @@ import time
 import httpx
 
 from bench.latency import percentile, text_of
-from bench.server import running_server
+from bench.server import running_server, said_in_one_line
 from model.cli import Parser
 
 
@@ -71,7 +71,7 @@ def main(argv=None):
     from app.settings import Settings
     s = Settings()
     env = {"LENS_BEHIND_PROXY": "true", "LENS_WORKERS": str(args.workers)}
-    with running_server(env) as (url, _):
+    with said_in_one_line("python -m bench.load"), running_server(env) as (url, _):
         codes, lat, elapsed = asyncio.run(run(url, args.connections, args.seconds, min(600, s.max_text_chars)))
     ok = codes.get(200, 0)
     errors = sum(v for k, v in codes.items() if k not in (200, 429, 503))

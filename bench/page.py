@@ -20,7 +20,7 @@ import time
 
 from bench.latency import percentile, text_of
 from bench.machine import cpu_model
-from bench.server import running_server
+from bench.server import running_server, said_in_one_line
 from model.cli import Parser
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -128,7 +128,7 @@ def main(argv=None):
     if min(sizes) < 1:
         p.error("--sizes must each be at least 1")
     os.environ.setdefault("TMPDIR", tempfile.mkdtemp(prefix="bench-page-"))     # Chromium's leftovers stay here
-    with running_server(start_s=300) as (url, _):
+    with said_in_one_line("python -m bench.page"), running_server(start_s=300) as (url, _):
         driver = browser(args.width, args.height)
         try:
             version = driver.capabilities.get("browserVersion", "?")

@@ -31,3 +31,14 @@ def test_a_number_out_of_range_is_one_line_before_anything_runs(module, args, me
     done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     said = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in said and message in said, said
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--compare", "LENS_MAX_TEXT_CHARS=abc"], "the server did not start (exit code 1: lens: LENS_MAX_TEXT_CHARS"),
+    (["--model", "no-such-model"], "the server answered 404 to /api/text: "),
+])
+def test_a_benchmarks_server_failing_is_one_line_with_its_reason(args, message):
+    done = subprocess.run([sys.executable, "-m", "bench.latency", "--no-memory", "--repeats", "1", "--chars", "10", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    said = done.stderr.strip()
+    assert done.returncode == 1 and "\n" not in said and said.startswith("python -m bench.latency: ") and message in said, said
