@@ -249,7 +249,7 @@ def _output(out: str | None):
         return
     target = Path(out)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as e:
         raise Failed(f"cannot write {out} ({e.strerror or e})") from None
     try:
