@@ -241,3 +241,15 @@ def test_a_rewrite_never_takes_the_place_of_a_file(tmp_path):
     with pytest.raises(NotADirectoryError):
         write_atomic(tmp_path / "notes.txt", {"a.json": lambda p: p.write_text("1")})
     assert (tmp_path / "notes.txt").read_text() == "keep" and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_loading_leaves_torchs_initialisers_as_they_were(tmp_path):
+    """The shapes are compared on a model built without drawing its weights; torch's normal_ is put back, even
+    when the checkpoint is refused."""
+    normal = torch.nn.init.normal_
+    d = write_good(tmp_path)
+    load_checkpoint(d)
+    _edit(d, lambda c: c["model"].update(hidden_sizes=[200_000] * len(c["model"]["hidden_sizes"])))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(d)
+    assert torch.nn.init.normal_ is normal
