@@ -69,6 +69,22 @@ def write_atomic(folder: Path, files: dict[str, callable]) -> None:
         raise
 
 
+def unwritable(folder: Path) -> str | None:
+    """Why `folder` could not be written (None: it can), found before the work that would fill it: a write
+    replaces a folder from beside it (`write_atomic`), so its parent is made, and written to once."""
+    folder = Path(folder)
+    nearest = next(p for p in (folder, *folder.parents) if p.exists())
+    if not nearest.is_dir():
+        return f"cannot write {folder}: {nearest} is a file, not a folder"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder.parent):
+            pass
+    except OSError as e:
+        return f"cannot write {folder} ({e.strerror or e})"
+    return None
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the system
     or the file system cannot."""

@@ -22,7 +22,6 @@ spaceless training lines, cached in --cache-dir).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from model import boundaries, discovery, hierarchy
-from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, write_config
+from model.checkpoint import UNIGRAM, CheckpointError, load_checkpoint, read_config, unwritable, write_config
 from model.cli import Parser
 from model.data import DataError, Spaceless, Vocabulary, load_corpus, read_text_file
 from model.ink import GRAVES, IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
@@ -376,13 +375,6 @@ def main(argv=None):
     finish(args, result, key + ("_spaceless" if spaceless and config.get("spaces") is not False else ""), files)
 
 
-def _can_make(folder: Path) -> bool:
-    """Whether `folder` is one, or can be made: its nearest existing ancestor a folder this process may write."""
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder.is_dir() and os.access(folder, os.W_OK)
-
-
 def _cut(text: str, max_chars: int) -> str:
     return text[:max_chars] if max_chars else text
 
@@ -412,7 +404,7 @@ def evaluate_spaceless(args, model, vocab) -> tuple[dict, dict]:
         result = spaceless_report(test, None, "the same text")
         result["data"] = f"{args.text_file}, read without spaces"
         return result, {}
-    if args.split == "test" and not _can_make(Path(args.cache_dir)):          # found now, not after the model ran
+    if args.split == "test" and unwritable(Path(args.cache_dir)):             # found now, not after the model ran
         raise DataError(f"--cache-dir {args.cache_dir} cannot be made there (a file is in the way, or no "
                         "permission to write)")
     corpus = load_corpus(args.data_dir)

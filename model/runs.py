@@ -11,7 +11,6 @@ import dataclasses
 import json
 import math
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,17 +71,6 @@ def one_process(run_dir: Path):
 
 def first_line(e: BaseException) -> str:
     return (getattr(e, "strerror", None) or str(e) or type(e).__name__).splitlines()[0]
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why `folder` could not be written, found before training (a save replaces the folder from beside it)."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder.parent):
-            pass
-    except OSError as e:
-        return f"cannot write {folder} ({e.strerror or e})"
-    return None
 
 
 def target_problem(out: Path, run_dir: Path, resume: bool, replace_out: bool) -> str | None:

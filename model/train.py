@@ -33,14 +33,15 @@ import torch.distributed as dist
 from safetensors import SafetensorError
 
 from model import loops
-from model.checkpoint import CheckpointError, left_by_a_kill, left_over, load_checkpoint, read_config, save_checkpoint
+from model.checkpoint import (CheckpointError, left_by_a_kill, left_over, load_checkpoint, read_config, save_checkpoint,
+                              unwritable)
 from model.cli import Parser
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
 from model.priors import band_penalty, detector_rates, entropy_guide_loss, ratio_loss, steer_rates
 from model.runs import (Run, RunStateError, first_line, load_run, one_process, read_trainer, run_dir_of, save_run,
-                        target_problem, unwritable)
+                        target_problem)
 from model.tasks import make_task
 
 

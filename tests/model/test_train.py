@@ -641,6 +641,7 @@ def test_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path):
         with pytest.raises(SystemExit) as e:
             train.main(["--text-file", str(toy_corpus(tmp_path)), "--out", str(out), "--run-dir", str(run), *SMALL])
         assert str(e.value).startswith("model.train: cannot write ") and "\n" not in str(e.value), e.value
+        assert f"{tmp_path / 'a-file'} is a file, not a folder" in str(e.value)              # the reason, named
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.jsonl").exists()          # nothing trained
 
 
