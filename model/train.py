@@ -141,9 +141,7 @@ def parse_args(argv=None):
     args = resumed_args(p, argv)
     if args.data_dir and args.text_file:
         p.error("give --data-dir or --text-file, not both")
-    for name in ("batch", "bptt", "layers", "hidden", "embed", "eval_batch", "log_every", "mixtures", "stop_lines"):
-        if getattr(args, name) < 1:
-            p.error(f"{flag(name)} must be at least 1")
+    p.at_least(args, 1, "batch", "bptt", "layers", "hidden", "embed", "eval_batch", "log_every", "mixtures", "stop_lines")
     for name in ("output_size", "warmup", "restarts", "synthetic", "max_lines", "max_updates", "valid_chars",
                  "threads", "train_chars"):
         if getattr(args, name) < 0:
