@@ -41,6 +41,8 @@ def read_trainer(run_dir: Path) -> dict:
         raise RunStateError(f"{path} cannot be read ({e})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not isinstance(meta.get("args"), dict):
         raise RunStateError(f"{path} is not a run's state (it has no 'model' and 'args' objects)")
+    if not isinstance(meta.get("data", {}), dict):
+        raise RunStateError(f"{path}: its 'data' (what the run reads, and how) must be an object")
     return meta
 
 

@@ -477,9 +477,10 @@ class Trainer:
             sys.exit(f"model.train: --batch {args.batch} does not split over {procs.world} processes")
         torch.manual_seed(args.seed)
         try:
-            saved = read_trainer(self.run_dir).get("data") if args.resume else None
-            self.task = make_task(args, saved)
-            if saved and saved.get("fingerprint") not in (None, self.task.fingerprint):   # (runs saved before: none)
+            saved = read_trainer(self.run_dir) if args.resume else None
+            data = None if saved is None else saved.get("data", {})
+            self.task = make_task(args, data)
+            if data and data.get("fingerprint") not in (None, self.task.fingerprint):     # (runs saved before: none)
                 raise DataError(f"--resume: the run began on other data: {self.task.data} has changed since; train "
                                 "on it with --init-from")
             streams = self.task.train_streams(args.batch)
@@ -490,7 +491,7 @@ class Trainer:
         optimiser = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
         self.opt = optimiser(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         try:
-            self.run = self._start_run()
+            self.run = self._start_run(saved)
         except (RunStateError, CheckpointError) as e:
             sys.exit(f"model.train: --resume: {e}")
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if procs.world > 1 else self.model
@@ -509,13 +510,13 @@ class Trainer:
         self.seconds_before = self.run.seconds
         self.progress = Progress(args, self.run_dir, self.model.cfg, self.task, procs, self.steps_per_epoch, self.run)
 
-    def _start_run(self) -> Run:
+    def _start_run(self, saved: dict | None) -> Run:
+        """A new run, or (`saved`: its trainer.json) the run resumed, its weights and Adam's moments loaded."""
         args, procs = self.args, self.procs
-        if not args.resume:
+        if saved is None:
             if args.init_from:
                 init_from(self.model, self.task, args.init_from)
             return Run()
-        saved = read_trainer(self.run_dir)
         try:
             theirs = HMLSTMConfig.from_dict(saved["model"])
         except (TypeError, ValueError) as e:

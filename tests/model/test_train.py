@@ -244,6 +244,7 @@ def _wrong_shape(path):
     lambda d: _edit_trainer(d, lambda t: t.update(best_valid="x")),
     lambda d: _edit_trainer(d, lambda t: t.update(commands="x")),
     lambda d: _edit_trainer(d, lambda t: t.update(seconds="x")),
+    lambda d: _edit_trainer(d, lambda t: t.update(data="x")),
 ])
 def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage, capsys):
     run_train(tmp_path, "--epochs", "3", "--max-updates", "2")
