@@ -26,6 +26,11 @@ def _no_default(action) -> bool:
     return action.default is None or action.default is False or action.default is argparse.SUPPRESS
 
 
+def flag(name: str) -> str:
+    """An option's flag from its dest."""
+    return "--" + name.replace("_", "-")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse for our commands: a mistake in the command line is one line on stderr (exit 2), the
     usage being --help's; --help gives each option's default."""
@@ -41,4 +46,4 @@ class Parser(argparse.ArgumentParser):
         """A one-line error for the first of these options (dests) below `least`."""
         for name in names:
             if getattr(args, name) < least:
-                self.error(f"--{name.replace('_', '-')} must be at least {least}")
+                self.error(f"{flag(name)} must be at least {least}")

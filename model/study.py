@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from model.cli import Parser
+from model.cli import Parser, flag
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -336,7 +336,7 @@ def settings_problem(out: Path, args) -> str | None:
         theirs = json.loads(kept.read_text())
     except (OSError, ValueError) as e:
         return f"{kept} cannot be read ({e})"
-    differ = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {mine[k]} here" for k in SHARED if theirs.get(k) != mine[k]]
+    differ = [f"{flag(k)} {theirs.get(k)} there, {mine[k]} here" for k in SHARED if theirs.get(k) != mine[k]]
     if differ:
         return f"{out} holds runs of other settings ({'; '.join(differ)}): give another --out"
     return None

@@ -35,7 +35,7 @@ from safetensors import SafetensorError
 from model import loops
 from model.checkpoint import (CheckpointError, left_by_a_kill, left_over, load_checkpoint, read_config, save_checkpoint,
                               unwritable)
-from model.cli import Parser
+from model.cli import Parser, flag
 from model.data import DataError, windows
 from model.hmlstm import HMLSTMConfig, HMLSTMModel, slope_schedule
 from model.ink import InkError
@@ -188,11 +188,6 @@ def parse_args(argv=None):
 
 # options whose 0 means "the default" (the whole split, --hidden's width, all the lines, no limit)
 ZERO_IS_DEFAULT = {"output_size", "max_lines", "max_updates", "valid_chars", "threads", "train_chars"}
-
-
-def flag(name: str) -> str:
-    """An option's flag from its dest."""
-    return "--" + name.replace("_", "-")
 
 
 # what a run reads: a resume may not give other values (it continues on what it began on)
