@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from bench.machine import cpu_model
+from model import loops
 from model.cli import Parser
 from model.loops import CUDA_GRAPHS, backend_name, cpp
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
@@ -104,6 +105,10 @@ def main(argv=None):
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no GPU here")
     dtype = torch.bfloat16 if args.bf16 else torch.float32
+    try:
+        loops.select(device, dtype, args.backend)
+    except RuntimeError as e:
+        p.error(f"--backend {args.backend}: {e}")
     cfg = HMLSTMConfig(vocab_size=args.vocab, input_size=args.hidden,
                        hidden_sizes=[args.hidden] * args.layers, output_size=args.hidden,
                        layer_norm=args.layer_norm)

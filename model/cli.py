@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 
 
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -38,6 +39,13 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpWithDefaults)
         super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        if "HMLSTM_LOOPS" in os.environ:        # the loops (and torch) imported only where it is set
+            from model.loops import environment_error
+            if wrong := environment_error():
+                self.exit(2, f"{self.prog}: error: {wrong}\n")
+        return super().parse_args(args, namespace)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")

@@ -1,8 +1,10 @@
 """Every command says a mistake in its command line in one line (exit 2), not with its usage block."""
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.helpers import ROOT
 
@@ -42,3 +44,21 @@ def test_a_benchmarks_server_failing_is_one_line_with_its_reason(args, message):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     said = done.stderr.strip()
     assert done.returncode == 1 and "\n" not in said and said.startswith("python -m bench.latency: ") and message in said, said
+
+
+@pytest.mark.parametrize("module", ["model.evaluate", "model.train", "app"])
+def test_a_wrong_loops_variable_is_one_line(module):
+    env = {**os.environ, "HMLSTM_LOOPS": "fortran"}
+    done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    said = done.stderr.strip()
+    assert done.returncode == 2 and "\n" not in said, said
+    assert said == f"python -m {module}: error: HMLSTM_LOOPS must be one of auto, cpp, triton, python, not 'fortran'"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the Triton loops run on a GPU")
+def test_the_triton_loops_off_a_gpu_without_the_interpreter_are_one_line():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-m", "bench.throughput", "--backend", "triton"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    said = done.stderr.strip()
+    assert done.returncode == 2 and "\n" not in said and "TRITON_INTERPRET=1" in said, said
