@@ -497,7 +497,7 @@ def test_a_second_pointer_neither_joins_nor_ends_the_stroke_being_drawn(ink_serv
     open_ink(browser, ink_server)
     draw_strokes(browser, [])                                # an empty pad
     pad = browser.find_element(By.ID, "pad")
-    w, h = pad.size["width"], pad.size["height"]
+    w = pad.size["width"]
     ActionChains(browser).move_to_element_with_offset(pad, -w // 4, 0).click_and_hold().perform()
     browser.execute_script("""const c = document.getElementById('pad'), r = c.getBoundingClientRect();
         for (const type of ['pointerdown', 'pointermove', 'pointerup'])
