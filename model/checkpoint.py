@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import math
 import os
 import re
 import shutil
@@ -21,10 +20,12 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
 
 from model.data import Vocabulary
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
 from model.loops.cpp import BYTE_MAX
+from model.typed import fits
 
 CONFIG, WEIGHTS = "config.json", "weights.safetensors"
 UNIGRAM = "unigram.model"      # spaceless checkpoints: the SentencePiece baseline chosen on valid (a protobuf)
@@ -173,39 +174,39 @@ def check_sections(folder, config: dict, task: str) -> None:
         need(isinstance(part, dict) and isinstance(part.get("baselines", {}), dict),
              f"metrics '{split}' and its 'baselines' must be objects")
         surprisal = part.get("baselines", {}).get("surprisal", {})
-        need(isinstance(surprisal, dict) and _is_number(surprisal.get("threshold_bits", 0.0), none=True),
+        need(isinstance(surprisal, dict) and fits(surprisal.get("threshold_bits", 0.0), "float | None"),
              f"metrics '{split}': the surprisal baseline's threshold_bits must be a number")
     if task == "ink":
         from model.ink import GRAVES, LINE_RMS, InkStats
         norm = config.get("normalisation")
         try:
             stats = InkStats.from_dict(norm)
-            whole = stats.protocol in (GRAVES, LINE_RMS) and len(stats.mean) == len(stats.std) == 2 and all(map(_is_number, (*stats.mean, *stats.std)))
-            whole = whole and min(stats.std) > 0 and _is_number(stats.clip) and stats.clip > 0
-            whole = whole and _is_number(stats.median_rms) and stats.median_rms > 0
+            whole = stats.protocol in (GRAVES, LINE_RMS) and len(stats.mean) == len(stats.std) == 2
+            whole = whole and fits([*stats.mean, *stats.std, stats.clip, stats.median_rms], "list[float]")
+            whole = whole and min(*stats.std, stats.clip, stats.median_rms) > 0
         except (KeyError, TypeError, ValueError):
             whole = False
         need(whole, "'normalisation' must give a known protocol, the offsets' mean and std (two numbers each, "
                     "std > 0), clip and median_rms_step (positive)")
 
 
-def _is_number(v, none: bool = False) -> bool:
-    if v is None:
-        return none
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+class _NoDraws(TorchFunctionMode):
+    """Weights left as they are made, not drawn: normal_ on the meta device imports torch's compiler
+    (2 s added to every command's start and the server's). A function mode holds in its own thread only,
+    so a model built in another thread meanwhile is drawn as usual."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.nn.init.normal_:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
 
 
 @contextmanager
 def _shapes_only():
-    """Modules built for their shapes alone: on the meta device, their weights not drawn (normal_ on meta
-    imports torch's decompositions: 2.3 s added to every command's start and the server's)."""
-    normal = torch.nn.init.normal_
-    torch.nn.init.normal_ = lambda tensor, *args, **kwargs: tensor
-    try:
-        with torch.device("meta"):
-            yield
-    finally:
-        torch.nn.init.normal_ = normal
+    """Modules built for their shapes alone: on the meta device, their weights not drawn."""
+    with torch.device("meta"), _NoDraws():
+        yield
 
 
 def load_checkpoint(folder, device="cpu") -> tuple[HMLSTMModel, dict]:

@@ -11,24 +11,16 @@ layers' vectors side by side (B, sum(H)), z the layers' last boundaries (B, L).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from model.loops.sequence import hmlstm_sequence
+from model.typed import check_fields
 
 LAYER_NORM_MODES = ("none", "gates", "all")
-
-
-# the fields' annotations (strings here) and what a value of each must be
-FIELD_TYPES = {
-    "int": lambda v: type(v) is int,
-    "float": lambda v: type(v) in (int, float) and math.isfinite(v),
-    "bool": lambda v: type(v) is bool,
-    "str": lambda v: type(v) is str,
-}
 
 
 @dataclass
@@ -48,12 +40,7 @@ class HMLSTMConfig:
     arch: str = "hmlstm"                   # "lstm": a plain LSTM stack with the same output module and heads
 
     def __post_init__(self):
-        for f in fields(self):                 # a config read from JSON: each field of its own type
-            value = getattr(self, f.name)
-            if f.type in FIELD_TYPES and not FIELD_TYPES[f.type](value):
-                raise ValueError(f"{f.name} must be {'an' if f.type == 'int' else 'a'} {f.type}, not {value!r}")
-        if not isinstance(self.hidden_sizes, (list, tuple)) or not all(type(h) is int for h in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be a list of widths, not {self.hidden_sizes!r}")
+        check_fields(self)                     # a config read from JSON: each field of its own type
         if min(self.input_size, self.output_size, self.mixture_components) < 1 or self.vocab_size < (self.task == "text"):
             raise ValueError("input_size, output_size and mixture_components must be at least 1, and a text "
                              "model's vocab_size too")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from model.checkpoint import write_atomic
 from model.hmlstm import HMLSTMConfig, HMLSTMModel
+from model.typed import check_fields, fits
 
 
 def run_dir_of(args) -> Path:
@@ -104,23 +104,18 @@ class Run:
     positions_seen: int = 0         # training positions read, over all processes
     seconds: float = 0.0            # training time, over every session of this run
     best_valid: float | None = None
-    history: list = field(default_factory=list)   # a record per validation
+    history: list[dict] = field(default_factory=list)   # a record per validation
     carried: tuple | None = None    # (h, c, z) carried from window to window (safetensors, not JSON)
     skipped_updates: int = 0        # windows whose loss or gradient was not finite: no update made
     nonfinite_in_row: int = 0
-    outside_band: list = field(default_factory=list)   # per layer: logged windows in a row its rate was outside 1%..99%
-    commands: list = field(default_factory=list)       # the command that started the run, then each --resume
+    outside_band: list[int] = field(default_factory=list)  # per layer: logged windows in a row its rate was outside 1%..99%
+    commands: list[str] = field(default_factory=list)      # the command that started the run, then each --resume
 
     def __post_init__(self):             # read back from a trainer.json that may have been edited by hand
-        counts = ("epoch", "position", "step", "positions_seen", "skipped_updates", "nonfinite_in_row")
-        if not all(type(getattr(self, k)) is int and getattr(self, k) >= 0 for k in counts):
-            raise ValueError(f"{', '.join(counts)} must be whole numbers, at least 0")
-        if not (type(self.seconds) in (int, float) and 0 <= self.seconds < math.inf):
-            raise ValueError(f"seconds must be a number at least 0, not {self.seconds!r}")
-        if self.best_valid is not None and not (type(self.best_valid) in (int, float) and math.isfinite(self.best_valid)):
-            raise ValueError(f"best_valid must be a number or null, not {self.best_valid!r}")
-        if not all(isinstance(getattr(self, k), list) for k in ("history", "outside_band", "commands")):
-            raise ValueError("history, outside_band and commands must be lists")
+        check_fields(self, skip=("carried",))
+        counts = ("epoch", "position", "step", "positions_seen", "skipped_updates", "nonfinite_in_row", "seconds")
+        if min(getattr(self, k) for k in counts) < 0 or min(self.outside_band, default=0) < 0:
+            raise ValueError(f"{', '.join(counts)} and outside_band's counts must be at least 0")
 
     def to_json(self, args) -> dict:
         record = {k: v for k, v in dataclasses.asdict(self).items() if k != "carried"}
@@ -161,6 +156,13 @@ def save_run(run_dir: Path, model, opt, run: Run, args, data: dict, carried=None
 def load_run(run_dir: Path, meta: dict, model, opt) -> Run:
     """The run saved in run_dir (meta: its trainer.json), its weights and Adam's moments loaded into model
     and opt. RunStateError where the saved state cannot be read back."""
+    try:                                 # trainer.json first: nothing is loaded from a run that cannot resume
+        run = Run.from_json(meta)
+        wrong = param_groups_problem(meta.get("param_groups"), opt.state_dict()["param_groups"])
+        if wrong:
+            raise ValueError(f"its param_groups {wrong}")
+    except (TypeError, ValueError) as e:
+        raise RunStateError(f"{run_dir / 'trainer.json'}: {e}") from None
     try:
         tensors = load_file(str(run_dir / "state.safetensors"))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -176,14 +178,28 @@ def load_run(run_dir: Path, meta: dict, model, opt) -> Run:
     torch.set_rng_state(rng)
     if "rng.cuda" in tensors and next(model.parameters()).is_cuda:
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    try:
-        run = Run.from_json(meta)
-    except (TypeError, ValueError) as e:
-        raise RunStateError(f"{run_dir / 'trainer.json'}: {e}") from None
     prefix = "carried" if "carried.h" in tensors else "hidden"                  # runs saved before
     if f"{prefix}.h" in tensors:
         run.carried = tuple(tensors[f"{prefix}.{n}"] for n in "hcz")
     return run
+
+
+def param_groups_problem(saved, fresh: list[dict]) -> str | None:
+    """What keeps the optimiser's saved groups from being this optimiser's (None: nothing): the same
+    groups of the same parameters, each setting of the kind the optimiser made it (Adam reads them at
+    its next step, far from the file)."""
+    if not isinstance(saved, list) or len(saved) != len(fresh) or not all(isinstance(g, dict) for g in saved):
+        return f"must be {len(fresh)} object(s), as the optimiser makes them"
+    for group, made in zip(saved, fresh):
+        if group.keys() != made.keys():
+            return f"must have the keys {sorted(made)}"
+        for key, value in made.items():
+            kind = ("list[int]" if key == "params" else "bool" if type(value) is bool else "bool | None" if value is None
+                    else "list[float]" if isinstance(value, (list, tuple)) else "float")
+            if not fits(group[key], kind) or (key == "params" and group[key] != value) \
+                    or (kind == "list[float]" and len(group[key]) != len(value)):
+                return f"have {key} {group[key]!r}, which the optimiser cannot take"
+    return None
 
 
 def load_run_model(run_dir: Path) -> tuple[HMLSTMModel, dict]:

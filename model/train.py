@@ -43,6 +43,7 @@ from model.priors import band_penalty, detector_rates, entropy_guide_loss, ratio
 from model.runs import (Run, RunStateError, first_line, load_run, one_process, read_trainer, run_dir_of, save_run,
                         target_problem)
 from model.tasks import make_task
+from model.typed import fits
 
 
 # --- arguments ------------------------------------------------------------------------
@@ -219,23 +220,20 @@ def resumed_args(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
     kinds = {a.dest: a for a in p._actions}
     for name, value in saved.items():
         if hasattr(args, name) and getattr(given, name) is unset and name not in PER_INVOCATION:
-            if not _fits(kinds[name], value):
+            if not _could_have_been_given(kinds[name], value):
                 p.error(f"--resume: {run_dir / 'trainer.json'} gives {flag(name)} as {value!r}, which it cannot be")
             setattr(args, name, value)
     return args
 
 
-def _fits(action: argparse.Action, value) -> bool:
+def _could_have_been_given(action: argparse.Action, value) -> bool:
     """Whether a value read back from a trainer.json is one the option could have been given."""
-    if value is None:
-        return action.default is None
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        return type(value) is bool
-    if action.type is int:
-        return type(value) is int
-    if action.type is float:
-        return type(value) in (int, float)
-    return type(value) is str and (action.choices is None or value in action.choices)
+        kind = "bool"
+    else:
+        kind = {int: "int", float: "float"}.get(action.type, "str")
+    return fits(value, kind + (" | None" if action.default is None else "")) and (
+        value is None or action.choices is None or value in action.choices)
 
 
 def per_detector(text: str, parse, detectors: int):

@@ -145,15 +145,16 @@ def write_good(tmp_path):
     (lambda d: _edit(d, lambda c: c.update(vocabulary=SYMBOLS[:-1])), "vocabulary"),
     (lambda d: _drop_tensor(d, "head.bias"), "missing"),
     (lambda d: _nan_tensor(d, "head.bias"), "NaN"),
-    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes="53")), "hidden_sizes must be a list"),
-    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[True, 4])), "hidden_sizes must be a list"),
-    (lambda d: _edit(d, lambda c: c["model"].update(input_size="abc")), "input_size must be an int, not 'abc'"),
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes="53")), "hidden_sizes must be a list of whole numbers"),
+    (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[True, 4])), "hidden_sizes must be a list of whole numbers"),
+    (lambda d: _edit(d, lambda c: c["model"].update(input_size="abc")), "input_size must be a whole number, not 'abc'"),
     (lambda d: _edit(d, lambda c: c["model"].update(input_size=-5)), "must be at least 1"),
-    (lambda d: _edit(d, lambda c: c["model"].update(vocab_size=float(len(SYMBOLS)))), "vocab_size must be an int"),
-    (lambda d: _edit(d, lambda c: c["model"].update(nested="no")), "nested must be a bool"),
+    (lambda d: _edit(d, lambda c: c["model"].update(vocab_size=float(len(SYMBOLS)))), "vocab_size must be a whole number"),
+    (lambda d: _edit(d, lambda c: c["model"].update(nested="no")), "nested must be true or false"),
     (lambda d: _edit(d, lambda c: c.update(spaces="false")), "'spaces' must be true or false"),
     (lambda d: _edit(d, lambda c: c.update(spaces=0)), "'spaces' must be true or false"),
-    (lambda d: _edit(d, lambda c: c["model"].update(z_bias="x")), "z_bias must be a float"),
+    (lambda d: _edit(d, lambda c: c["model"].update(z_bias="x")), "z_bias must be a number"),
+    (lambda d: _edit(d, lambda c: c["model"].update(z_bias=float("nan"))), "z_bias must be a number, not nan"),
     # widths far past the weights: refused by their shapes before anything of that size is allocated
     (lambda d: _edit(d, lambda c: c["model"].update(hidden_sizes=[200_000] * len(c["model"]["hidden_sizes"]))),
      r"the config says \(200000"),
@@ -253,3 +254,20 @@ def test_loading_leaves_torchs_initialisers_as_they_were(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(d)
     assert torch.nn.init.normal_ is normal
+
+
+def test_building_for_shapes_alone_leaves_a_model_built_meanwhile_in_another_thread_drawn():
+    """The loader builds a model on the meta device with its weights not drawn, to compare shapes; the
+    server or a study may build models in other threads at the same time, and theirs must be drawn."""
+    import threading
+
+    cfg = HMLSTMConfig(vocab_size=40, input_size=64, hidden_sizes=[8], output_size=8)
+    built = {}
+    with checkpoint._shapes_only():
+        shapes = HMLSTMModel(cfg)
+        thread = threading.Thread(target=lambda: built.setdefault("model", HMLSTMModel(cfg)))
+        thread.start()
+        thread.join()
+    assert shapes.embedding.weight.is_meta
+    weight = built["model"].embedding.weight
+    assert not weight.is_meta and 0.8 < float(weight.detach().std()) < 1.2      # N(0, 1), as nn.Embedding draws it

@@ -245,6 +245,13 @@ def _wrong_shape(path):
     lambda d: _edit_trainer(d, lambda t: t.update(commands="x")),
     lambda d: _edit_trainer(d, lambda t: t.update(seconds="x")),
     lambda d: _edit_trainer(d, lambda t: t.update(data="x")),
+    lambda d: _edit_trainer(d, lambda t: t.update(outside_band=["x"])),
+    lambda d: _edit_trainer(d, lambda t: t.update(history=[1])),
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(betas="x")),      # (Adam would fail at its step)
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(eps=None)),
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(params=[0])),
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].pop("amsgrad")),
+    lambda d: _edit_trainer(d, lambda t: t.pop("param_groups")),
 ])
 def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage, capsys):
     run_train(tmp_path, "--epochs", "3", "--max-updates", "2")
@@ -541,7 +548,6 @@ def test_the_entropy_guide_trains_ink_on_the_heads_entropy_bound(tmp_path):
 
 
 def test_the_lstm_baseline_trains_evaluates_and_has_no_detector(tmp_path, capsys):
-    from model import evaluate
     from model.traces import run_traces
     train.main(["--task", "ink", "--synthetic", "20", "--arch", "lstm", "--out", str(tmp_path / "lstm"),
                 "--run-dir", str(tmp_path / "run-lstm"), "--hidden", "12", "--layers", "2", "--batch", "4",
