@@ -68,15 +68,17 @@ class Spaceless:
         return cls("".join(kept), np.array(ends, dtype=bool))
 
 
-def read_text_file(path: str | Path) -> str:
-    """A UTF-8 text file's contents, or a DataError saying what is wrong with it."""
+def read_text_file(path: str | Path, newlines_as_written: bool = False) -> str:
+    """A UTF-8 text file's contents, or a DataError saying what is wrong with it. Newlines become "\n",
+    unless `newlines_as_written` (then a position counts the file's own characters, "\r\n" two)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"text file not found: {path}")
     if not path.is_file():
         raise DataError(f"{path} is not a file")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="" if newlines_as_written else None) as f:
+            text = f.read()
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:

@@ -276,7 +276,7 @@ def _read_text(args, config) -> tuple[torch.Tensor, dict]:
         except UnicodeDecodeError as e:
             raise Failed(f"standard input is not UTF-8 text ({e.reason} at byte {e.start})") from None
     else:
-        raw = read_text_file(args.text_file)
+        raw = read_text_file(args.text_file, newlines_as_written=True)   # typed_from/to: the file's positions
     vocab = Vocabulary(config["vocabulary"])
     if config.get("spaces") is False:
         reading, gold = vocab.read_without_spaces(raw)

@@ -72,6 +72,18 @@ def test_ink_as_a_request_or_as_an_answer_gets_the_servers_traces(capsys, checkp
         assert got["stroke"] == [0, 0, 0, 1, 1]
 
 
+def test_positions_count_a_files_own_characters_with_windows_newlines(capsys, checkpoint_dir, tmp_path):
+    """typed_from/typed_to index the file as written ("\r\n" two characters, one newline for the model), as
+    they index the same bytes given on standard input."""
+    f = tmp_path / "crlf.txt"
+    f.write_bytes("one\r\ntwo\r\nthree".encode())
+    got = json.loads(_run(capsys, "--checkpoint", checkpoint_dir / "toy-a", "--text-file", f, "--format", "json"))
+    raw = f.read_bytes().decode()
+    assert [raw[a:b] for a, b in zip(got["typed_from"], got["typed_to"])] == list("one") + ["\r\n"] + list("two") \
+        + ["\r\n"] + list("three")
+    assert got["char"][3] == "\n"
+
+
 def test_past_the_servers_length_the_whole_file_is_read(capsys, checkpoint_dir, settings, tmp_path):
     f = tmp_path / "long.txt"
     f.write_text("the cat sat on the mat " * 200)                  # 4,600 characters; the server takes 300 here
