@@ -155,8 +155,11 @@ def parse_args(argv=None):
                  "z_rate_gain", "ratio_weight", "entropy_guide_weight"):
         if not (0 <= getattr(args, name) < math.inf):
             p.error(f"{flag(name)} must be a number at least 0")
-    if not 0 <= args.min_lr_ratio <= 1 or not 0 <= args.dropout < 1 or not 1 <= args.slope_cap < math.inf:
-        p.error("--min-lr-ratio must be in [0, 1], --dropout in [0, 1), --slope-cap at least 1")
+    for name, within, said in (("min_lr_ratio", lambda v: 0 <= v <= 1, "in [0, 1]"),
+                               ("dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+                               ("slope_cap", lambda v: 1 <= v < math.inf, "a number at least 1")):
+        if not within(getattr(args, name)):
+            p.error(f"{flag(name)} must be {said}, not {getattr(args, name)}")
     if not math.isfinite(args.z_bias):
         p.error("--z-bias must be a number")
     if args.task == "ink" and args.text_file:

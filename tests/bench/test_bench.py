@@ -121,3 +121,23 @@ def test_the_step_product_can_be_chosen_for_the_cpu():
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-500:]
     assert json.loads(done.stdout)["step_product"] == "mm"
+
+
+@pytest.mark.parametrize("plan", sorted((Path(__file__).parents[2] / "bench" / "plans").glob("*.plan")),
+                         ids=lambda p: p.name)
+def test_every_bundled_plan_line_is_a_command_model_train_takes(plan):
+    """A lease is 15 minutes: a plan whose flags model.train no longer takes would spend it on an error. Each
+    line, with the script's own common flags, goes through model.train's parser and checks."""
+    import re
+    import shlex
+
+    from model import train
+    script = (plan.parents[1] / "gpu_session.sh").read_text()
+    common = re.search(r'^T="python3 -m model\.train (.*?)"$', script, re.S | re.M).group(1)
+    common = common.replace("$PTB", "ptb").replace("$MAXMIN", "5")
+    lines = [ln.split(None, 1) for ln in plan.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines
+    for name, flags in lines:
+        argv = shlex.split(common) + ["--out", f"out/{name}"] + shlex.split(flags.replace("{minutes}", "5")
+                                                                           .replace("{ink}", "iam"))
+        train.parse_args(argv)

@@ -1,6 +1,7 @@
 """Training: it learns, it resumes exactly, it survives SIGKILL, it runs under torchrun."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -164,13 +165,15 @@ def test_a_save_killed_between_its_two_renames_is_put_back(tmp_path):
                                  ["--epochs", "inf"], ["--threads", "-1"], ["--log-every", "0"], ["--clip", "-1"],
                                  ["--warmup", "-5"], ["--min-lr-ratio", "5"], ["--max-minutes", "-1"],
                                  ["--valid-chars", "-5"], ["--mixtures", "0"], ["--synthetic", "5"],
-                                 ["--ratio-target", "inf"], ["--task", "ink"]])               # ink with --text-file
+                                 ["--ratio-target", "inf"], ["--task", "ink"],                # ink with --text-file
+                                 ["--slope-cap", "0.5"], ["--dropout", "1"]])
 def test_bad_arguments_exit_with_a_message(tmp_path, bad, capsys):
     with pytest.raises(SystemExit) as e:
         run_train(tmp_path, *bad)
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
+    assert re.search(r"--[a-z-]+", err).group() == bad[0] or bad[0] == "--task", err     # named first
 
 
 @pytest.mark.parametrize("data,extra,message", [
