@@ -1,6 +1,7 @@
 """How errors answer: a 422 with one readable message for a request that fails validation (a body
-that cannot be read as JSON included), and a bare 500 for anything unexpected (the trace goes to
-the log, never to the client)."""
+that cannot be read as JSON included), a page with the way back for a browser that asks for a page we
+do not have (JSON for everything else), and a bare 500 for anything unexpected (the trace goes to the
+log, never to the client)."""
 from __future__ import annotations
 
 import logging
@@ -49,10 +50,19 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     return JSONResponse({"detail": one_line(exc.errors()) or "invalid request"}, status_code=422)
 
 
-async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def http_error(request: Request, exc: HTTPException):
     if exc.status_code == 400 and exc.detail == UNPARSED:
         return JSONResponse({"detail": f"{NOT_JSON} (it must be UTF-8 text, not nested too deeply)"}, status_code=422)
+    if exc.status_code == 404 and _a_browser_asking_for_a_page(request):
+        from app.routes.pages import templates
+        return templates.TemplateResponse(request, "missing.html", {"path": _short(request.url.path)}, status_code=404)
     return await http_exception_handler(request, exc)
+
+
+def _a_browser_asking_for_a_page(request: Request) -> bool:
+    """A GET that prefers HTML (a mistyped address, an old link), outside the API and the files we serve."""
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "") and \
+        not request.url.path.startswith(("/api/", "/static/", "/vendor/"))
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -46,7 +46,8 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or settings_or_exit()
     app = FastAPI(title="HM-LSTM Boundary Lens", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Per-layer boundaries and gate/norm traces of Hierarchical Multiscale LSTMs.")
+                  description="Per-layer boundaries and gate/norm traces of Hierarchical Multiscale LSTMs. "
+                              "[Back to the Boundary Lens](/) ([handwriting](/ink)).")
     app.state.settings = settings
     app.state.runs = RunLimiter(settings.max_running, settings.max_waiting, settings.queue_wait_s)
     app.state.rates = RateLimiter(settings.rate_per_s, settings.rate_burst)

@@ -240,6 +240,21 @@ def test_no_traceback_reaches_a_client(client, monkeypatch):
     assert "secret" not in r.text and "Traceback" not in r.text
 
 
+def test_a_browser_asking_for_a_page_we_do_not_have_gets_a_way_back(client):
+    """A mistyped address in a browser: a page that links to the app's pages, still a 404; what is not a
+    browser, and the API, keep the JSON answer."""
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    got = client.get("/nowhere/<b>x</b>", headers=html)
+    assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")
+    assert 'href="/"' in got.text and 'href="/ink"' in got.text and "/nowhere/&lt;b&gt;x&lt;/b&gt;" in got.text
+    assert client.head("/nowhere", headers=html).status_code == 404
+    for path, headers in (("/nowhere", {}), ("/api/no-such-route", html), ("/static/none.css", html)):
+        got = client.get(path, headers=headers)
+        assert got.status_code == 404 and got.headers["content-type"] == "application/json", path
+    # the API's docs lead back to the app too
+    assert "[Back to the Boundary Lens](/)" in client.get("/openapi.json").json()["info"]["description"]
+
+
 def test_pages_and_docs_work_offline(client):
     for path in ("/", "/docs"):
         html = client.get(path).text

@@ -34,15 +34,15 @@ def test_a_screen_reader_hears_a_settled_line_not_every_keystroke(server, browse
     strips = browser.find_element(By.ID, "strips")
     assert "arrow keys" in browser.find_element(By.ID, strips.get_attribute("aria-describedby")).get_attribute("textContent")
     strips.send_keys(Keys.HOME)                        # the window's first step: the text's, so short a text
-    wait_for(browser, f"return {SPOKEN}.startsWith('character 0, t:')")
+    wait_for(browser, f"return {SPOKEN}.startsWith('character 1, t:')")       # counted from 1, as a person counts
     strips.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
-    said = wait_for(browser, f"const s = {SPOKEN}; return s.startsWith('character 3, space') && s")
+    said = wait_for(browser, f"const s = {SPOKEN}; return s.startsWith('character 4, space') && s")
     z = browser.execute_script("return window.lens.last.a.layers.map(l => l.z && l.z[3])")
     firing = [f"layer {i + 1}" for i, v in enumerate(z) if v]
-    assert said == "character 3, space: " + (f"{' and '.join(firing)} fire{'s' if len(firing) == 1 else ''}"
+    assert said == "character 4, space: " + (f"{' and '.join(firing)} fire{'s' if len(firing) == 1 else ''}"
                                                            if firing else "no layer fires")
     strips.send_keys(Keys.ARROW_LEFT)                  # the last letter of "the"
-    wait_for(browser, f"return {SPOKEN}.startsWith('character 2, e, a word ends: ')")
+    wait_for(browser, f"return {SPOKEN}.startsWith('character 3, e, a word ends: ')")
     # each strip is a picture with its name, its inner shapes hidden
     assert browser.execute_script("const z = document.getElementById('zgrid');"
                                   "return z.getAttribute('role') === 'img' && z.getAttribute('aria-label')") \

@@ -58,7 +58,7 @@ def test_typing_on_reuses_the_prefix(server, browser):
     # said as far as the answer the page showed before shares it (the server's cache may hold more: a keystroke's
     # answer it dropped as stale, or another reader's text, which is not this page's to say)
     reused = browser.execute_script("return window.lens.last.a.reused_prefix")
-    said = re.search(r"the first (\d+) carried over from before", browser.find_element(By.ID, "status").text)
+    said = re.search(r"the first (\d+) characters reused from the last run", browser.find_element(By.ID, "status").text)
     assert said and len("the dog saw a cat") <= int(said[1]) <= reused
     # the answer held only what may have changed (from the last word's end on), and put together with
     # what the page held it is the whole answer
@@ -116,13 +116,13 @@ def test_permalink_restores_text_model_compare_and_threshold(server, browser):
     assert browser.find_element(By.ID, "model").get_attribute("value") == "toy-a"
     assert browser.find_element(By.ID, "compare").get_attribute("value") == "toy-b"
     # a fresh page built on nothing: the server's cache is not the reader's business
-    assert "carried over" not in browser.find_element(By.ID, "status").text
+    assert "reused" not in browser.find_element(By.ID, "status").text
     assert "toy-b: layer 1: recall" in browser.find_element(By.ID, "scores").text     # the comparison has numbers
     before = browser.execute_script("return window.lens.rendered")
     browser.find_element(By.ID, "text").send_keys(" is red")
     wait_drawn(browser, "the house is red", before)
-    assert "(carried over from before: toy-a the first" in browser.find_element(By.ID, "status").text
-    assert ", toy-b the first" in browser.find_element(By.ID, "status").text
+    assert "(reused from the last run: toy-a: the first" in browser.find_element(By.ID, "status").text
+    assert re.search(r", toy-b: the first \d+ characters\)", browser.find_element(By.ID, "status").text)
 
 
 def test_a_link_edited_by_hand_opens_on_what_it_can_read_and_says_what_it_could_not(server, browser):
@@ -249,6 +249,10 @@ def test_share_gives_a_link_and_an_embed_that_shows_the_same_boundaries(server, 
     assert browser.execute_script("return document.querySelectorAll('#segments .row').length") == 3
     assert "at threshold 0.50" in browser.find_element(By.ID, "embed-key").text
     assert not browser.find_element(By.ID, "zgrid-b").is_displayed()
+    # a shared text is whole: its cells fill the frame (the page leaves room to type into), and no grid line
+    # runs on past them
+    assert browser.execute_script("return window.lens.strips.viewport.window().b") == len(text)
+    assert browser.execute_script("return document.querySelectorAll('#zgrid .ygrid, #zgrid .xgrid').length") == 0
     browser.save_screenshot(str(artifacts / "embed.png"))
     errors = severe_errors(browser)
     assert not errors, errors          # the content security policy blocks nothing the page needs
@@ -507,4 +511,4 @@ def test_a_character_beyond_the_first_plane_shifts_nothing_after_it(bundled, bro
     assert res["unknown"][emoji] and res["source_spans"][emoji + 1] == [emoji + 1, emoji + 2]
     browser.find_element(By.CSS_SELECTOR, f'#reading span[data-t="{emoji + 2}"]').click()    # the "t" of "the"
     heading = browser.find_element(By.CSS_SELECTOR, "#inspector .what").text
-    assert heading.startswith(f"character {emoji + 2}: “t”") and "typed" not in heading, heading
+    assert heading.startswith(f"character {emoji + 3}: “t”") and "typed" not in heading, heading   # from 1

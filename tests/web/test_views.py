@@ -143,6 +143,11 @@ def test_layout_holds_at_1400_1000_and_390(server, browser, artifacts, page):
             assert not boxes_overlap(browser), (width, boxes_overlap(browser))
             labels = ruler_boxes(browser)                     # axis labels thinned to fit, none over another
             assert len(labels) >= 5 and all(b[0] >= a[1] - 0.5 for a, b in zip(labels, labels[1:])), (width, labels)
+            if page == "/ink":                                # numbers: round ones, the steps counted from 1
+                numbered = browser.execute_script("return [...document.querySelectorAll('#ruler span')]"
+                                                  ".map(s => [+s.dataset.t, +s.textContent])")
+                every = numbered[1][1] - numbered[0][1]
+                assert all(shown == t + 1 and shown % every == 0 for t, shown in numbered), numbered
             # one x axis: the strips' plotting areas line up
             lefts = browser.execute_script("""return [...document.querySelectorAll('#strips .nsewdrag')].map(e => {
                 const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.width)]; })""")

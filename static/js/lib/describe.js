@@ -486,8 +486,8 @@ export function stepLine(entries, t) {
   if (!res) return "";
   const said = (c) => (c === " " ? "space" : c === "\n" ? "line break" : visible(c));
   const what = res.task === "ink"
-    ? `point ${t}, stroke ${res.points[t][2] + 1}${res.pen_up[t] ? ", the pen lifts after it" : ""}`
-    : `character ${t}, ${said(res.chars[t])}${res.gold_word_ends[t] ? ", a word ends" : ""}`;
+    ? `point ${t + 1}, stroke ${res.points[t][2] + 1}${res.pen_up[t] ? ", the pen lifts after it" : ""}`
+    : `character ${t + 1}, ${said(res.chars[t])}${res.gold_word_ends[t] ? ", a word ends" : ""}`;
   if (!res.layers.some((l) => l.z)) return `${what}: no boundary detector`;
   const fire = res.layers.filter((l, i) => l.z && e.z(i)[t]).map((l) => `layer ${l.layer}`);
   return `${what}: ${fire.length ? `${fire.join(" and ")} fire${fire.length > 1 ? "" : "s"}` : "no layer fires"}`;

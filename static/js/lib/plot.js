@@ -75,7 +75,8 @@ export function range(lo, hi) {
 
 // y labels: the long name where there is room, a short one on a phone
 export function rowAxis(rows, fr) {
-  return { fixedrange: true, automargin: false, tickmode: "array", tickvals: rows.map((r) => r.name),
+  // no grid lines: the cells are the rows, and past a short text's end a line would run on alone
+  return { fixedrange: true, automargin: false, showgrid: false, tickmode: "array", tickvals: rows.map((r) => r.name),
            ticktext: rows.map((r) => (fr.narrow ? r.short : r.label || r.name)), tickfont: { size: fr.narrow ? 10 : 11 },
            type: "category" };
 }

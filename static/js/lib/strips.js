@@ -17,10 +17,11 @@ export class Strips {
   // strips: [{el, view, of: 0 | 1 | "pair"}]: which result each draws ("pair": both)
   // map: the minimap's element (mapIfLong: shown only when the text is longer than the window)
   // onShown({win, drawn}): the strips on screen are drawn; onDrawn({win}): all of them are
+  // widestCell: the widest a short text's cells grow, in px (the rest of the frame is room to type into)
   constructor({ column, strips, map = null, mapIfLong = false, brush = null, cursor = null, width = null,
-                onStep = () => {}, onShown = () => {}, onDrawn = () => {} }) {
+                widestCell = 24, onStep = () => {}, onShown = () => {}, onDrawn = () => {} }) {
     Object.assign(this, { column, strips, map, mapIfLong, brush, cursor, widthInput: width, onStep, onShown, onDrawn });
-    this.viewport = new Viewport();
+    this.viewport = new Viewport(widestCell);
     this.results = [];
     this.threshold = 0.5;
     this.version = 0;              // bumped when everything must be drawn again

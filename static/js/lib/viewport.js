@@ -4,7 +4,8 @@
 const MIN_W = 10, MAX_W = 1000;       // the width box steps by 10 from its minimum
 
 export class Viewport {
-  constructor() {
+  constructor(widestCell = 24) {
+    this.widestCell = widestCell;
     this.n = 0;
     this.a = 0;
     this.follow = true;          // the window holds the end
@@ -17,11 +18,11 @@ export class Viewport {
     return this.chosen || Math.max(30, Math.min(150, fit));
   }
 
-  // [a, b): a short text fills the frame but its cells never grow wider than about 24 px
+  // [a, b): a short text fills the frame but its cells never grow wider than widestCell
   window() {
     const w = this.width();
     if (this.n <= w) {
-      const cells = Math.min(w, Math.max(this.n, this.fr ? Math.ceil(this.fr.plotW / 24) : 1, 1));
+      const cells = Math.min(w, Math.max(this.n, this.fr ? Math.ceil(this.fr.plotW / this.widestCell) : 1, 1));
       return { a: 0, b: cells };
     }
     const a = this.follow ? this.n - w : Math.max(0, Math.min(this.a, this.n - w));

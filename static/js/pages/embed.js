@@ -28,6 +28,7 @@ export async function start() {
     column: $("strips"), map: $("minimap"), mapIfLong: true, cursor: $("cursor"), brush: new Brush($("brush"), (a) => strips.moveTo(a)),
     strips: [{ el: $("zgrid"), view: zgrid }, { el: $("ruler"), view: ruler }, { el: $("zgrid-b"), view: zgrid, of: 1 },
              { el: $("disagree"), view: disagree, of: "pair" }, { el: $("segments"), view: segments }],
+    widestCell: 64,               // a shared text is whole: no room to type into, so it fills more of the frame
     onStep: (t) => strips.point(t),
     onDrawn: () => { window.lens.rendered += 1; },
   }).start();

@@ -100,15 +100,16 @@ function firstChange(prev, next, prevText, nextText) {
   return Math.max(0, i - 1);
 }
 
-// the server steps a model only past what it read before: say how much it carried over, where this page
+// the server steps a model only past what it read before: say how much it reused, where this page
 // held an answer of that model to build on (the server counts it only as far as the answer held agrees
 // with this one: app/analysis.py)
 function reusedNote(answers, held) {
   const built = answers.filter((r, i) => r && held[i] && held[i].model === r.model);
-  const reused = (r) => (r.reused_prefix >= r.chars.length ? "every character" : r.reused_prefix ? `the first ${r.reused_prefix}` : "none");
+  const reused = (r) => (r.reused_prefix >= r.chars.length ? `all ${r.chars.length}` : r.reused_prefix ? `the first ${r.reused_prefix}` : "no")
+    + ` character${r.reused_prefix === 1 ? "" : "s"}`;
   if (!built.some((r) => r.reused_prefix)) return "";
-  return answers[1] ? ` (carried over from before: ${built.map((r) => `${r.model} ${reused(r)}`).join(", ")})`
-    : ` (${reused(built[0])} carried over from before)`;
+  return answers[1] ? ` (reused from the last run: ${built.map((r) => `${r.model}: ${reused(r)}`).join(", ")})`
+    : ` (${reused(built[0])} reused from the last run)`;
 }
 
 function answered({ a, b, ms }, input) {

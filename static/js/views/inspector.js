@@ -1,5 +1,6 @@
 // One step, everything about it: every layer's z (at the slider's threshold), z~, operation,
-// ||h|| and gate, and the step's surprisal (or nll), for each model shown. A docked panel.
+// ||h|| and gate, and the step's surprisal (or nll), for each model shown. A docked panel. Positions are
+// said counting from 1, as a person counts characters (the API's lists count from 0).
 import { OP_NAMES, glyph, visible } from "../lib/plot.js";
 
 const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
@@ -8,15 +9,15 @@ const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&l
 function heading(res, t, typed) {
   if (res.task === "ink") {
     const [x, y, k] = res.points[t];
-    return `<div class="what"><b>point ${t}</b> at (${fmt(x, 0)}, ${fmt(y, 0)}) · stroke ${k + 1}`
+    return `<div class="what"><b>point ${t + 1}</b> at (${fmt(x, 0)}, ${fmt(y, 0)}) · stroke ${k + 1}`
       + ` · the pen lifts after it: ${res.pen_up[t] ? "yes" : "no"}</div>`;
   }
   const [a, b] = res.source_spans[t];       // in characters as a person counts them (an emoji is one)
   const shown = typed !== null && typed !== undefined && typed !== res.chars[t] ? ` (typed ${visible(typed) === typed ? `“${esc(typed)}”` : visible(typed)})` : "";
-  return `<div class="what"><b>character ${t}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
+  return `<div class="what"><b>character ${t + 1}</b>: “${esc(glyph(res.chars[t]))}”${shown}`
     + (res.unknown[t] ? " · unknown to the model" : "")
-    + (b - a === 1 ? "" : ` · read from typed characters ${a}–${b - 1}`)
-    + (b - a === 1 && a !== t ? ` · typed character ${a}` : "")
+    + (b - a === 1 ? "" : ` · read from typed characters ${a + 1}–${b}`)
+    + (b - a === 1 && a !== t ? ` · typed character ${a + 1}` : "")
     + ` · gold word end: ${res.gold_word_ends[t] ? "yes" : "no"}`
     + (res.baseline_rows && res.baseline_rows.length
       ? ` · baselines: ${res.baseline_rows.map((b) => `${esc(b.name)} ${b.z[t] ? "yes" : "no"}`).join(", ")}` : "")

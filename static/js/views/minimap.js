@@ -87,6 +87,6 @@ export class Brush {
     this.el.setAttribute("aria-valuenow", String(win.a));       // the window's first step, from 0 to where it ends the text
     this.el.setAttribute("aria-valuemin", "0");
     this.el.setAttribute("aria-valuemax", String(Math.max(0, n - (Math.min(win.b, n) - win.a))));
-    this.el.setAttribute("aria-valuetext", `steps ${win.a}–${Math.min(win.b, n) - 1} of ${n}`);
+    this.el.setAttribute("aria-valuetext", `steps ${win.a + 1}–${Math.min(win.b, n)} of ${n}`);
   }
 }

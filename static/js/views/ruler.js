@@ -1,6 +1,7 @@
 // The x axis of the strips, in HTML (far cheaper than Plotly's tick labels, which measure
 // every label on every draw): each character's glyph where the cells have room for one, else
-// step numbers at a round interval, spaced so that no two labels touch.
+// step numbers at a round interval (counted from 1, as the inspector counts), spaced so that no two
+// labels touch.
 import { MONO, cellWidth, glyph, xOf } from "../lib/plot.js";
 import { shownChars } from "./segments.js";
 
@@ -16,8 +17,10 @@ export function labels(res, fr, win, typed = null) {
   const need = glyphs ? 7 : 7 * String(win.b).length + 10;                 // px per label
   const step = NICE.find((s) => s * cell >= need) || NICE[NICE.length - 1];
   const out = [];
-  for (let t = Math.ceil(win.a / step) * step; t < Math.min(win.b, n); t += step) {
-    out.push({ t, text: glyphs ? glyph(chars[t]) : String(t), unknown: glyphs && res.unknown[t] });
+  // glyphs at steps 0, step, 2 step...; numbers where they are round: at the steps numbered step, 2 step...
+  const first = glyphs ? Math.ceil(win.a / step) * step : Math.ceil((win.a + 1) / step) * step - 1;
+  for (let t = first; t < Math.min(win.b, n); t += step) {
+    out.push({ t, text: glyphs ? glyph(chars[t]) : String(t + 1), unknown: glyphs && res.unknown[t] });
   }
   return { glyphs, step, cell, items: out };
 }
