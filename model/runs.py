@@ -186,14 +186,16 @@ def load_run(run_dir: Path, meta: dict, model, opt) -> Run:
 
 def param_groups_problem(saved, fresh: list[dict]) -> str | None:
     """What keeps the optimiser's saved groups from being this optimiser's (None: nothing): the same
-    groups of the same parameters, each setting of the kind the optimiser made it (Adam reads them at
-    its next step, far from the file)."""
+    groups of the same parameters, each setting one of this optimiser's, of the kind it makes (Adam reads
+    them at its next step, far from the file). A setting left out is torch's default, as in runs saved by
+    an older torch."""
     if not isinstance(saved, list) or len(saved) != len(fresh) or not all(isinstance(g, dict) for g in saved):
         return f"must be {len(fresh)} object(s), as the optimiser makes them"
     for group, made in zip(saved, fresh):
-        if group.keys() != made.keys():
-            return f"must have the keys {sorted(made)}"
-        for key, value in made.items():
+        if "params" not in group or not group.keys() <= made.keys():
+            return f"must have params and no keys but {sorted(made)}"
+        for key in group:
+            value = made[key]
             kind = ("list[int]" if key == "params" else "bool" if type(value) is bool else "bool | None" if value is None
                     else "list[float]" if isinstance(value, (list, tuple)) else "float")
             if not fits(group[key], kind) or (key == "params" and group[key] != value) \

@@ -253,7 +253,8 @@ def _wrong_shape(path):
     lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(betas="x")),      # (Adam would fail at its step)
     lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(eps=None)),
     lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(params=[0])),
-    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].pop("amsgrad")),
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].update(momentum=0.9)),       # not Adam's
+    lambda d: _edit_trainer(d, lambda t: t["param_groups"][0].pop("params")),
     lambda d: _edit_trainer(d, lambda t: t.pop("param_groups")),
 ])
 def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage, capsys):
@@ -264,6 +265,14 @@ def test_resuming_a_damaged_run_says_what_is_wrong_in_one_line(tmp_path, damage,
     said = str(e.value) if e.value.code != 2 else capsys.readouterr().err.strip().splitlines()[-1]
     assert "--resume" in said and ("trainer.json" in said or "state.safetensors" in said), said
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_run_saved_without_an_optimiser_setting_resumes_with_torchs_default(tmp_path):
+    """An older torch saved fewer settings per group (no "decoupled_weight_decay", say): torch fills them in."""
+    run_train(tmp_path, "--epochs", "3", "--max-updates", "2")
+    _edit_trainer(tmp_path / "run-ck", lambda t: [t["param_groups"][0].pop(k) for k in ("amsgrad", "foreach")])
+    run_train(tmp_path, "--resume", "--max-updates", "4")
+    assert json.loads((tmp_path / "run-ck" / "trainer.json").read_text())["step"] == 4
 
 
 @pytest.mark.slow
