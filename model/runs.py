@@ -193,7 +193,7 @@ def param_groups_problem(saved, fresh: list[dict]) -> str | None:
         return f"must be {len(fresh)} object(s), as the optimiser makes them"
     for group, made in zip(saved, fresh):
         if "params" not in group or not group.keys() <= made.keys():
-            return f"must have params and no keys but {sorted(made)}"
+            return f"must each name their params, and hold no settings but this optimiser's ({', '.join(sorted(made))})"
         for key in group:
             value = made[key]
             kind = ("list[int]" if key == "params" else "bool" if type(value) is bool else "bool | None" if value is None
