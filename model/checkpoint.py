@@ -167,7 +167,7 @@ def check_sections(folder, config: dict, task: str) -> None:
             raise CheckpointError(f"{folder}: {what}")
     for key in ("metrics", "training"):
         need(isinstance(config.get(key, {}), dict), f"'{key}' must be an object")
-    need(config.get("spaces", True) in (True, False) and type(config.get("spaces", True)) is bool,
+    need(fits(config.get("spaces", True), "bool"),
          "'spaces' must be true or false (false: the model reads text without its whitespace)")
     for split in ("valid", "test"):
         part = config.get("metrics", {}).get(split, {})

@@ -25,14 +25,20 @@ class DataError(ValueError):
     """Data that cannot be read: the message says what and where."""
 
 
-def read_ptb_split(path: Path) -> str:
-    """Mikolov's character files: characters separated by spaces, `_` between words."""
+def _read_utf8(path: Path, newline: str | None = None) -> str:
+    """A file's text, or a DataError saying why it cannot be read as UTF-8 (`newline` as `open` takes it)."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        with open(path, encoding="utf-8", newline=newline) as f:
+            return f.read()
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise DataError(f"{path} cannot be read ({e.strerror})") from None
+
+
+def read_ptb_split(path: Path) -> str:
+    """Mikolov's character files: characters separated by spaces, `_` between words."""
+    lines = _read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return "".join("".join(" " if c == "_" else c for c in line.split()) + "\n" for line in lines)
@@ -76,13 +82,7 @@ def read_text_file(path: str | Path, newlines_as_written: bool = False) -> str:
         raise DataError(f"text file not found: {path}")
     if not path.is_file():
         raise DataError(f"{path} is not a file")
-    try:
-        with open(path, encoding="utf-8", newline="" if newlines_as_written else None) as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"{path} cannot be read ({e.strerror})") from None
+    text = _read_utf8(path, "" if newlines_as_written else None)
     if not text:
         raise DataError(f"{path} is empty")
     return text

@@ -17,6 +17,7 @@ from model.data import DataError, Spaceless, Vocabulary, batchify, load_corpus, 
 from model.ink import IamOnDB, InkError, InkStats, preprocess, synthetic_cursive, to_offsets
 from model.priors import next_char_entropy
 from model.traces import LOG2E
+from model.typed import fits
 
 
 
@@ -62,7 +63,7 @@ class TextTask:
             corpus = {split: Spaceless.of(text).text for split, text in corpus.items()}
         if saved is not None:                    # a resumed run reads its text as it began
             symbols = saved.get("vocabulary")
-            if not (isinstance(symbols, list) and symbols and all(isinstance(c, str) for c in symbols)):
+            if not (symbols and fits(symbols, "list[str]")):
                 raise DataError("the run's trainer.json holds no vocabulary (its 'data' is damaged)")
             self.vocab = Vocabulary(symbols)
         else:

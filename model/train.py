@@ -528,7 +528,7 @@ class Trainer:
         if on_disk is not None and (run.best_valid is None or on_disk < run.best_valid):
             run.best_valid = on_disk         # a kill between writing --out and saving the run: keep the better one
         saved_batch = saved.get("args", {}).get("batch", args.batch)
-        if type(saved_batch) is not int or saved_batch < 1:
+        if not fits(saved_batch, "int") or saved_batch < 1:
             raise RunStateError(f"{self.run_dir / 'trainer.json'}: its batch is {saved_batch!r}, not a number of streams")
         if saved_batch != args.batch:
             # the streams are laid out again, rows = positions / batch: keep the share of the epoch done
